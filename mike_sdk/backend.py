@@ -1,0 +1,167 @@
+"""The backend protocol: requests in, generations out, plus what a backend can do.
+
+A backend is anything that turns a batch of :class:`GenerationRequest` into
+:class:`Generation` objects. Caching, batching, retries and rate limits live in
+shared code (the evaluator), never in a backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .registry import Registry
+
+
+class Abilities(BaseModel):
+    """What a backend can do; strategies and the evaluator read it to choose what to send."""
+
+    model_config = ConfigDict(frozen=True)
+
+    completion: bool = True
+    """Accepts raw completion prompts (the paper's protocol)."""
+    chat: bool = False
+    """Accepts chat messages."""
+    tokenizer: bool = False
+    """Exposes its tokenizer (needed for the paper's F1)."""
+    loglikelihood: bool = False
+    """Scores the log-probability of a continuation (the new-vs-old check)."""
+    batch_size: int = Field(default=1, ge=1)
+    """Preferred number of requests per :meth:`Backend.generate` call."""
+    max_concurrency: int = Field(default=1, ge=1)
+    """How many batches may be in flight at once."""
+
+
+class Identity(BaseModel):
+    """What makes two backends give the same answers: part of every cache key. No secrets."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    """Backend kind as registered (``hf``, ``openai``, ...)."""
+    model: str
+    """Model name, hub id or resolved local path."""
+    revision: str | None = None
+    """Model revision or content fingerprint, where known."""
+
+
+class ChatMessage(BaseModel):
+    """One chat turn."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["system", "user", "assistant"]
+    """Who speaks."""
+    content: str
+    """What is said."""
+
+
+class GenerationRequest(BaseModel):
+    """One greedy generation: a completion prompt, chat messages, or both (backend picks)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str | None = None
+    """The raw completion prompt."""
+    messages: tuple[ChatMessage, ...] | None = None
+    """The chat rendering of the same request."""
+    stop: tuple[str, ...] = ()
+    """Generation may stop once any of these strings appears (the answer is cut there)."""
+    max_new_tokens: int = Field(default=15, ge=1)
+    """Upper bound on generated tokens."""
+    logprobs: bool = False
+    """Ask for per-token log-probabilities of the generated tokens."""
+
+
+FinishReason = Literal["stop", "length", "eos", "error"]
+
+
+class Generation(BaseModel):
+    """A backend's answer to one :class:`GenerationRequest`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    """The generated text (stop strings included when the backend produced them)."""
+    input_tokens: int | None = None
+    """Prompt tokens billed or processed."""
+    output_tokens: int | None = None
+    """Generated tokens."""
+    finish_reason: FinishReason = "length"
+    """Why generation ended."""
+    logprobs: tuple[float, ...] | None = None
+    """Log-probability of each generated token, where asked for and available."""
+
+
+class LikelihoodRequest(BaseModel):
+    """Score ``continuation`` after ``context``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    context: str
+    """The prompt."""
+    continuation: str
+    """The text whose log-probability is wanted."""
+
+
+class Likelihood(BaseModel):
+    """Summed log-probability of a continuation and its token count."""
+
+    model_config = ConfigDict(frozen=True)
+
+    logprob: float
+    """Sum of the continuation tokens' log-probabilities."""
+    tokens: int
+    """Number of continuation tokens."""
+
+    @property
+    def mean(self) -> float:
+        """Mean log-probability per token (the paper compares perplexities, i.e. this)."""
+        return self.logprob / self.tokens if self.tokens else float("-inf")
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """The part of a tokenizer the paper's F1 needs."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model to evaluate. Construction must be cheap: load weights on first use only,
+    so that a fully cached run never loads the model."""
+
+    @property
+    def identity(self) -> Identity:
+        """Cache identity of the model behind this backend."""
+        ...
+
+    @property
+    def abilities(self) -> Abilities:
+        """What this backend can do."""
+        ...
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Greedy generations for a batch of requests, in order."""
+        ...
+
+    async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
+        """Scores for a batch of continuations; raise ``NotImplementedError`` if unsupported."""
+        ...
+
+    def get_tokenizer(self) -> Tokenizer | None:
+        """The model's tokenizer (without loading the model), or ``None``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and memory."""
+        ...
+
+
+#: Backends by name. Register a new one with ``@BACKENDS.register("name")``.
+BACKENDS: Registry[Backend] = Registry("backend", "mike_sdk.backends", "mike_sdk.backends")

@@ -1,0 +1,40 @@
+"""Errors the SDK raises on bad input: each names the problem and the fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MikeError(Exception):
+    """Base class for every error the SDK raises on purpose."""
+
+
+class DataError(MikeError):
+    """The benchmark data is missing, unreadable or malformed."""
+
+
+class ConfigError(MikeError):
+    """A configuration value is invalid (unknown name, bad option, conflicting run)."""
+
+
+class BackendError(MikeError):
+    """A backend failed in a way that retrying will not fix."""
+
+
+def closest_first(name: str, valid: Iterable[str]) -> list[str]:
+    """Valid names ordered by similarity to ``name``, closest first.
+
+    >>> closest_first("zsre", ["counterfact", "zsre", "wikifactdiff"])[0]
+    'zsre'
+    """
+    choices = sorted(set(valid))
+    close = difflib.get_close_matches(name, choices, n=len(choices), cutoff=0.0)
+    return close + [c for c in choices if c not in close]
+
+
+def unknown_name(kind: str, name: str, valid: Iterable[str]) -> ConfigError:
+    """An error for an unknown ``kind`` called ``name`` that lists the valid names."""
+    ordered = closest_first(name, valid)
+    hint = f" Did you mean {ordered[0]!r}?" if ordered else ""
+    return ConfigError(f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(ordered)}.")

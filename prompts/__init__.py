@@ -1,0 +1,1 @@
+"""Built-in prompt strategies. Importing this package registers them."""
