@@ -28,13 +28,19 @@ def closest_first(name: str, valid: Iterable[str]) -> list[str]:
     >>> closest_first("zsre", ["counterfact", "zsre", "wikifactdiff"])[0]
     'zsre'
     """
-    choices = sorted(set(valid))
-    close = difflib.get_close_matches(name, choices, n=len(choices), cutoff=0.0)
-    return close + [c for c in choices if c not in close]
+    def squash(text: str) -> str:
+        return text.lower().replace("-", "").replace("_", "")
+
+    def similarity(choice: str) -> tuple[bool, float]:
+        a, b = squash(name), squash(choice)
+        # A name that contains what was typed (or the reverse) beats edit distance.
+        return (bool(a) and (a in b or b in a), difflib.SequenceMatcher(None, a, b).ratio())
+
+    return sorted(set(valid), key=lambda c: (similarity(c), c), reverse=True)
 
 
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> ConfigError:
     """An error for an unknown ``kind`` called ``name`` that lists the valid names."""
     ordered = closest_first(name, valid)
     hint = f" Did you mean {ordered[0]!r}?" if ordered else ""
-    return ConfigError(f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(ordered)}.")
+    return ConfigError(f"Unknown {kind} {name!r}.{hint} Valid names: {', '.join(ordered)}.")

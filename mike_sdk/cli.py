@@ -1,0 +1,214 @@
+"""The ``mike`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .backend import BACKENDS, Backend
+from .cache import ResponseCache
+from .config import EvalConfig
+from .data import TASK_FILES, Benchmark
+from .errors import ConfigError, MikeError
+from .languages import LANGUAGES
+from .records import TASKS
+from .strategy import STRATEGIES
+
+
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values parse as int, float, true/false or stay strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"Option {pair!r} must look like key=value.")
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def build_backend(name: str, model: str | None, options: dict[str, Any]) -> Backend:
+    """A registered backend from CLI arguments."""
+    if model is not None:
+        options = {"model": model, **options}
+    try:
+        return BACKENDS.create(name, **options)
+    except TypeError as exc:
+        raise ConfigError(f"Backend {name!r} rejected its options {sorted(options)}: {exc}. "
+                          "Check --backend-option names.") from None
+
+
+def default_run_dir(backend: Backend, config: EvalConfig) -> Path:
+    """``runs/<model>-<strategy>-<hash>``: the same command always resumes the same folder."""
+    import hashlib
+
+    ident = backend.identity
+    digest = hashlib.sha256(f"{ident.model_dump_json()}{config.fingerprint()}".encode())
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(ident.model).name or ident.model)[:40]
+    return Path("runs") / f"{slug}-{config.strategy}-{digest.hexdigest()[:8]}"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluator import Evaluator
+
+    options = _options(args.backend_option)
+    if args.batch_size:
+        options["batch_size"] = args.batch_size
+    if args.device:
+        options["device"] = args.device
+    config = EvalConfig(tasks=args.tasks, languages=args.languages,
+                        source_language=args.source_language, strategy=args.strategy,
+                        strategy_options=_options(args.strategy_option),
+                        metrics=args.metrics, limit=args.limit,
+                        likelihood=not args.no_likelihood)
+    STRATEGIES.get(config.strategy)
+    benchmark = Benchmark(args.data_dir)
+    backend = build_backend(args.backend, args.model, options)
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(backend, config)
+    print(f"Run folder: {run_dir}", file=sys.stderr)
+    with ResponseCache(args.cache_dir) as cache:
+        evaluator = Evaluator(backend, benchmark=benchmark, cache=cache,
+                              progress=not args.no_progress)
+        summary = evaluator.run(config, run_dir)
+    from .report import summary_table
+
+    print(summary_table(summary))
+    print(f"\nResults: {run_dir / 'results.jsonl'}  Summary: {run_dir / 'summary.json'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import load_summary, summary_table
+
+    for i, run_dir in enumerate(args.run_dirs):
+        if i:
+            print()
+        print(f"== {run_dir}")
+        print(summary_table(load_summary(run_dir)))
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from .download import default_data_dir, download_data
+
+    dest = Path(args.dest) if args.dest else default_data_dir()
+    report = download_data(dest, base_url=args.base_url, files=args.files or None,
+                           progress=not args.no_progress)
+    print(f"{len(report.downloaded)} files downloaded ({report.bytes_downloaded} bytes), "
+          f"{len(report.skipped)} already present, into {report.dest}")
+    return 0
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from .report import format_table
+
+    bench = Benchmark(args.data_dir)
+    print(f"BMIKE-53 at {bench.root}")
+    rows = [["task", "language", "items", "scorable", "skipped"]]
+    for task in args.tasks.split(",") if args.tasks else TASKS:
+        for lang in LANGUAGES:
+            items = bench.items(task, lang)
+            total = len(items.items) + items.skipped
+            rows.append([task, lang, str(total), str(len(items.items)), str(items.skipped)])
+    print(format_table(rows))
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    for name in STRATEGIES.names():
+        doc = (STRATEGIES.get(name).__doc__ or "").strip().splitlines()
+        print(f"{name:26} {doc[0] if doc else ''}")
+    return 0
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    for name in BACKENDS.names():
+        doc = (BACKENDS.get(name).__doc__ or "").strip().splitlines()
+        print(f"{name:10} {doc[0] if doc else ''}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``mike``."""
+    top = argparse.ArgumentParser(prog="mike", description="Cross-lingual in-context knowledge "
+                                  "editing (MIKE) on the BMIKE-53 benchmark.")
+    top.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("eval", help="evaluate a backend on BMIKE-53 (resumable, cached)")
+    ev.add_argument("--backend", default="hf", help="backend name (see `mike backends`)")
+    ev.add_argument("--model", help="model name or local folder (hf: default is the embedded "
+                    "Gemma 3 270M)")
+    ev.add_argument("--tasks", default=",".join(TASKS), help="comma list of "
+                    f"{', '.join(TASKS)} (default: all)")
+    ev.add_argument("--languages", default="targets", help="target languages: comma list of "
+                    "codes, 'targets' (the 52 non-English, default) or 'all'")
+    ev.add_argument("--source-language", default="en", help="language of the edit")
+    ev.add_argument("--strategy", default="8-shot-metric-specific",
+                    help="prompt strategy (see `mike strategies`)")
+    ev.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE")
+    ev.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
+    ev.add_argument("--metrics", default="reliability,generality,locality,portability")
+    ev.add_argument("--limit", type=int, help="first N items of each test file")
+    ev.add_argument("--batch-size", type=int, help="requests per backend batch")
+    ev.add_argument("--device", help="hf: cpu, cuda, cuda:1, ...")
+    ev.add_argument("--no-likelihood", action="store_true", help="skip the new-vs-old check")
+    ev.add_argument("--data-dir", help="BMIKE-53 folder (default: $MIKE_DATA_DIR, then cache)")
+    ev.add_argument("--run-dir", help="run folder (default: runs/<model>-<strategy>-<hash>)")
+    ev.add_argument("--cache-dir", help="response cache folder (default: user cache)")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+
+    rep = sub.add_parser("report", help="print the summary tables of run folders")
+    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    rep.set_defaults(func=cmd_report)
+
+    data = sub.add_parser("data", help="get or inspect the benchmark data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    dl = data_sub.add_parser("download", help="download the pinned official files")
+    dl.add_argument("--dest", help="folder (default: the user cache, or $MIKE_CACHE_DIR)")
+    dl.add_argument("--base-url", help="mirror to download from")
+    dl.add_argument("--files", nargs="*", help="only these files (paths under data/)")
+    dl.add_argument("--no-progress", action="store_true")
+    dl.set_defaults(func=cmd_data_download)
+    info = data_sub.add_parser("info", help="items and scorable items per task and language")
+    info.add_argument("--data-dir")
+    info.add_argument("--tasks", help=f"comma list of {', '.join(TASK_FILES)}")
+    info.set_defaults(func=cmd_data_info)
+
+    sub.add_parser("strategies", help="list prompt strategies").set_defaults(func=cmd_strategies)
+    sub.add_parser("backends", help="list backends").set_defaults(func=cmd_backends)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``mike``; exits 2 with a one-line message on bad input."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except MikeError as exc:
+        print(f"mike: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mike: interrupted; re-run the same command to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Plain-text tables of a run's ``summary.json``."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .rundir import SUMMARY
+
+COLUMNS = ("em", "paper_f1", "token_f1", "likelihood")
+
+
+def load_summary(run_dir: str | Path) -> dict[str, Any]:
+    """The summary of a finished (or interrupted and summarised) run."""
+    path = Path(run_dir) / SUMMARY
+    if not path.exists():
+        raise ConfigError(f"No {SUMMARY} in {run_dir}: is it a run folder? A run writes its "
+                          "summary when it finishes; re-run `mike eval` with the same options "
+                          "to finish it.")
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def format_table(rows: list[list[str]]) -> str:
+    """Left-aligned text columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """Per task x language x metric scores, then the per-task averages over languages."""
+    results = summary["results"]
+    shown = [c for c in COLUMNS if any(c in r for r in results)]
+    rows = [["task", "src>tgt", "metric", "n", *shown]]
+    averages: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(
+        lambda: defaultdict(list))
+    for r in results:
+        rows.append([r["task"], f"{r['source_lang']}>{r['target_lang']}", r["metric"],
+                     str(r["n"]), *(f"{r[c]:.2f}" if c in r else "-" for c in shown)])
+        for c in shown:
+            if c in r:
+                averages[(r["task"], r["metric"])][c].append(r[c])
+    lines = [format_table(rows)]
+    if averages:
+        avg_rows = [["task", "metric", "languages", *(f"avg {c}" for c in shown)]]
+        for (task, metric), cols in sorted(averages.items()):
+            n = max(len(v) for v in cols.values())
+            avg_rows.append([task, metric, str(n), *(
+                f"{sum(cols[c]) / len(cols[c]):.2f}" if cols.get(c) else "-" for c in shown)])
+        lines += ["", "Averages over target languages (unweighted):", format_table(avg_rows)]
+    skipped = {f"{t}/{lang}": n for t, langs in summary.get("skipped", {}).items()
+               for lang, n in langs.items() if n}
+    if skipped:
+        lines += ["", "Skipped items (target or source language missing): "
+                  + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))]
+    totals = summary.get("totals", {})
+    if totals:
+        lines += ["", "Totals: " + ", ".join(f"{k}={v}" for k, v in totals.items())]
+    backend = summary.get("backend", {})
+    lines += [f"Backend: {backend.get('kind')} {backend.get('model')} "
+              f"(revision {backend.get('revision')}); strategy: "
+              f"{summary.get('strategy', {}).get('name')}",
+              "Scorers: " + "; ".join(f"{k}: {v}" for k, v in summary.get("scorers", {}).items()
+                                      if k in shown)]
+    return "\n".join(lines)

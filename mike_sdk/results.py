@@ -1,0 +1,118 @@
+"""Result rows and their aggregation into a run summary."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .backend import ChatMessage
+from .records import MetricName, TaskName
+
+
+class LikelihoodCheck(BaseModel):
+    """The new-vs-old check: is the new answer more probable than ``loc_ans``?"""
+
+    model_config = ConfigDict(frozen=True)
+
+    new_logprob: float
+    """Mean per-token log-probability of the new (gold) answer."""
+    old_logprob: float
+    """Mean per-token log-probability of ``loc_ans`` (the old answer on CounterFact)."""
+
+    @property
+    def new_more_probable(self) -> bool:
+        """The paper's success criterion (lower perplexity = higher mean log-probability)."""
+        return self.new_logprob > self.old_logprob
+
+
+class ResultRow(BaseModel):
+    """One scored answer, with everything needed to audit it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    """Work-item id: ``task/source>target/index/metric``."""
+    task: TaskName
+    """Benchmark task."""
+    index: int
+    """Item position in the test file."""
+    case_id: int | str | None
+    """The item's case id."""
+    source_lang: str
+    """Language of the edit."""
+    target_lang: str
+    """Language of the question and gold answer."""
+    metric: MetricName
+    """What the question probes."""
+    prompt: str | None
+    """The completion prompt sent, if any."""
+    messages: tuple[ChatMessage, ...] | None
+    """The chat messages sent, if any."""
+    cache_key: str
+    """Response-cache key of the request."""
+    output: str
+    """The model's raw text."""
+    answer: str
+    """The answer extracted by the strategy."""
+    gold: str
+    """The expected answer."""
+    scores: dict[str, float]
+    """Scores by scorer name (see :data:`mike_sdk.scoring.SCORERS`)."""
+    likelihood: LikelihoodCheck | None = None
+    """The likelihood check, where run."""
+    cached: bool
+    """Whether the answer came from the cache (no backend call in this run)."""
+    input_tokens: int | None = None
+    """Prompt tokens reported by the backend."""
+    output_tokens: int | None = None
+    """Generated tokens reported by the backend."""
+    finish_reason: str
+    """Why generation ended."""
+
+
+class Aggregator:
+    """Running means per task x source x target language x metric."""
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[str, str, str, str], dict[str, float]] = defaultdict(
+            lambda: defaultdict(float))
+        self.rows = 0
+        self.cached = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Count one result row (as a dict, the way it is stored)."""
+        sums = self._sums[(row["task"], row["source_lang"], row["target_lang"], row["metric"])]
+        sums["n"] += 1
+        for name, value in row["scores"].items():
+            sums[name] += value
+        check = row.get("likelihood")
+        if check is not None:
+            sums["likelihood_n"] += 1
+            sums["likelihood"] += check["new_logprob"] > check["old_logprob"]
+        self.rows += 1
+        if row["cached"]:
+            self.cached += 1
+        else:
+            self.input_tokens += row.get("input_tokens") or 0
+            self.output_tokens += row.get("output_tokens") or 0
+
+    def table(self) -> list[dict[str, Any]]:
+        """One entry per group: ``n`` and each scorer's mean x 100 (the paper's scale)."""
+        out = []
+        for (task, source, target, metric), sums in sorted(self._sums.items()):
+            n = sums["n"]
+            entry: dict[str, Any] = {"task": task, "source_lang": source,
+                                     "target_lang": target, "metric": metric, "n": int(n)}
+            for name, total in sums.items():
+                if name in ("n", "likelihood", "likelihood_n"):
+                    continue
+                entry[name] = round(100 * total / n, 4)
+            if sums.get("likelihood_n"):
+                entry["likelihood"] = round(100 * sums["likelihood"] / sums["likelihood_n"], 4)
+                entry["likelihood_n"] = int(sums["likelihood_n"])
+            out.append(entry)
+        return out

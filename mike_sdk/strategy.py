@@ -1,0 +1,80 @@
+"""The prompt-strategy interface and its registry.
+
+A strategy turns an edit and a question into one :class:`GenerationRequest`
+(a raw completion prompt for completion backends, chat messages for chat-only
+ones) and pulls the answer out of the model's text. Register your own with::
+
+    from mike_sdk import STRATEGIES, PromptStrategy
+
+    @STRATEGIES.register("my-strategy")
+    class MyStrategy(PromptStrategy): ...
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from pydantic import BaseModel, ConfigDict
+
+from .backend import Abilities, GenerationRequest
+from .errors import ConfigError
+from .records import Demonstration, Edit, Question, TaskName
+from .registry import Registry
+
+
+class PromptCase(BaseModel):
+    """Everything a strategy may look at to build one request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    edit: Edit
+    """The new fact, in the source language."""
+    question: Question
+    """The question, in the target language, with the metric it probes."""
+    demonstrations: tuple[Demonstration, ...] = ()
+    """The task's hand-written demonstration pool (empty when none is loaded)."""
+    task: TaskName | None = None
+    """The benchmark task, when the case comes from BMIKE-53."""
+    index: int | None = None
+    """The item's position in its test file, when the case comes from BMIKE-53."""
+
+
+class PromptStrategy(ABC):
+    """Builds requests from cases and extracts answers from generations."""
+
+    #: Registered name; set by subclasses.
+    name: str = ""
+    #: Whether :meth:`render` needs ``case.demonstrations``.
+    uses_demonstrations: bool = False
+
+    @abstractmethod
+    def render(self, case: PromptCase, abilities: Abilities) -> GenerationRequest:
+        """The request to send for ``case`` to a backend with ``abilities``."""
+
+    @abstractmethod
+    def extract(self, request: GenerationRequest, text: str) -> str:
+        """The answer contained in ``text``, the backend's output for ``request``."""
+
+    def describe(self) -> dict[str, object]:
+        """Settings recorded in run manifests (override when a strategy has options)."""
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()})"
+
+
+#: Prompt strategies by name. Third-party packages use the entry-point group
+#: ``mike_sdk.strategies``.
+STRATEGIES: Registry[PromptStrategy] = Registry("strategy", "mike_sdk.strategies",
+                                                "mike_sdk.prompts")
+
+
+def get_strategy(strategy: str | PromptStrategy, **options: object) -> PromptStrategy:
+    """A strategy instance from a registered name or an instance (returned as is)."""
+    if isinstance(strategy, PromptStrategy):
+        if options:
+            raise ConfigError("Strategy options go to the strategy's constructor, not here.")
+        return strategy
+    instance = STRATEGIES.create(strategy, **options)
+    instance.name = strategy
+    return instance
