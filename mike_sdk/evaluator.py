@@ -137,7 +137,7 @@ class Evaluator:
         if missing:
             fresh = await self._call(self.backend.generate, missing, bar)
             found.update({k: g.model_dump() for k, g in fresh.items()})
-        scoring = self._likelihood_requests(todo, config)
+        scoring = self.likelihood_requests(todo, config)
         ll_keys = {request_key(identity, "loglikelihood", r): r for pair in scoring.values()
                    for r in pair}
         ll_found = self.cache.get_many(ll_keys)
@@ -171,8 +171,9 @@ class Evaluator:
             rows.append(row)
         return rows
 
-    def _likelihood_requests(self, todo: Sequence[WorkItem], config: EvalConfig
-                             ) -> dict[str, tuple[LikelihoodRequest, LikelihoodRequest]]:
+    def likelihood_requests(self, todo: Sequence[WorkItem], config: EvalConfig
+                            ) -> dict[str, tuple[LikelihoodRequest, LikelihoodRequest]]:
+        """The new-vs-old scoring requests (new answer, ``loc_ans``) per work-item id."""
         if not (config.likelihood and self.backend.abilities.loglikelihood):
             return {}
         out = {}

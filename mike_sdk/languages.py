@@ -26,6 +26,7 @@ TARGET_LANGUAGES: tuple[str, ...] = tuple(code for code in LANGUAGES if code != 
 # Test files say ``zh``; demonstration and training-pool files say ``zh-cn``.
 _ALIASES = {"zh-cn": "zh", "zh_cn": "zh", "zh-hans": "zh"}
 _DEMO_CODES = {"zh": "zh-cn"}
+_BY_NAME = {name.lower(): code for code, name in LANGUAGES.items()}
 
 
 def normalize_language(code: str) -> str:
@@ -34,7 +35,8 @@ def normalize_language(code: str) -> str:
     >>> normalize_language("zh-cn")
     'zh'
     """
-    canonical = _ALIASES.get(code.strip().lower(), code.strip().lower())
+    key = code.strip().lower()
+    canonical = _ALIASES.get(key) or _BY_NAME.get(key) or key
     if canonical not in LANGUAGES:
         raise unknown_name("language", code, LANGUAGES)
     return canonical
