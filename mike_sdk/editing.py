@@ -18,7 +18,7 @@ from .cache import ResponseCache, cacheable, request_key
 from .data import Benchmark
 from .errors import DataError
 from .languages import normalize_language
-from .records import Edit, MetricName, Question, TaskName
+from .records import Demonstration, Edit, MetricName, Question, TaskName
 from .strategy import PromptCase, PromptStrategy, get_strategy
 
 
@@ -50,7 +50,7 @@ async def aask_many(backend: Backend, edit: Edit, questions: Sequence[str | Ques
                     cache: ResponseCache | None = None) -> list[Answer]:
     """Async form of :func:`ask_many`."""
     chosen = get_strategy(strategy)
-    demos: tuple[object, ...] = ()
+    demos: tuple[Demonstration, ...] = ()
     if chosen.uses_demonstrations:
         try:
             demos = (benchmark or Benchmark()).demonstrations(task)
@@ -58,7 +58,7 @@ async def aask_many(backend: Backend, edit: Edit, questions: Sequence[str | Ques
             raise DataError(f"Strategy {chosen.name!r} needs the BMIKE-53 demonstrations: "
                             f"{exc} Or use strategy='zero-shot'.") from None
     requests = [chosen.render(PromptCase(edit=edit, question=_as_question(q, language, metric),
-                                         demonstrations=demos, task=task),  # type: ignore[arg-type]
+                                         demonstrations=demos, task=task),
                               backend.abilities) for q in questions]
     keys = [request_key(backend.identity, "generate", r) for r in requests]
     found = cache.get_many(keys) if cache is not None else {}
