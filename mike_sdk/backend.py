@@ -45,6 +45,8 @@ class Identity(BaseModel):
     """Model name, hub id or resolved local path."""
     revision: str | None = None
     """Model revision or content fingerprint, where known."""
+    precision: str | None = None
+    """Numeric precision of local weights (``float32``, ``bfloat16``, ...), where it matters."""
 
 
 class ChatMessage(BaseModel):

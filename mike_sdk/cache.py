@@ -10,7 +10,6 @@ to share one folder.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import diskcache
 from pydantic import BaseModel
+from pydantic_core import from_json, to_json
 
 from .backend import Generation, Identity
 
@@ -43,11 +43,10 @@ def request_key(identity: Identity, call: str, request: BaseModel) -> str:
     ...                          GenerationRequest(prompt="x"))
     (64, True)
     """
-    blob = json.dumps(
-        {"v": KEY_VERSION, "backend": identity.model_dump(mode="json"), "call": call,
-         "request": request.model_dump(mode="json", exclude_none=True)},
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
+    # Field order is fixed by the models, so this serialisation is canonical.
+    blob = to_json({"v": KEY_VERSION, "backend": identity, "call": call,
+                    "request": request.model_dump(mode="json", exclude_none=True)})
+    return hashlib.sha256(blob).hexdigest()
 
 
 def cacheable(generation: Generation) -> bool:
@@ -81,14 +80,14 @@ class ResponseCache:
                 self.misses += 1
             else:
                 self.hits += 1
-                found[key] = json.loads(raw)
+                found[key] = from_json(raw)
         return found
 
     def put_many(self, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Store several values in one transaction."""
         with self._cache.transact():
             for key, value in entries:
-                self._cache.set(key, json.dumps(value, ensure_ascii=False).encode())
+                self._cache.set(key, to_json(value))
 
     def __len__(self) -> int:
         return len(self._cache)

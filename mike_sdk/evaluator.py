@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import platform
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from .backend import Backend, Generation, GenerationRequest, Likelihood, LikelihoodRequest
 from .cache import ResponseCache, cacheable, request_key
@@ -31,7 +31,7 @@ from .plan import Planner, WorkItem
 from .progress import Progress
 from .results import Aggregator
 from .rundir import RunDir, iter_rows
-from .scoring import SCORERS, score_answer
+from .scoring import SCORERS, score_answers
 from .strategy import PromptStrategy, get_strategy
 
 TASK_SIZES = {"zsre": 743, "counterfact": 1031, "wikifactdiff": 784}
@@ -102,8 +102,7 @@ class Evaluator:
                     todo = [w for w in chunk if w.id not in done]
                     if todo:
                         lines = await self._process(todo, config, strategy, bar)
-                        run.append([json.dumps(r, ensure_ascii=False).encode() + b"\n"
-                                    for r in lines])
+                        run.append([to_json(r) + b"\n" for r in lines])
                         for row in lines:
                             aggregator.add(row)
                     bar.update(len(chunk) - len(todo), cached=0)
@@ -146,10 +145,13 @@ class Evaluator:
             ll_fresh = await self._call(self.backend.loglikelihood, ll_missing, None)
             ll_found.update({k: v.model_dump() for k, v in ll_fresh.items()})
         tokenizer = self.backend.get_tokenizer() if self.backend.abilities.tokenizer else None
+        outputs = [found[key]["text"] for key in keys]
+        answers = [strategy.extract(w.request, text) for w, text in zip(todo, outputs, strict=True)]
+        scores = score_answers(answers, [w.gold for w in todo], tokenizer)
         rows = []
-        for work, key in zip(todo, keys, strict=True):
+        for work, key, text, answer, score in zip(todo, keys, outputs, answers, scores,
+                                                  strict=True):
             gen = found[key]
-            answer = strategy.extract(work.request, gen["text"])
             row = {
                 "id": work.id, "task": work.item.task, "index": work.item.index,
                 "case_id": work.item.target.case_id, "source_lang": work.item.source_lang,
@@ -157,17 +159,16 @@ class Evaluator:
                 "prompt": work.request.prompt,
                 "messages": None if work.request.messages is None
                 else [m.model_dump() for m in work.request.messages],
-                "cache_key": key, "output": gen["text"], "answer": answer, "gold": work.gold,
-                "scores": score_answer(answer, work.gold, tokenizer), "likelihood": None,
-                "cached": work.id in cached_ids, "input_tokens": gen.get("input_tokens"),
-                "output_tokens": gen.get("output_tokens"),
+                "cache_key": key, "output": text, "answer": answer, "gold": work.gold,
+                "scores": score, "likelihood": None, "cached": work.id in cached_ids,
+                "input_tokens": gen.get("input_tokens"), "output_tokens": gen.get("output_tokens"),
                 "finish_reason": gen.get("finish_reason"),
             }
             pair = scoring.get(work.id)
             if pair is not None:
-                new, old = (Likelihood(**ll_found[request_key(identity, "loglikelihood", r)])
+                new, old = (_mean_logprob(ll_found[request_key(identity, "loglikelihood", r)])
                             for r in pair)
-                row["likelihood"] = {"new_logprob": new.mean, "old_logprob": old.mean}
+                row["likelihood"] = {"new_logprob": new, "old_logprob": old}
             rows.append(row)
         return rows
 
@@ -208,6 +209,11 @@ class Evaluator:
 
         await asyncio.gather(*(send(b) for b in batches))
         return results
+
+
+def _mean_logprob(value: dict[str, Any]) -> float:
+    """Mean token log-probability of a stored :class:`Likelihood` (the paper compares these)."""
+    return Likelihood.model_construct(**value).mean
 
 
 def _length(request: BaseModel) -> int:

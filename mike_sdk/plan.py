@@ -70,7 +70,8 @@ class Planner:
                     edit = item.edit
                     for metric in cfg.metrics:
                         question = item.question(metric)
-                        case = PromptCase(edit=edit, question=question, demonstrations=demos,
-                                          task=task, index=item.index)
+                        case = PromptCase.model_construct(
+                            edit=edit, question=question, demonstrations=demos, task=task,
+                            index=item.index)
                         request = self.strategy.render(case, self.abilities)
                         yield WorkItem(work_id(item, metric), item, metric, request)

@@ -115,12 +115,15 @@ class Item(BaseModel):
     @property
     def edit(self) -> Edit:
         """The new fact, in the source language."""
-        return Edit(question=self.source.src, answer=self.source.alt, language=self.source_lang)
+        # Built from validated fields: skip re-validation (planning makes ~532k of these).
+        return Edit.model_construct(question=self.source.src, answer=self.source.alt,
+                                    language=self.source_lang)
 
     def question(self, metric: MetricName) -> Question:
         """The target-language question and gold answer for ``metric``."""
-        return Question(text=self.target.question(metric), language=self.target_lang,
-                        metric=metric, gold=self.target.answer(metric))
+        return Question.model_construct(text=self.target.question(metric),
+                                        language=self.target_lang, metric=metric,
+                                        gold=self.target.answer(metric))
 
 
 class Demonstration(BaseModel):

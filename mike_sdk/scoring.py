@@ -16,6 +16,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
+import regex
+
 from .backend import Tokenizer
 
 SCORERS: dict[str, str] = {
@@ -56,29 +58,11 @@ def paper_f1(prediction: str, gold: str, tokenizer: Tokenizer) -> float:
 
 
 # Scripts written without spaces between words: each character is a token.
-_UNSEGMENTED = (
-    (0x0E00, 0x0EFF),  # Thai, Lao
-    (0x0F00, 0x0FFF),  # Tibetan
-    (0x1000, 0x109F),  # Myanmar
-    (0x1780, 0x17FF),  # Khmer
-    (0x2E80, 0x2FDF),  # CJK radicals
-    (0x3040, 0x30FF),  # Hiragana, Katakana
-    (0x3100, 0x31FF),  # Bopomofo, Katakana extensions
-    (0x3400, 0x4DBF),  # CJK extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0x20000, 0x3FFFF),  # CJK extensions B+
-)
-
-
-def _unsegmented(ch: str) -> bool:
-    code = ord(ch)
-    return any(lo <= code <= hi for lo, hi in _UNSEGMENTED)
-
-
-def _dropped(ch: str) -> bool:
-    # Punctuation and symbols carry no answer content; combining marks stay (Indic vowels).
-    return unicodedata.category(ch)[0] in "PS"
+_UNSEGMENTED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Bopomofo}\p{Thai}\p{Lao}\p{Khmer}" \
+               r"\p{Myanmar}\p{Tibetan}"
+# Runs of ordinary word characters, or one unsegmented-script character; punctuation
+# and symbols (P*, S*) and white space separate tokens. Combining marks stay in words.
+_TOKEN = regex.compile(rf"[{_UNSEGMENTED}]|[^\s\p{{P}}\p{{S}}{_UNSEGMENTED}]+")
 
 
 def language_tokens(text: str) -> list[str]:
@@ -90,22 +74,7 @@ def language_tokens(text: str) -> list[str]:
     >>> language_tokens("费城 (Philadelphia)")
     ['费', '城', 'philadelphia']
     """
-    tokens: list[str] = []
-    word: list[str] = []
-    for ch in unicodedata.normalize("NFKC", text).casefold():
-        if ch.isspace() or _dropped(ch):
-            if word:
-                tokens.append("".join(word))
-                word = []
-        elif _unsegmented(ch):
-            if word:
-                tokens.append("".join(word))
-                word = []
-            tokens.append(ch)
-        else:
-            word.append(ch)
-    if word:
-        tokens.append("".join(word))
+    tokens: list[str] = _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
     return tokens
 
 
@@ -127,9 +96,27 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def score_answer(prediction: str, gold: str, tokenizer: Tokenizer | None) -> dict[str, float]:
-    """All scorers that apply: ``em``, ``token_f1`` and, given a tokenizer, ``paper_f1``."""
-    scores = {"em": exact_match(prediction, gold), "token_f1": token_f1(prediction, gold)}
+def encode_many(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of many texts, in one batched call where the tokenizer offers one."""
+    batch = getattr(tokenizer, "encode_batch", None)
+    if batch is not None:
+        return batch(texts)  # type: ignore[no-any-return]
+    return [tokenizer.encode(t) for t in texts]
+
+
+def score_answers(predictions: list[str], golds: list[str],
+                  tokenizer: Tokenizer | None) -> list[dict[str, float]]:
+    """All scorers that apply to each pair: ``em``, ``token_f1`` and, given a tokenizer,
+    ``paper_f1`` (the tokenizer encodes the whole batch at once)."""
+    scores = [{"em": exact_match(p, g), "token_f1": token_f1(p, g)}
+              for p, g in zip(predictions, golds, strict=True)]
     if tokenizer is not None:
-        scores["paper_f1"] = paper_f1(prediction, gold, tokenizer)
+        ids = encode_many(tokenizer, predictions + golds)
+        for i, entry in enumerate(scores):
+            entry["paper_f1"] = paper_f1_ids(ids[i], ids[len(predictions) + i])
     return scores
+
+
+def score_answer(prediction: str, gold: str, tokenizer: Tokenizer | None) -> dict[str, float]:
+    """:func:`score_answers` for one pair."""
+    return score_answers([prediction], [gold], tokenizer)[0]

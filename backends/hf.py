@@ -1,0 +1,442 @@
+"""Local Hugging Face causal LMs (default: the embedded Gemma 3 270M base model).
+
+Construction is cheap: the tokenizer loads on first use and the weights on the first
+generate or loglikelihood call, so a fully cached run never touches the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hashlib
+import inspect
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mike_sdk.backend import (
+    BACKENDS,
+    Abilities,
+    Generation,
+    GenerationRequest,
+    Identity,
+    Likelihood,
+    LikelihoodRequest,
+)
+from mike_sdk.errors import BackendError, ConfigError
+
+from .embedded import EMBEDDED_MODEL_NAME, embedded_model_dir, embedded_revision
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["HFBackend", "HFOptions", "HFTokenizer", "folder_fingerprint"]
+
+logger = logging.getLogger("mike_sdk.backends.hf")
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".index.json")
+
+
+class HFOptions(BaseModel):
+    """Constructor options of :class:`HFBackend`, validated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str | None = None
+    revision: str | None = None
+    device: str | None = None
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    device_map: str | None = None
+    batch_size: int = Field(default=16, ge=1)
+    gguf_file: str | None = None
+    trust_remote_code: bool = False
+
+
+def folder_fingerprint(folder: Path, gguf_file: str | None = None) -> str:
+    """A cheap content fingerprint of a local model folder.
+
+    Hashes ``config.json`` and the names and sizes of weight and tokenizer files (reading
+    gigabytes of weights would defeat a cached run); the folder's location is not part of it.
+    """
+    digest = hashlib.sha256()
+    if (folder / "config.json").is_file():
+        digest.update((folder / "config.json").read_bytes())
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        relevant = name.endswith(_WEIGHT_SUFFIXES) or name.startswith("tokenizer")
+        if gguf_file is not None and name.endswith(".gguf"):
+            relevant = name == gguf_file
+        if relevant and path.is_file():
+            digest.update(f"\0{name}\0{path.stat().st_size}".encode())
+    return f"fp:{digest.hexdigest()[:32]}"
+
+
+class HFTokenizer:
+    """The SDK view of a Hugging Face tokenizer: ``encode`` without special tokens."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.hf = tokenizer
+        """The wrapped ``transformers`` tokenizer."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
+        return list(self.hf.encode(text, add_special_tokens=False))
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """:meth:`encode` for many texts in one call (the Rust tokenizer runs them together)."""
+        if not texts:
+            return []
+        if getattr(self.hf, "is_fast", False):
+            # The Rust tokenizer directly: what ``encode`` calls, minus per-text Python work.
+            encodings = self.hf.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+            return [encoding.ids for encoding in encodings]
+        return [self.encode(text) for text in texts]
+
+
+class _StopOnStrings:
+    """Per-row stopping criterion: a row is done once its generated text contains one of its
+    stop strings or it used its own token budget (rows of one batch may differ in both).
+    ``generate`` pads rows that are done; ``done_at`` remembers where each one ended."""
+
+    def __init__(self, tokenizer: Any, prompt_len: int, requests: list[GenerationRequest]) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_len = prompt_len
+        self.requests = requests
+        self.done_at: list[int | None] = [None] * len(requests)
+        self.stopped = [False] * len(requests)
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        import torch
+
+        generated = input_ids.shape[1] - self.prompt_len
+        for row, request in enumerate(self.requests):
+            if self.done_at[row] is not None:
+                continue
+            if request.stop:
+                # Decode the whole continuation: a stop string may span several tokens.
+                text = self.tokenizer.decode(input_ids[row, self.prompt_len :],
+                                             skip_special_tokens=True)
+                if any(stop in text for stop in request.stop):
+                    self.done_at[row], self.stopped[row] = generated, True
+                    continue
+            if generated >= request.max_new_tokens:
+                self.done_at[row] = generated
+        done = [at is not None for at in self.done_at]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+@BACKENDS.register("hf")
+class HFBackend:
+    """A local ``transformers`` causal LM: greedy, batched, early stop, likelihoods."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        revision: str | None = None,
+        device: str | None = None,
+        dtype: str = "auto",
+        device_map: str | None = None,
+        batch_size: int = 16,
+        gguf_file: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        try:
+            self.options = HFOptions(
+                model=model, revision=revision, device=device, dtype=dtype,  # type: ignore[arg-type]
+                device_map=device_map, batch_size=batch_size, gguf_file=gguf_file,
+                trust_remote_code=trust_remote_code)
+        except ValidationError as exc:
+            raise ConfigError(f"Invalid options for the 'hf' backend: {exc}") from None
+        self.model: Any = None
+        """The loaded ``transformers`` model; ``None`` until first needed."""
+        self._tokenizer: HFTokenizer | None = None
+        self._identity: Identity | None = None
+        self._lock = threading.Lock()
+
+    def _local_folder(self) -> Path | None:
+        if self.options.model is None:
+            return None
+        path = Path(self.options.model).expanduser()
+        return path if path.is_dir() else None
+
+    @property
+    def identity(self) -> Identity:
+        """``hf`` + model name + revision (GGUF sha256, folder fingerprint or hub revision)."""
+        if self._identity is None:
+            opts, folder = self.options, self._local_folder()
+            suffix = f"/{opts.gguf_file}" if opts.gguf_file else ""
+            # bfloat16 on a GPU and float32 on a CPU can answer differently: keep them apart.
+            precision = str(self._dtype()).removeprefix("torch.")
+            if opts.model is None:
+                self._identity = Identity(kind="hf", model=EMBEDDED_MODEL_NAME,
+                                          revision=embedded_revision(), precision=precision)
+            elif folder is not None:
+                # The folder's name, not its path: a moved folder keeps its cached answers.
+                revision = opts.revision or folder_fingerprint(folder, opts.gguf_file)
+                self._identity = Identity(kind="hf", model=folder.resolve().name + suffix,
+                                          revision=revision, precision=precision)
+            else:
+                self._identity = Identity(kind="hf", model=opts.model + suffix,
+                                          revision=opts.revision, precision=precision)
+        return self._identity
+
+    @property
+    def abilities(self) -> Abilities:
+        """Completion, tokenizer and likelihoods; chat only where cheaply known."""
+        return Abilities(completion=True, chat=self._has_chat_template(), tokenizer=True,
+                         loglikelihood=True, batch_size=self.options.batch_size,
+                         max_concurrency=1)
+
+    def _has_chat_template(self) -> bool:
+        if self._tokenizer is not None:
+            return bool(getattr(self._tokenizer.hf, "chat_template", None))
+        folder = self._local_folder()
+        if folder is None:
+            return False  # the embedded model is a base model; a hub id would need a download
+        if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+            return True
+        try:
+            config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(config, dict) and bool(config.get("chat_template"))
+
+    def _source(self) -> str:
+        if self.options.model is None:
+            return str(embedded_model_dir())
+        folder = self._local_folder()
+        return str(folder) if folder is not None else self.options.model
+
+    def _load_kwargs(self) -> dict[str, Any]:
+        opts = self.options
+        kwargs: dict[str, Any] = {"trust_remote_code": opts.trust_remote_code}
+        if opts.revision is not None and self._local_folder() is None:
+            kwargs["revision"] = opts.revision
+        if opts.gguf_file is not None:
+            kwargs["gguf_file"] = opts.gguf_file
+        return kwargs
+
+    def get_tokenizer(self) -> HFTokenizer:
+        """The tokenizer, loaded once (without the model)."""
+        with self._lock:
+            return self._tokenizer_locked()
+
+    def _tokenizer_locked(self) -> HFTokenizer:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            started = time.perf_counter()
+            tokenizer = AutoTokenizer.from_pretrained(self._source(), **self._load_kwargs())
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            self._tokenizer = HFTokenizer(tokenizer)
+            logger.info("Loaded the tokenizer of %s in %.1f s", self.identity.model,
+                        time.perf_counter() - started)
+        return self._tokenizer
+
+    def _device(self) -> str:
+        if self.options.device is not None:
+            return self.options.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _dtype(self) -> torch.dtype:
+        import torch
+
+        if self.options.dtype == "auto":
+            return torch.bfloat16 if self._device().startswith("cuda") else torch.float32
+        dtype: torch.dtype = getattr(torch, self.options.dtype)
+        return dtype
+
+    def _loaded(self) -> tuple[Any, Any]:
+        """The model and the raw tokenizer, loading them on first use."""
+        with self._lock:
+            tokenizer = self._tokenizer_locked().hf
+            if self.model is None:
+                from transformers import AutoModelForCausalLM
+
+                started = time.perf_counter()
+                kwargs = self._load_kwargs() | {"dtype": self._dtype()}
+                if self.options.device_map is not None:
+                    kwargs["device_map"] = self.options.device_map
+                auto: Any = AutoModelForCausalLM
+                model = auto.from_pretrained(self._source(), **kwargs)
+                if self.options.device_map is None:
+                    model = model.to(self._device())
+                self.model = model.eval()
+                logger.info("Loaded model %s (%s, %s) in %.1f s", self.identity.model,
+                            kwargs["dtype"], self.model.device, time.perf_counter() - started)
+            return self.model, tokenizer
+
+    async def aclose(self) -> None:
+        """Free the model (the small tokenizer stays)."""
+        with self._lock:
+            if self.model is None:
+                return
+            self.model = None
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Greedy generations in micro-batches of similar prompt length, in request order."""
+        if not requests:
+            return []
+        return await asyncio.to_thread(self._generate_sync, list(requests))
+
+    def _prompt_ids(self, tokenizer: Any, request: GenerationRequest) -> list[int]:
+        if request.prompt is not None:
+            # With special tokens, as the paper does (``tokenizer(prompt)``): Gemma needs BOS.
+            ids = list(tokenizer(request.prompt)["input_ids"])
+        elif request.messages is None:
+            raise BackendError("A generation request needs a prompt or messages.")
+        elif not getattr(tokenizer, "chat_template", None):
+            raise BackendError(f"Model {self.identity.model!r} has no chat template, so it takes "
+                               "completion prompts only: send requests with a 'prompt'.")
+        else:
+            messages = [{"role": m.role, "content": m.content} for m in request.messages]
+            text = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                 tokenize=False)
+            # The template already holds BOS and the turn markers.
+            ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        if not ids:
+            raise BackendError("The prompt encodes to no tokens; there is nothing to continue.")
+        return ids
+
+    def _generate_sync(self, requests: list[GenerationRequest]) -> list[Generation]:
+        import torch
+
+        model, tokenizer = self._loaded()
+        encoded = [self._prompt_ids(tokenizer, r) for r in requests]
+        # Longest first: similar lengths share a batch (little padding), and running out
+        # of memory shows on the first batch rather than the last.
+        order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
+        results: dict[int, Generation] = {}
+        size = self.options.batch_size
+        with torch.inference_mode():
+            for start in range(0, len(order), size):
+                chunk = order[start : start + size]
+                batch = self._generate_batch(model, tokenizer, [encoded[i] for i in chunk],
+                                             [requests[i] for i in chunk])
+                results.update(zip(chunk, batch, strict=True))
+        return [results[i] for i in range(len(requests))]
+
+    def _generate_batch(self, model: Any, tokenizer: Any, prompts: list[list[int]],
+                        requests: list[GenerationRequest]) -> list[Generation]:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        input_ids, attention_mask = _left_pad(prompts, int(tokenizer.pad_token_id))
+        prompt_len = input_ids.shape[1]
+        criterion = _StopOnStrings(tokenizer, prompt_len, requests)
+        output = model.generate(
+            input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device),
+            do_sample=False, max_new_tokens=max(r.max_new_tokens for r in requests),
+            stopping_criteria=StoppingCriteriaList([criterion]),
+            pad_token_id=tokenizer.pad_token_id, return_dict_in_generate=True,
+            output_scores=any(r.logprobs for r in requests))
+        sequences = output.sequences[:, prompt_len:].cpu()
+        eos_ids = _eos_ids(model, tokenizer)
+        generations = []
+        for row, request in enumerate(requests):
+            ids = sequences[row].tolist()
+            length = criterion.done_at[row] or min(len(ids), request.max_new_tokens)
+            reason: Literal["stop", "eos", "length"] = (
+                "stop" if criterion.stopped[row] else "length")
+            eos_at = next((pos for pos, t in enumerate(ids[:length]) if t in eos_ids), None)
+            if eos_at is not None:
+                length, reason = eos_at + 1, "eos"
+            ids = ids[:length]
+            logprobs = None
+            if request.logprobs and output.scores:
+                logprobs = tuple(float(torch.log_softmax(output.scores[s][row].float(), -1)[t])
+                                 for s, t in enumerate(ids))
+            generations.append(Generation(
+                text=tokenizer.decode(ids, skip_special_tokens=True),
+                input_tokens=len(prompts[row]), output_tokens=length,
+                finish_reason=reason, logprobs=logprobs))
+        return generations
+
+    async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
+        """Summed log-probability of each continuation after its context (the paper's way)."""
+        if not requests:
+            return []
+        return await asyncio.to_thread(self._loglikelihood_sync, list(requests))
+
+    def _loglikelihood_sync(self, requests: list[LikelihoodRequest]) -> list[Likelihood]:
+        import torch
+
+        model, tokenizer = self._loaded()
+        encoded: list[tuple[list[int], int]] = []
+        for r in requests:
+            # As the paper: encode the joined text, score as many final tokens as the
+            # continuation has on its own (the join may merge tokens at the seam).
+            ids = list(tokenizer(r.context + r.continuation)["input_ids"])
+            n = len(tokenizer.encode(r.continuation, add_special_tokens=False))
+            encoded.append((ids, min(n, len(ids) - 1)))  # the first token has no prediction
+        results = {i: Likelihood(logprob=0.0, tokens=0)
+                   for i, (_, n) in enumerate(encoded) if n <= 0}
+        todo = sorted((i for i in range(len(encoded)) if i not in results),
+                      key=lambda i: -len(encoded[i][0]))
+        size = self.options.batch_size
+        with torch.inference_mode():
+            for start in range(0, len(todo), size):
+                chunk = todo[start : start + size]
+                scores = _score_batch(model, int(tokenizer.pad_token_id),
+                                      [encoded[i] for i in chunk])
+                for i, score in zip(chunk, scores, strict=True):
+                    results[i] = Likelihood(logprob=score, tokens=encoded[i][1])
+        return [results[i] for i in range(len(requests))]
+
+
+def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        mask[i, width - len(row) :] = 1
+    return ids, mask
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return ids
+
+
+def _parameters(model: Any) -> set[str]:
+    return set(inspect.signature(model.forward).parameters)
+
+
+def _score_batch(model: Any, pad_id: int, items: list[tuple[list[int], int]]) -> list[float]:
+    """Sum of log-probs of the last ``n`` tokens of each row, in one forward pass.
+
+    Left padding aligns the rows' ends, so only the last ``max(n) + 1`` positions need
+    logits: over Gemma's 262k vocabulary the full logits would dominate time and memory.
+    """
+    import torch
+
+    ids, mask = _left_pad([row for row, _ in items], pad_id)
+    ids, mask = ids.to(model.device), mask.to(model.device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # so that left padding shifts nothing
+    keep = max(n for _, n in items) + 1
+    extra = {"logits_to_keep": keep} if "logits_to_keep" in _parameters(model) else {}
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, **extra).logits
+    logprobs = torch.log_softmax(logits[:, -keep:-1, :].float(), dim=-1)
+    picked = logprobs.gather(-1, ids[:, -(keep - 1) :].unsqueeze(-1)).squeeze(-1)
+    return [float(picked[row, keep - 1 - n :].sum()) for row, (_, n) in enumerate(items)]
