@@ -10,24 +10,16 @@ folder that contains ``data/``; passing the ``data`` folder itself works too. On
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from mike_sdk.download import sha256_file
+
 REPOSITORY = "ercong21/MultiKnow"
 COMMIT = "6e3e245bf0a17edaecfb4d71664efc1b5fb67906"
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "mike_sdk" / "data_files.json"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of the file at ``path``."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_manifest(folder: Path, *, repository: str = REPOSITORY,
