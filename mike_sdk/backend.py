@@ -91,6 +91,8 @@ class Generation(BaseModel):
     """Prompt tokens billed or processed."""
     output_tokens: int | None = None
     """Generated tokens."""
+    cached_input_tokens: int | None = None
+    """Prompt tokens the provider served from its prompt cache (billed at a discount)."""
     finish_reason: FinishReason = "length"
     """Why generation ended."""
     logprobs: tuple[float, ...] | None = None
