@@ -12,7 +12,6 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +121,7 @@ class Benchmark:
 
     def __init__(self, data_dir: str | Path | None = None) -> None:
         self.root = resolve_data_dir(data_dir)
+        self._demos: dict[TaskName, tuple[Demonstration, ...]] = {}
 
     def __repr__(self) -> str:
         return f"Benchmark({str(self.root)!r})"
@@ -176,10 +176,6 @@ class Benchmark:
     def iter_items(self, task: str, target_lang: str, source_lang: str = "en") -> Iterator[Item]:
         """Shortcut for ``items(...).items``."""
         yield from self.items(task, target_lang, source_lang).items
-
-    @cached_property
-    def _demos(self) -> dict[TaskName, tuple[Demonstration, ...]]:
-        return {}
 
     def demonstrations(self, task: str) -> tuple[Demonstration, ...]:
         """The 32 hand-written demonstrations of a task, in the paper's numbering (1-32)."""
