@@ -1,3 +1,6 @@
-"""Built-in backends. Importing this package registers them (heavy imports stay lazy)."""
+"""Built-in backends. Importing this package registers them (heavy imports stay lazy).
 
-from . import hf  # noqa: F401  (registers "hf")
+``openai`` and ``anthropic`` register here but import their SDKs on first call only.
+"""
+
+from . import anthropic, hf, openai  # noqa: F401  (registers "anthropic", "hf", "openai")

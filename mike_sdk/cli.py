@@ -63,7 +63,10 @@ def default_run_dir(backend: Backend, config: EvalConfig) -> Path:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from .evaluator import Evaluator
+    from .limits import Limits
 
     options = _options(args.backend_option)
     if args.batch_size:
@@ -80,13 +83,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     backend = build_backend(args.backend, args.model, options)
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(backend, config)
     print(f"Run folder: {run_dir}", file=sys.stderr)
+    try:
+        limits = Limits(rpm=args.rpm, tpm=args.tpm, max_concurrency=args.concurrency,
+                        max_cost=args.max_cost, prices=args.prices)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = {"max_concurrency": "concurrency"}.get(str(problem["loc"][0]),
+                                                       str(problem["loc"][0]))
+        raise ConfigError(f"--{field.replace('_', '-')}: {problem['msg']}.") from None
     with ResponseCache(args.cache_dir) as cache:
+        if args.dry_run:
+            from .dryrun import dry_run
+            from .pricing import PriceTable
+
+            plan = dry_run(backend, benchmark, cache, config, run_dir,
+                           PriceTable.load(limits.prices))
+            print(plan.describe())
+            return 0
         evaluator = Evaluator(backend, benchmark=benchmark, cache=cache,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, limits=limits)
         summary = evaluator.run(config, run_dir)
     from .report import summary_table
 
     print(summary_table(summary))
+    if summary.get("stopped") == "max_cost":
+        print(f"Stopped at --max-cost ${args.max_cost}: re-run the same command (with a "
+              "higher --max-cost or none) to resume.", file=sys.stderr)
     print(f"\nResults: {run_dir / 'results.jsonl'}  Summary: {run_dir / 'summary.json'}")
     return 0
 
@@ -171,6 +193,16 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--run-dir", help="run folder (default: runs/<model>-<strategy>-<hash>)")
     ev.add_argument("--cache-dir", help="response cache folder (default: user cache)")
     ev.add_argument("--no-progress", action="store_true")
+    ev.add_argument("--rpm", type=float, help="requests per minute the account allows")
+    ev.add_argument("--tpm", type=float, help="tokens per minute the account allows")
+    ev.add_argument("--concurrency", type=int, help="calls in flight at once (default: the "
+                    "backend's)")
+    ev.add_argument("--max-cost", type=float, metavar="USD", help="stop cleanly before this "
+                    "session could spend more (resumable)")
+    ev.add_argument("--prices", metavar="FILE", help="price file (JSON/TOML, USD per million "
+                    "tokens) overriding the shipped defaults (default: $MIKE_PRICES)")
+    ev.add_argument("--dry-run", action="store_true", help="print calls, estimated tokens "
+                    "and cost; send nothing")
     ev.set_defaults(func=cmd_eval)
 
     rep = sub.add_parser("report", help="print the summary tables of run folders")

@@ -6,6 +6,11 @@ the backend in length-sorted batches (a bounded number in flight), caches each
 batch as soon as it returns, scores, and appends the rows to ``results.jsonl``.
 A crash or Ctrl-C loses at most the rows of the current chunk, never a paid-for
 response: re-running the same command resumes from the cache and the folder.
+
+Every call goes through a :class:`~mike_sdk.limits.CallGuard` (rate limits, retries,
+cost). A refused request (400) becomes an error row and the run goes on; refused
+credentials or an unknown model stop the run at once, and so does reaching
+``max_cost``, each keeping every finished row and cached answer.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ from .backend import Backend, Generation, GenerationRequest, Likelihood, Likelih
 from .cache import ResponseCache, cacheable, request_key
 from .config import EvalConfig
 from .data import Benchmark
+from .errors import BackendError, ConfigError
+from .failures import BadRequest, CallFailed
+from .limits import BudgetReached, CallGuard, Limits
 from .plan import Planner, WorkItem
+from .pricing import DEFAULTS_NOTE
 from .progress import Progress
 from .results import Aggregator
 from .rundir import RunDir, iter_rows
@@ -51,6 +60,10 @@ def _versions() -> dict[str, str]:
     return found
 
 
+class RunStopped(BackendError):
+    """The run stopped before the end (credentials, model, or retries given up)."""
+
+
 class Evaluator:
     """Evaluates one backend on BMIKE-53 with a response cache.
 
@@ -61,15 +74,22 @@ class Evaluator:
 
     def __init__(self, backend: Backend, *, benchmark: Benchmark | None = None,
                  cache: ResponseCache | None = None, progress: bool = True,
-                 chunk_size: int | None = None) -> None:
+                 chunk_size: int | None = None, limits: Limits | None = None) -> None:
         self.backend = backend
         self.benchmark = benchmark or Benchmark()
         self.cache = cache if cache is not None else ResponseCache()
         self.progress = progress
+        self.limits = limits or Limits()
         abilities = backend.abilities
-        self.chunk_size = chunk_size or max(256, 4 * abilities.batch_size
-                                            * abilities.max_concurrency)
+        self.concurrency = self.limits.max_concurrency or abilities.max_concurrency
+        self.chunk_size = chunk_size or max(256, 4 * abilities.batch_size * self.concurrency)
         self.calls = 0
+        self.guard = CallGuard(self.limits, backend.identity.model)
+        self.errors = 0
+        """Items answered with an error row in this session (refused requests)."""
+        self.stopped: str | None = None
+        """Why this session stopped early: ``max_cost`` or ``error``; None if it did not."""
+        self._fatal: CallFailed | None = None
 
     def run(self, config: EvalConfig, run_dir: str | Path) -> dict[str, Any]:
         """Run (or resume) ``config`` into ``run_dir``; returns the summary."""
@@ -80,6 +100,9 @@ class Evaluator:
         started = time.perf_counter()
         strategy = get_strategy(config.strategy, **config.strategy_options)
         identity, abilities = self.backend.identity, self.backend.abilities
+        if self.limits.max_cost is not None and self.guard.prices.price(identity.model) is None:
+            raise ConfigError(f"--max-cost needs a price for model {identity.model!r}; add it "
+                              "to a price file (--prices FILE or $MIKE_PRICES).")
         run = RunDir(run_dir)
         run.open({"config": config.model_dump(mode="json"),
                   "backend": identity.model_dump(mode="json"),
@@ -87,6 +110,7 @@ class Evaluator:
                   "abilities": abilities.model_dump(mode="json"),
                   "versions": _versions(), "scorers": SCORERS},
                  identity_keys=("config", "backend", "strategy"))
+        self.stopped, self._fatal = None, None
         try:
             aggregator, done = Aggregator(), set()
             for row in iter_rows(run.results_path):
@@ -97,6 +121,7 @@ class Evaluator:
             expected = sum(min(config.limit or TASK_SIZES[t], TASK_SIZES[t]) for t in config.tasks)
             total = expected * len(config.languages) * len(config.metrics)
             with Progress(total, enabled=self.progress, initial=len(done)) as bar:
+                bar.cost = aggregator.cost_usd
                 work = iter(planner)
                 while chunk := list(islice(work, self.chunk_size)):
                     todo = [w for w in chunk if w.id not in done]
@@ -105,25 +130,53 @@ class Evaluator:
                         run.append([to_json(r) + b"\n" for r in lines])
                         for row in lines:
                             aggregator.add(row)
+                        bar.cost = aggregator.cost_usd
+                    if self.stopped:
+                        break
                     bar.update(len(chunk) - len(todo), cached=0)
             run.update_manifest(data_files=planner.files)
-            summary = {
-                "backend": identity.model_dump(mode="json"),
-                "strategy": strategy.describe(),
-                "config": config.model_dump(mode="json"),
-                "scorers": SCORERS,
-                "results": aggregator.table(),
-                "skipped": planner.skipped,
-                "totals": {"rows": aggregator.rows, "cache_hits": aggregator.cached,
-                           "backend_calls_this_session": self.calls,
-                           "input_tokens": aggregator.input_tokens,
-                           "output_tokens": aggregator.output_tokens,
-                           "wall_time_s": round(time.perf_counter() - started, 3)},
-            }
+            summary = self._summary(config, strategy.describe(), aggregator, planner.skipped,
+                                    time.perf_counter() - started)
             run.write_summary(summary)
-            return summary
         finally:
             run.close()
+        if self._fatal is not None:
+            message = " ".join(str(self._fatal).split())
+            raise RunStopped(f"{message} Run stopped; finished rows are kept in {run.path}: "
+                             "fix this and re-run the same command to resume.")
+        return summary
+
+    def _summary(self, config: EvalConfig, strategy: dict[str, Any], aggregator: Aggregator,
+                 skipped: dict[str, dict[str, int]], wall_s: float) -> dict[str, Any]:
+        stats = self.guard.stats
+        summary: dict[str, Any] = {
+            "backend": self.backend.identity.model_dump(mode="json"),
+            "strategy": strategy,
+            "config": config.model_dump(mode="json"),
+            "scorers": SCORERS,
+            "results": aggregator.table(),
+            "skipped": skipped,
+            "totals": {"rows": aggregator.rows, "cache_hits": aggregator.cached,
+                       "backend_calls_this_session": self.calls,
+                       "input_tokens": aggregator.input_tokens,
+                       "output_tokens": aggregator.output_tokens,
+                       "cached_input_tokens": aggregator.cached_input_tokens,
+                       "cost_usd": aggregator.cost_usd,
+                       "errors": aggregator.errors,
+                       "retries": stats.retries, "rate_limited": stats.rate_limited,
+                       "wall_time_s": round(wall_s, 3)},
+        }
+        if aggregator.cost_usd is None:
+            summary["cost_note"] = (f"No price known for model {self.backend.identity.model!r}: "
+                                    "cost_usd is null. Add it with --prices FILE or "
+                                    "$MIKE_PRICES.")
+        else:
+            summary["cost_note"] = f"Prices: {DEFAULTS_NOTE}."
+        if self.stopped:
+            summary["stopped"] = self.stopped
+            if self._fatal is not None:
+                summary["error"] = " ".join(str(self._fatal).split())
+        return summary
 
     async def _process(self, todo: list[WorkItem], config: EvalConfig,
                        strategy: PromptStrategy, bar: Progress) -> list[dict[str, Any]]:
@@ -133,25 +186,32 @@ class Evaluator:
         cached_ids = {w.id for w, k in zip(todo, keys, strict=True) if k in found}
         bar.update(len(cached_ids), cached=len(cached_ids))
         missing = {k: w.request for w, k in zip(todo, keys, strict=True) if k not in found}
+        failed: dict[str, str] = {}
         if missing:
-            fresh = await self._call(self.backend.generate, missing, bar)
+            fresh = await self._call(self.backend.generate, missing, bar, failed)
             found.update({k: g.model_dump() for k, g in fresh.items()})
-        scoring = self.likelihood_requests(todo, config)
+        # A stopped session writes the rows it has answers for; the rest wait for a re-run.
+        todo = [w for w, k in zip(todo, keys, strict=True) if k in found or k in failed]
+        keys = [k for k in keys if k in found or k in failed]
+        answered = [w for w, k in zip(todo, keys, strict=True) if k in found]
+        scoring = self.likelihood_requests(answered, config)
         ll_keys = {request_key(identity, "loglikelihood", r): r for pair in scoring.values()
                    for r in pair}
         ll_found = self.cache.get_many(ll_keys)
         ll_missing = {k: r for k, r in ll_keys.items() if k not in ll_found}
-        if ll_missing:
-            ll_fresh = await self._call(self.backend.loglikelihood, ll_missing, None)
+        if ll_missing and not self.stopped:
+            ll_fresh = await self._call(self.backend.loglikelihood, ll_missing, None, {})
             ll_found.update({k: v.model_dump() for k, v in ll_fresh.items()})
         tokenizer = self.backend.get_tokenizer() if self.backend.abilities.tokenizer else None
-        outputs = [found[key]["text"] for key in keys]
-        answers = [strategy.extract(w.request, text) for w, text in zip(todo, outputs, strict=True)]
+        outputs = [found[key]["text"] if key in found else "" for key in keys]
+        answers = [strategy.extract(w.request, text) if key in found else ""
+                   for w, key, text in zip(todo, keys, outputs, strict=True)]
         scores = score_answers(answers, [w.gold for w in todo], tokenizer)
         rows = []
         for work, key, text, answer, score in zip(todo, keys, outputs, answers, scores,
                                                   strict=True):
-            gen = found[key]
+            gen = found.get(key, {"finish_reason": "error"})
+            error = failed.get(key)
             row = {
                 "id": work.id, "task": work.item.task, "index": work.item.index,
                 "case_id": work.item.target.case_id, "source_lang": work.item.source_lang,
@@ -160,12 +220,19 @@ class Evaluator:
                 "messages": None if work.request.messages is None
                 else [m.model_dump() for m in work.request.messages],
                 "cache_key": key, "output": text, "answer": answer, "gold": work.gold,
-                "scores": score, "likelihood": None, "cached": work.id in cached_ids,
+                "scores": {name: 0.0 for name in score} if error else score,
+                "likelihood": None, "cached": work.id in cached_ids,
                 "input_tokens": gen.get("input_tokens"), "output_tokens": gen.get("output_tokens"),
-                "finish_reason": gen.get("finish_reason"),
+                "cached_input_tokens": gen.get("cached_input_tokens"),
+                "cost_usd": None if error else self.guard.prices.cost(
+                    identity.model, gen.get("input_tokens"), gen.get("output_tokens"),
+                    gen.get("cached_input_tokens")),
+                "finish_reason": gen.get("finish_reason"), "error": error,
             }
             pair = scoring.get(work.id)
             if pair is not None:
+                if not all(request_key(identity, "loglikelihood", r) in ll_found for r in pair):
+                    continue  # stopped before its likelihood check: left for a re-run
                 new, old = (_mean_logprob(ll_found[request_key(identity, "loglikelihood", r)])
                             for r in pair)
                 row["likelihood"] = {"new_logprob": new, "old_logprob": old}
@@ -187,27 +254,68 @@ class Evaluator:
         return out
 
     async def _call(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
-                    requests: dict[str, Q], bar: Progress | None) -> dict[str, R]:
-        """Send requests in length-sorted batches, caching each batch as it returns."""
+                    requests: dict[str, Q], bar: Progress | None,
+                    failed: dict[str, str]) -> dict[str, R]:
+        """Send requests in length-sorted batches, caching each batch as it returns.
+
+        Refused requests land in ``failed`` (key -> message). Reaching ``max_cost`` stops
+        new calls; a final failure (credentials, model, retries given up) also cancels
+        the calls in flight. Either way the answers received so far are returned.
+        """
         abilities = self.backend.abilities
         keys = sorted(requests, key=lambda k: _length(requests[k]))
         size = abilities.batch_size
         batches = [keys[i:i + size] for i in range(0, len(keys), size)]
-        limit = asyncio.Semaphore(abilities.max_concurrency)
+        limit = asyncio.Semaphore(self.concurrency)
         results: dict[str, R] = {}
 
-        async def send(batch: list[str]) -> None:
-            async with limit:
-                answers = await fn([requests[k] for k in batch])
+        async def ask(batch: list[str]) -> None:
+            try:
+                answers = await self.guard.call(fn, [requests[k] for k in batch])
+            except BadRequest as exc:
+                if len(batch) == 1:
+                    failed[batch[0]] = " ".join(str(exc).split())
+                    self.errors += 1
+                    return
+                for key in batch:  # find which request of the batch was refused
+                    await ask([key])
+                return
             self.calls += len(batch)
             fresh = dict(zip(batch, answers, strict=True))
             results.update(fresh)
+            for answer in answers:  # the bar shows the cost as it grows, while it is known
+                if bar is None or bar.cost is None or not isinstance(answer, Generation):
+                    break
+                cost = self.guard.prices.generation_cost(self.guard.model, answer)
+                bar.cost = None if cost is None else bar.cost + cost
             self.cache.put_many((k, v.model_dump()) for k, v in fresh.items()
                                 if not isinstance(v, Generation) or cacheable(v))
+
+        async def send(batch: list[str]) -> None:
+            async with limit:
+                if self.stopped:
+                    return
+                try:
+                    await ask(batch)
+                except BudgetReached:
+                    self.stopped = "max_cost"
+                    return
+                except CallFailed as exc:
+                    # Credentials, model, or a retryable failure past its retries: stop now.
+                    self._fatal = exc
+                    self.stopped = "error"
+                    for task in tasks:
+                        if task is not asyncio.current_task():
+                            task.cancel()
+                    return
             if bar is not None:
                 bar.update(len(batch), cached=0)
 
-        await asyncio.gather(*(send(b) for b in batches))
+        tasks = [asyncio.create_task(send(b)) for b in batches]
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
         return results
 
 

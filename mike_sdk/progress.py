@@ -12,6 +12,8 @@ class Progress:
     def __init__(self, total: int, *, enabled: bool = True, initial: int = 0) -> None:
         self._bar: Any = None
         self.cached = 0
+        self.cost: float | None = None
+        """USD spent so far, shown when known."""
         if enabled:
             from tqdm import tqdm
 
@@ -23,7 +25,10 @@ class Progress:
         self.cached += cached
         if self._bar is not None and n:
             self._bar.update(n)
-            self._bar.set_postfix(cache_hits=self.cached, refresh=False)
+            postfix: dict[str, Any] = {"cache_hits": self.cached}
+            if self.cost is not None:
+                postfix["cost"] = f"${self.cost:.4f}"
+            self._bar.set_postfix(postfix, refresh=False)
 
     def __enter__(self) -> Progress:
         return self

@@ -68,8 +68,14 @@ class ResultRow(BaseModel):
     """Prompt tokens reported by the backend."""
     output_tokens: int | None = None
     """Generated tokens reported by the backend."""
+    cached_input_tokens: int | None = None
+    """Prompt tokens the provider served from its prompt cache."""
+    cost_usd: float | None = None
+    """What the call cost (or would have, for a cached answer); None when the price is unknown."""
     finish_reason: str
     """Why generation ended."""
+    error: str | None = None
+    """Why the request was refused (its answer is empty and its scores 0), or None."""
 
 
 class Aggregator:
@@ -82,6 +88,10 @@ class Aggregator:
         self.cached = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cached_input_tokens = 0
+        self.errors = 0
+        self._cost = 0.0
+        self._cost_known = True
 
     def add(self, row: dict[str, Any]) -> None:
         """Count one result row (as a dict, the way it is stored)."""
@@ -96,9 +106,22 @@ class Aggregator:
         self.rows += 1
         if row["cached"]:
             self.cached += 1
+        elif row.get("error"):
+            self.errors += 1
         else:
             self.input_tokens += row.get("input_tokens") or 0
             self.output_tokens += row.get("output_tokens") or 0
+            self.cached_input_tokens += row.get("cached_input_tokens") or 0
+            cost = row.get("cost_usd")
+            if cost is None:
+                self._cost_known = False
+            else:
+                self._cost += cost
+
+    @property
+    def cost_usd(self) -> float | None:
+        """USD of the calls behind the rows (cache hits are free), None if any price is unknown."""
+        return round(self._cost, 6) if self._cost_known else None
 
     def table(self) -> list[dict[str, Any]]:
         """One entry per group: ``n`` and each scorer's mean x 100 (the paper's scale)."""

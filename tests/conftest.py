@@ -24,3 +24,7 @@ def benchmark(data_dir: Path):  # type: ignore[no-untyped-def]
     from mike_sdk.data import Benchmark
 
     return Benchmark(data_dir)
+
+
+# Local servers for the remote-backend tests (session scope, started on first use).
+from servers import faults, katan, llama  # noqa: E402, F401

@@ -1,0 +1,162 @@
+"""OpenAI models, and any OpenAI-compatible server (vLLM, llama.cpp, ...).
+
+``mode="chat"`` sends the strategy's chat messages to ``/v1/chat/completions``;
+``mode="completions"`` sends the raw completion prompt to ``/v1/completions``, which is
+the paper's protocol (use it for base models behind vLLM or llama.cpp). Greedy
+(temperature 0) either way. The key comes from ``api_key=`` or ``OPENAI_API_KEY``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+
+from mike_sdk.backend import (
+    BACKENDS,
+    Abilities,
+    FinishReason,
+    Generation,
+    GenerationRequest,
+)
+from mike_sdk.failures import BadRequest, Transient
+
+from .remote import RemoteBackend, RemoteOptions, host_of
+
+__all__ = ["OpenAIBackend", "OpenAIOptions"]
+
+DEFAULT_HOST = "api.openai.com"
+
+
+class OpenAIOptions(RemoteOptions):
+    """Options of :class:`OpenAIBackend`."""
+
+    organization: str | None = None
+    """OpenAI organization id (sent as a header; not a secret, not part of the identity)."""
+    project: str | None = None
+    """OpenAI project id."""
+    mode: Literal["chat", "completions"] = "chat"
+    """Which endpoint: chat messages, or raw completion prompts (the paper's protocol)."""
+    logprobs: bool = Field(default=False)
+    """Ask for generated-token log-probabilities on every request."""
+
+
+@BACKENDS.register("openai")
+class OpenAIBackend(RemoteBackend):
+    """OpenAI's API or an OpenAI-compatible server, through the official async SDK."""
+
+    kind = "openai"
+    key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
+    default_host = DEFAULT_HOST
+    sdk_name = "openai"
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 organization: str | None = None, project: str | None = None,
+                 mode: Literal["chat", "completions"] = "chat", max_concurrency: int = 8,
+                 timeout: float = 60, logprobs: bool = False) -> None:
+        options: OpenAIOptions = self._validate(
+            OpenAIOptions, model=model, base_url=base_url,
+            api_key=SecretStr(api_key) if api_key is not None else None,
+            organization=organization, project=project, mode=mode,
+            max_concurrency=max_concurrency, timeout=timeout, logprobs=logprobs)
+        super().__init__(options)
+        self.openai_options = options
+
+    @property
+    def abilities(self) -> Abilities:
+        """Completion prompts in completions mode, chat messages in chat mode."""
+        chat = self.openai_options.mode == "chat"
+        return Abilities(completion=not chat, chat=chat, tokenizer=False, loglikelihood=False,
+                         batch_size=1, max_concurrency=self.options.max_concurrency)
+
+    def _new_client(self, key: str) -> Any:
+        import openai
+
+        opts = self.openai_options
+        return openai.AsyncOpenAI(api_key=key, base_url=self._base_url,
+                                  organization=opts.organization, project=opts.project,
+                                  timeout=opts.timeout, max_retries=0)
+
+    def _official(self) -> bool:
+        return self._base_url is None or host_of(self._base_url) == DEFAULT_HOST
+
+    async def _generate_one(self, client: Any, request: GenerationRequest) -> Generation:
+        want_logprobs = request.logprobs or self.openai_options.logprobs
+        extra: dict[str, Any] = {"temperature": 0}
+        if request.stop:
+            extra["stop"] = list(request.stop)
+        if self.openai_options.mode == "completions":
+            if request.prompt is None:
+                raise BadRequest("Completions mode needs a completion prompt; this request "
+                                 "has chat messages only (use mode='chat').")
+            if want_logprobs:
+                extra["logprobs"] = 1
+            response = await client.completions.create(
+                model=self.options.model, prompt=request.prompt,
+                max_tokens=request.max_new_tokens, **extra)
+            choice = _first_choice(response)
+            text = choice.text or ""
+            logprobs = _completion_logprobs(choice) if want_logprobs else None
+        else:
+            if request.messages is not None:
+                messages = [{"role": m.role, "content": m.content} for m in request.messages]
+            elif request.prompt is not None:
+                messages = [{"role": "user", "content": request.prompt}]
+            else:
+                raise BadRequest("A generation request needs a prompt or messages.")
+            if want_logprobs:
+                # top_logprobs too: llama.cpp returns nothing without it.
+                extra.update(logprobs=True, top_logprobs=1)
+            # OpenAI's newer models refuse max_tokens; compatible servers may not know the
+            # newer name.
+            limit = "max_completion_tokens" if self._official() else "max_tokens"
+            extra[limit] = request.max_new_tokens
+            response = await client.chat.completions.create(
+                model=self.options.model, messages=messages, **extra)
+            choice = _first_choice(response)
+            text = choice.message.content or ""
+            logprobs = _chat_logprobs(choice) if want_logprobs else None
+        usage = response.usage
+        return Generation(
+            text=text,
+            input_tokens=getattr(usage, "prompt_tokens", None),
+            output_tokens=getattr(usage, "completion_tokens", None),
+            cached_input_tokens=_cached_tokens(usage),
+            finish_reason=finish_reason(choice.finish_reason, request),
+            logprobs=logprobs)
+
+
+def _first_choice(response: Any) -> Any:
+    # Some compatible servers answer an overloaded or filtered call with no choice at all.
+    if not getattr(response, "choices", None):
+        raise Transient("The server answered with no choices; retrying.")
+    return response.choices[0]
+
+
+def finish_reason(reason: str | None, request: GenerationRequest) -> FinishReason:
+    """The SDK's reason for the protocol. OpenAI says ``stop`` both for a stop string and
+    for the end of the model's turn: with no stop strings asked for it can only be the end."""
+    if reason == "length":
+        return "length"
+    if reason == "stop":
+        return "stop" if request.stop else "eos"
+    if reason in ("tool_calls", "function_call"):
+        return "eos"
+    return "error"  # content_filter, or nothing said
+
+
+def _cached_tokens(usage: Any) -> int | None:
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None)
+    return int(cached) if cached is not None else None
+
+
+def _completion_logprobs(choice: Any) -> tuple[float, ...] | None:
+    values = getattr(getattr(choice, "logprobs", None), "token_logprobs", None)
+    return tuple(float(v) for v in values if v is not None) if values else None
+
+
+def _chat_logprobs(choice: Any) -> tuple[float, ...] | None:
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    return tuple(float(t.logprob) for t in content) if content else None

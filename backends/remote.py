@@ -1,0 +1,237 @@
+"""What the hosted-API backends share: keys, safe repr, failure translation, concurrency.
+
+The provider SDKs are imported lazily by the subclasses, never here, so that importing
+:mod:`mike_sdk.backends` works without them. Retries live in the evaluator: the SDK
+clients are built with ``max_retries=0`` and every failure leaves as a
+:mod:`mike_sdk.failures` class whose message holds no secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from mike_sdk.backend import (
+    Abilities,
+    Generation,
+    GenerationRequest,
+    Identity,
+    Likelihood,
+    LikelihoodRequest,
+)
+from mike_sdk.errors import ConfigError
+from mike_sdk.failures import AuthFailed, BadRequest, CallFailed, Transient, classify_status
+
+__all__ = ["RemoteBackend", "RemoteOptions", "redact", "resolve_key", "translate"]
+
+REDACTED = "***"
+
+
+class RemoteOptions(BaseModel):
+    """Constructor options shared by the hosted-API backends, validated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str = Field(min_length=1)
+    """The provider's model name."""
+    base_url: str | None = None
+    """API root; ``None`` for the provider's default (or its ``*_BASE_URL`` variable)."""
+    api_key: SecretStr | None = None
+    """The key; ``None`` reads the provider's environment variable at the first call."""
+    max_concurrency: int = Field(default=8, ge=1)
+    """Requests in flight at once."""
+    timeout: float = Field(default=60.0, gt=0)
+    """Seconds before one request counts as timed out (a :class:`Transient` failure)."""
+
+
+def resolve_key(explicit: SecretStr | None, env_var: str) -> str:
+    """The API key from the argument or ``env_var``; :class:`AuthFailed` naming it if neither."""
+    key = explicit.get_secret_value() if explicit is not None else os.environ.get(env_var, "")
+    if not key.strip():
+        raise AuthFailed(f"No API key: set the {env_var} environment variable "
+                         "(or pass api_key=...).")
+    return key.strip()
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret replaced by ``***`` (servers may echo a refused key)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def host_of(base_url: str) -> str:
+    """``host[:port]`` of a URL, never its user or password part."""
+    parts = urlsplit(base_url if "//" in base_url else f"//{base_url}")
+    host = parts.hostname or base_url
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+MAX_MESSAGE = 500
+
+
+def _server_message(exc: Any) -> str:
+    """The server's own error text where the body has one, else the SDK's message
+    (cut short: a proxy may answer with a whole HTML page)."""
+    body = getattr(exc, "body", None)
+    text = str(getattr(exc, "message", "") or type(exc).__name__)
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+            text = str(error["message"])
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
+
+
+def translate(exc: BaseException, sdk: ModuleType, *, key_env: str,
+              secrets: Sequence[str]) -> CallFailed | None:
+    """The :mod:`mike_sdk.failures` class of an SDK exception, or ``None`` if not the SDK's.
+
+    Works for both official SDKs: they share ``APIStatusError`` (with ``status_code`` and
+    ``response.headers``), ``APITimeoutError`` and ``APIConnectionError``.
+    """
+    hint = f"the {key_env} environment variable (or api_key=...)"
+    if isinstance(exc, sdk.APIStatusError):
+        headers = dict(exc.response.headers)
+        message = redact(_server_message(exc), secrets)
+        return classify_status(int(exc.status_code), message, headers, key_hint=hint)
+    if isinstance(exc, sdk.APITimeoutError):  # before APIConnectionError: it is a subclass
+        return Transient("The request timed out (raise timeout= if the server is slow).")
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = type(cause).__name__ if cause is not None else "connection error"
+        return Transient(f"Could not reach the server ({detail}).")
+    if isinstance(exc, sdk.APIError):
+        return BadRequest(redact(f"The API refused the call: {exc}", secrets))
+    return None
+
+
+class RemoteBackend:
+    """Base of the hosted-API backends: one request per call, many calls in flight.
+
+    Subclasses set ``kind``, ``key_env``, ``default_host`` and ``sdk_name`` and implement
+    :meth:`_new_client` and :meth:`_generate_one`.
+    """
+
+    kind = "remote"
+    key_env = "API_KEY"
+    base_url_env = "BASE_URL"
+    default_host = ""
+    sdk_name = ""
+
+    def __init__(self, options: RemoteOptions) -> None:
+        self.options = options
+        self._base_url = options.base_url or os.environ.get(self.base_url_env) or None
+        self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+    @classmethod
+    def _validate(cls, model_type: type[BaseModel], **values: Any) -> Any:
+        try:
+            return model_type(**values)
+        except ValidationError as exc:
+            raise ConfigError(f"Invalid options for the {cls.kind!r} backend: "
+                              f"{redact(str(exc), [str(values.get('api_key') or '')])}"
+                              ) from None
+
+    def __repr__(self) -> str:
+        # Never the key, nor a user:password part of the URL.
+        shown = self.options.model_dump(exclude={"api_key"})
+        if self._base_url is not None:
+            parts = urlsplit(self._base_url)
+            shown["base_url"] = f"{parts.scheme}://{host_of(self._base_url)}{parts.path}"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    @property
+    def identity(self) -> Identity:
+        """Kind and model; ``model@host[:port]`` when not the provider's own API."""
+        model = self.options.model
+        if self._base_url is not None and host_of(self._base_url) != self.default_host:
+            model = f"{model}@{host_of(self._base_url)}"
+        return Identity(kind=self.kind, model=model)
+
+    @property
+    def abilities(self) -> Abilities:
+        """Chat messages, one request per batch, ``max_concurrency`` in flight."""
+        return Abilities(completion=False, chat=True, tokenizer=False, loglikelihood=False,
+                         batch_size=1, max_concurrency=self.options.max_concurrency)
+
+    def _key(self) -> str:
+        return resolve_key(self.options.api_key, self.key_env)
+
+    def _new_client(self, key: str) -> Any:
+        raise NotImplementedError
+
+    def _client_here(self) -> Any:
+        """The SDK client, built on first use and again under a new event loop (its
+        connection pool belongs to the loop that opened it)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = self._new_client(self._key())
+            self._loop = loop
+            self._semaphore = asyncio.Semaphore(self.options.max_concurrency)
+        return self._client
+
+    async def _generate_one(self, client: Any, request: GenerationRequest) -> Generation:
+        raise NotImplementedError
+
+    async def _guarded(self, request: GenerationRequest) -> Generation:
+        client = self._client_here()
+        assert self._semaphore is not None
+        failure: CallFailed | None = None
+        async with self._semaphore:
+            try:
+                return await self._generate_one(client, request)
+            except Exception as exc:
+                import importlib
+
+                sdk = importlib.import_module(self.sdk_name)
+                failure = translate(exc, sdk, key_env=self.key_env, secrets=self._secrets())
+                if failure is None:
+                    raise
+        # Raised outside the handler so that the SDK's exception (which may quote the key
+        # or the request) is not chained to ours.
+        raise failure
+
+    def _secrets(self) -> list[str]:
+        key = self.options.api_key
+        secrets = [key.get_secret_value() if key is not None
+                   else os.environ.get(self.key_env, "")]
+        if self._base_url is not None:  # a password inside the URL, rare but possible
+            secrets.append(urlsplit(self._base_url).password or "")
+        return secrets
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """One API call per request, all in flight together (bounded by ``max_concurrency``)."""
+        if not requests:
+            return []
+        tasks = [asyncio.ensure_future(self._guarded(r)) for r in requests]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:  # after a failure, do not pay for answers no one will read
+                task.cancel()
+
+    async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
+        """Not offered by hosted chat APIs."""
+        raise NotImplementedError(f"The {self.kind!r} backend cannot score likelihoods.")
+
+    def get_tokenizer(self) -> None:
+        """Hosted models do not expose their tokenizer."""
+        return None
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (a later call opens new ones)."""
+        client, self._client, self._loop = self._client, None, None
+        if client is not None:
+            # A client opened under another (finished) event loop cannot close cleanly.
+            with contextlib.suppress(RuntimeError):
+                await client.close()
