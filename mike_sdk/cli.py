@@ -15,7 +15,7 @@ from .cache import ResponseCache
 from .config import EvalConfig
 from .data import TASK_FILES, Benchmark
 from .errors import ConfigError, MikeError
-from .languages import LANGUAGES
+from .languages import LANGUAGES, parse_languages
 from .records import TASKS
 from .strategy import STRATEGIES
 
@@ -73,8 +73,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         options["batch_size"] = args.batch_size
     if args.device:
         options["device"] = args.device
+    if args.source_language and args.source_languages:
+        raise ConfigError("give --source-languages or --source-language, not both.")
     config = EvalConfig(tasks=args.tasks, languages=args.languages,
-                        source_language=args.source_language, strategy=args.strategy,
+                        source_languages=parse_languages(
+                            args.source_languages or args.source_language or "en"),
+                        skip_same_language=args.skip_same_language,
+                        language_id=args.language_id, strategy=args.strategy,
                         strategy_options=_options(args.strategy_option),
                         metrics=args.metrics, limit=args.limit,
                         likelihood=not args.no_likelihood)
@@ -121,6 +126,34 @@ def cmd_report(args: argparse.Namespace) -> int:
             print()
         print(f"== {run_dir}")
         print(summary_table(load_summary(run_dir)))
+    if args.out or args.format:
+        from .report_build import ReportOptions, build_report, parse_formats
+
+        out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "report"
+        if args.resamples < 100:
+            raise ConfigError("--resamples must be at least 100 for a 95% interval.")
+        options = ReportOptions(formats=parse_formats(args.format or "md,csv,html,png"),
+                                resamples=args.resamples, seed=args.seed, scorer=args.scorer,
+                                labels=args.labels.split(",") if args.labels else None)
+        written = build_report(args.run_dirs, out, options)
+        print(f"\nReport: {len(written)} files in {out}"
+              + (f" (open {out / 'report.html'})" if "html" in options.formats else ""))
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import ReproduceOptions, format_reproduction, reproduce
+
+    options = _options(args.backend_option)
+    if args.batch_size:
+        options["batch_size"] = args.batch_size
+    if args.device:
+        options["device"] = args.device
+    backend = build_backend(args.backend, args.model, options)
+    result = reproduce(backend, ReproduceOptions(
+        out=args.out, languages=args.languages, limit=None if args.limit == 0 else args.limit,
+        data_dir=args.data_dir, cache_dir=args.cache_dir, progress=not args.no_progress))
+    print(format_reproduction(result))
     return 0
 
 
@@ -179,7 +212,14 @@ def parser() -> argparse.ArgumentParser:
                     f"{', '.join(TASKS)} (default: all)")
     ev.add_argument("--languages", default="targets", help="target languages: comma list of "
                     "codes, 'targets' (the 52 non-English, default) or 'all'")
-    ev.add_argument("--source-language", default="en", help="language of the edit")
+    ev.add_argument("--source-languages", help="languages of the edit: comma list, 'targets' "
+                    "or 'all'; each is paired with every target language (default: en)")
+    ev.add_argument("--source-language", help="one language of the edit (older spelling)")
+    ev.add_argument("--skip-same-language", action="store_true", help="leave out pairs whose "
+                    "source is the target (monolingual editing)")
+    ev.add_argument("--language-id", choices=("script", "lingua"), default="script",
+                    help="tell answer languages apart by Unicode script (fast, default) or "
+                    "script + the lingua identifier for same-script pairs (analysis extra)")
     ev.add_argument("--strategy", default="8-shot-metric-specific",
                     help="prompt strategy (see `mike strategies`)")
     ev.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE")
@@ -205,9 +245,36 @@ def parser() -> argparse.ArgumentParser:
                     "and cost; send nothing")
     ev.set_defaults(func=cmd_eval)
 
-    rep = sub.add_parser("report", help="print the summary tables of run folders")
-    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    rep = sub.add_parser("report", help="print the summary tables of run folders; with "
+                         "--out/--format also write tables with bootstrap CIs, figures, HTML")
+    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders; the first "
+                     "is the baseline the others are compared with")
+    rep.add_argument("--out", help="report folder (default: RUN_DIR/report of the first run)")
+    rep.add_argument("--format", help="comma list of md,csv,html,png (default: all four)")
+    rep.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    rep.add_argument("--seed", type=int, default=53, help="bootstrap seed")
+    rep.add_argument("--scorer", help="scorer of the figures and group tables (default: "
+                     "paper_f1, else token_f1, else em)")
+    rep.add_argument("--labels", help="comma list of run names (default: folder names)")
     rep.set_defaults(func=cmd_report)
+
+    rp = sub.add_parser("reproduce", help="the paper's four configurations beside its "
+                        "published table (default: a CPU-sized smoke slice)")
+    rp.add_argument("--backend", default="hf", help="backend name (see `mike backends`)")
+    rp.add_argument("--model", help="model name or local folder (hf: default is the embedded "
+                    "Gemma 3 270M)")
+    rp.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
+    rp.add_argument("--languages", default="de,zh", help="target languages: comma list, "
+                    "or 'targets' for the paper's 52 (default: de,zh)")
+    rp.add_argument("--limit", type=int, default=2, help="first N items of each test file "
+                    "(default 2; 0 = all)")
+    rp.add_argument("--out", default="runs/reproduce", help="folder of the four run folders")
+    rp.add_argument("--batch-size", type=int, help="requests per backend batch")
+    rp.add_argument("--device", help="hf: cpu, cuda, cuda:1, ...")
+    rp.add_argument("--data-dir", help="BMIKE-53 folder (default: $MIKE_DATA_DIR, then cache)")
+    rp.add_argument("--cache-dir", help="response cache folder (default: user cache)")
+    rp.add_argument("--no-progress", action="store_true")
+    rp.set_defaults(func=cmd_reproduce)
 
     data = sub.add_parser("data", help="get or inspect the benchmark data")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .data import task_name
-from .languages import TARGET_LANGUAGES, normalize_language, parse_languages
+from .languages import TARGET_LANGUAGES, parse_languages
 from .records import METRICS, TASKS, MetricName, TaskName
 
 
 class EvalConfig(BaseModel):
-    """What to evaluate: tasks x target languages x items x metrics under one strategy."""
+    """What to evaluate: tasks x source x target languages x items x metrics, one strategy.
+
+    ``source_language="fr"`` (the former single-source field) is still accepted and
+    means ``source_languages=("fr",)``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -22,8 +26,10 @@ class EvalConfig(BaseModel):
     """Tasks to run, in this order."""
     languages: tuple[str, ...] = TARGET_LANGUAGES
     """Target (question) languages, in this order; the paper uses the 52 non-English ones."""
-    source_language: str = "en"
-    """Language the edit is stated in (the paper: English)."""
+    source_languages: tuple[str, ...] = ("en",)
+    """Languages the edit is stated in, in this order (the paper: English only)."""
+    skip_same_language: bool = False
+    """Leave out the pairs whose source equals the target (monolingual editing)."""
     strategy: str = "8-shot-metric-specific"
     """Registered prompt-strategy name."""
     strategy_options: dict[str, Any] = Field(default_factory=dict)
@@ -32,6 +38,10 @@ class EvalConfig(BaseModel):
     """Questions to ask per item."""
     limit: int | None = Field(default=None, ge=1)
     """Only the first ``limit`` items of each test file (the same positions in every language)."""
+    language_id: Literal["script", "lingua"] = "script"
+    """How answers' languages are told apart: Unicode scripts only (fast; Latin-script
+    answers to a Latin-script pair are ``undetermined``), or scripts plus the ``lingua``
+    identifier (the ``analysis`` extra; ~3x slower on fully cached re-runs)."""
     likelihood: bool = True
     """Run the new-vs-old likelihood check where the task and backend allow it."""
 
@@ -46,10 +56,36 @@ class EvalConfig(BaseModel):
     def _languages(cls, value: Any) -> tuple[str, ...]:
         return parse_languages(value)
 
-    @field_validator("source_language")
+    @model_validator(mode="before")
     @classmethod
-    def _source(cls, value: str) -> str:
-        return normalize_language(value)
+    def _single_source(cls, data: Any) -> Any:
+        # Configurations written before several sources existed name one source_language.
+        if isinstance(data, dict) and "source_language" in data:
+            data = dict(data)
+            single = data.pop("source_language")
+            if "source_languages" in data and parse_languages(data["source_languages"]) \
+                    != parse_languages([single]):
+                raise ValueError("give source_languages or source_language, not both")
+            data["source_languages"] = (single,)
+        return data
+
+    @field_validator("source_languages", mode="before")
+    @classmethod
+    def _sources(cls, value: Any) -> tuple[str, ...]:
+        sources = parse_languages(value)
+        if not sources:
+            raise ValueError("at least one source language is needed")
+        return sources
+
+    @property
+    def source_language(self) -> str:
+        """The first source language (for code written when there was only one)."""
+        return self.source_languages[0]
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """The (source, target) language pairs to evaluate, sources outermost."""
+        return tuple((s, t) for s in self.source_languages for t in self.languages
+                     if not (self.skip_same_language and s == t))
 
     @field_validator("metrics", mode="before")
     @classmethod

@@ -216,6 +216,26 @@ class Benchmark:
         rows, _ = read_json(path)
         return rows  # type: ignore[no-any-return]
 
+    def training_pool_file(self, task: str) -> Path:
+        """Path of a task's English training pool (the retrieval corpus)."""
+        files = TASK_FILES[task_name(task)]
+        return self.root / "BMIKE53" / files.folder / files.train_pool
+
+    def training_pool(self, task: str) -> tuple[list[dict[str, Any]], str]:
+        """The English training-pool records of a task and the file's sha256.
+
+        WikiFactDiff wraps each record as ``{"en": {...}}``; it is unwrapped here.
+        """
+        path = self.training_pool_file(task)
+        rows, digest = read_json(path)
+        if not isinstance(rows, list):
+            raise DataError(f"{path}: expected a JSON list of facts, found {type(rows).__name__}.")
+        records = [row.get("en", row) if isinstance(row, dict) else row for row in rows]
+        for pos, record in enumerate(records):
+            if not isinstance(record, dict) or "case_id" not in record:
+                raise DataError(f"{path}: fact #{pos + 1} is not an object with a case_id.")
+        return records, digest
+
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 

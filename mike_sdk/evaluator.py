@@ -31,6 +31,7 @@ from pydantic_core import to_json
 from .backend import Backend, Generation, GenerationRequest, Likelihood, LikelihoodRequest
 from .cache import ResponseCache, cacheable, request_key
 from .config import EvalConfig
+from .confusion import MIN_CONFIDENCE, LanguageIdentifier
 from .data import Benchmark
 from .errors import BackendError, ConfigError
 from .failures import BadRequest, CallFailed
@@ -90,6 +91,8 @@ class Evaluator:
         self.stopped: str | None = None
         """Why this session stopped early: ``max_cost`` or ``error``; None if it did not."""
         self._fatal: CallFailed | None = None
+        self.identifier = LanguageIdentifier(())
+        """Labels each answer's language (set per run from the configuration's languages)."""
 
     def run(self, config: EvalConfig, run_dir: str | Path) -> dict[str, Any]:
         """Run (or resume) ``config`` into ``run_dir``; returns the summary."""
@@ -99,6 +102,9 @@ class Evaluator:
         """Async form of :meth:`run`."""
         started = time.perf_counter()
         strategy = get_strategy(config.strategy, **config.strategy_options)
+        bind = getattr(strategy, "bind", None)
+        if callable(bind):  # strategies that read the benchmark themselves (e.g. retrieved)
+            bind(self.benchmark)
         identity, abilities = self.backend.identity, self.backend.abilities
         if self.limits.max_cost is not None and self.guard.prices.price(identity.model) is None:
             raise ConfigError(f"--max-cost needs a price for model {identity.model!r}; add it "
@@ -118,8 +124,13 @@ class Evaluator:
                     done.add(row["id"])
                     aggregator.add(row)
             planner = Planner(self.benchmark, config, strategy, abilities)
+            self.identifier = LanguageIdentifier((*config.source_languages, *config.languages),
+                                                 use_lingua=config.language_id == "lingua")
+            if config.language_id == "lingua" and not self.identifier.lingua:
+                raise ConfigError("language_id='lingua' needs the language identifier: "
+                                  "pip install 'mike-sdk[analysis]' (or use 'script').")
             expected = sum(min(config.limit or TASK_SIZES[t], TASK_SIZES[t]) for t in config.tasks)
-            total = expected * len(config.languages) * len(config.metrics)
+            total = expected * len(config.pairs()) * len(config.metrics)
             with Progress(total, enabled=self.progress, initial=len(done)) as bar:
                 bar.cost = aggregator.cost_usd
                 work = iter(planner)
@@ -155,6 +166,9 @@ class Evaluator:
             "config": config.model_dump(mode="json"),
             "scorers": SCORERS,
             "results": aggregator.table(),
+            "language_detection": {"method": self.identifier.method,
+                                   "min_confidence": MIN_CONFIDENCE,
+                                   "languages": sorted(self.identifier.codes)},
             "skipped": skipped,
             "totals": {"rows": aggregator.rows, "cache_hits": aggregator.cached,
                        "backend_calls_this_session": self.calls,
@@ -207,6 +221,7 @@ class Evaluator:
         answers = [strategy.extract(w.request, text) if key in found else ""
                    for w, key, text in zip(todo, keys, outputs, strict=True)]
         scores = score_answers(answers, [w.gold for w in todo], tokenizer)
+        self.identifier.prefetch(answers)
         rows = []
         for work, key, text, answer, score in zip(todo, keys, outputs, answers, scores,
                                                   strict=True):
@@ -228,6 +243,9 @@ class Evaluator:
                     identity.model, gen.get("input_tokens"), gen.get("output_tokens"),
                     gen.get("cached_input_tokens")),
                 "finish_reason": gen.get("finish_reason"), "error": error,
+                "answer_language": self.identifier.label(
+                    answer, work.item.target_lang, work.item.source_lang, work.gold,
+                    work.item.source.answer(work.metric)).model_dump(),
             }
             pair = scoring.get(work.id)
             if pair is not None:

@@ -1,8 +1,8 @@
 """Expanding a configuration into work items, in a deterministic order.
 
-Order: task, then target language, then item position, then metric, exactly as
-configured. Items are rendered lazily, one language file at a time, so planning
-the whole benchmark stays within a few hundred MB.
+Order: task, then source language, then target language, then item position,
+then metric, exactly as configured. Items are rendered lazily, one language file
+at a time, so planning the whole benchmark stays within a few hundred MB.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Planner:
     strategy: PromptStrategy
     abilities: Abilities
     skipped: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Items that cannot be scored, per task and target language."""
+    """Items that cannot be scored, per task and ``source>target`` pair (``"en>de"``)."""
     files: dict[str, str] = field(default_factory=dict)
     """sha256 of every data file read, by path relative to the data root."""
 
@@ -57,15 +57,15 @@ class Planner:
                 else ()
             if demos:
                 self.files.update(self.benchmark.demonstration_files(task))
-            for lang in cfg.languages:
-                items = self.benchmark.items(task, lang, cfg.source_language)
+            for source, lang in cfg.pairs():
+                items = self.benchmark.items(task, lang, source)
                 self.files.update(items.files)
                 limit = cfg.limit
                 chosen = [i for i in items.items if limit is None or i.index < limit]
                 positions = len(items.items) + items.skipped
                 if limit is not None:
                     positions = min(limit, positions)
-                self.skipped.setdefault(task, {})[lang] = positions - len(chosen)
+                self.skipped.setdefault(task, {})[f"{source}>{lang}"] = positions - len(chosen)
                 for item in chosen:
                     edit = item.edit
                     for metric in cfg.metrics:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .backend import ChatMessage
+from .confusion import LABELS, AnswerLanguage
 from .records import MetricName, TaskName
 
 
@@ -76,6 +77,8 @@ class ResultRow(BaseModel):
     """Why generation ended."""
     error: str | None = None
     """Why the request was refused (its answer is empty and its scores 0), or None."""
+    answer_language: AnswerLanguage | None = None
+    """The answer's language relative to source and target (None in rows of older runs)."""
 
 
 class Aggregator:
@@ -99,6 +102,14 @@ class Aggregator:
         sums["n"] += 1
         for name, value in row["scores"].items():
             sums[name] += value
+        language = row.get("answer_language")
+        if language is not None:
+            label = language["label"]
+            sums[f"lang_{label}"] += 1
+            if label in ("target", "neutral"):  # scores without the wrong-language answers
+                sums["kept_n"] += 1
+                for name, value in row["scores"].items():
+                    sums[f"kept_{name}"] += value
         check = row.get("likelihood")
         if check is not None:
             sums["likelihood_n"] += 1
@@ -131,11 +142,33 @@ class Aggregator:
             entry: dict[str, Any] = {"task": task, "source_lang": source,
                                      "target_lang": target, "metric": metric, "n": int(n)}
             for name, total in sums.items():
-                if name in ("n", "likelihood", "likelihood_n"):
+                if name in ("n", "likelihood", "likelihood_n", "kept_n") \
+                        or name.startswith(("lang_", "kept_")):
                     continue
                 entry[name] = round(100 * total / n, 4)
+            entry.update(_language_entry(sums))
             if sums.get("likelihood_n"):
                 entry["likelihood"] = round(100 * sums["likelihood"] / sums["likelihood_n"], 4)
                 entry["likelihood_n"] = int(sums["likelihood_n"])
             out.append(entry)
         return out
+
+
+def _language_entry(sums: dict[str, float]) -> dict[str, Any]:
+    """Answer-language counts, the wrong-language share and the scores without those answers.
+
+    ``wrong_language`` is 100 x (source + other) / (target + source + other): neutral
+    answers count neither way; None when every answer is neutral. ``in_language`` holds
+    the mean scores x 100 over the answers labelled target or neutral.
+    """
+    counts = {label: int(sums.get(f"lang_{label}", 0)) for label in LABELS}
+    if not any(counts.values()):
+        return {}  # rows written before answers were labelled
+    decided = counts["target"] + counts["source"] + counts["other"]
+    wrong = counts["source"] + counts["other"]
+    kept = sums.get("kept_n", 0)
+    scores = {name[5:]: round(100 * total / kept, 4) for name, total in sums.items()
+              if name.startswith("kept_") and name != "kept_n"} if kept else {}
+    return {"answer_language": counts,
+            "wrong_language": round(100 * wrong / decided, 4) if decided else None,
+            "in_language": {"n": int(kept), **scores}}

@@ -57,7 +57,7 @@ def test_small_real_run_writes_auditable_rows(backend, benchmark: Benchmark, tmp
         assert set(row["scores"]) == {"em", "token_f1", "paper_f1"}
         assert (row["likelihood"] is not None) == (row["metric"] in ("reliability", "generality"))
         assert row["cached"] is False and row["input_tokens"] > 10
-    assert summary["totals"]["rows"] == 16 and summary["skipped"] == {"counterfact": {"de": 0, "zh": 0}}
+    assert summary["totals"]["rows"] == 16 and summary["skipped"] == {"counterfact": {"en>de": 0, "en>zh": 0}}
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["backend"]["model"] == "gemma-3-270m-q4_k_m"
     assert set(manifest["data_files"]) == {"BMIKE53/CounterFact/counterfact_test_de.json",
@@ -112,7 +112,7 @@ def test_skipped_items_are_counted_in_the_summary(backend, benchmark: Benchmark,
     with ResponseCache(tmp_path / "cache") as cache:
         summary = Evaluator(backend, benchmark=benchmark, cache=cache, progress=False).run(
             config, tmp_path / "run")
-    assert summary["skipped"] == {"zsre": {"he": 1}}
+    assert summary["skipped"] == {"zsre": {"en>he": 1}}
     assert summary["totals"]["rows"] == first_missing
 
 

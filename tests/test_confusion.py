@@ -1,0 +1,123 @@
+"""Language-confusion labels on real BMIKE-53 gold strings and on typical wrong answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mike_sdk.confusion import LanguageIdentifier, dominant_script, scripts_of
+from mike_sdk.results import Aggregator
+
+RUN_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pl", "ru", "uk", "zh", "ja", "ko", "ar",
+                 "fa", "hi", "he", "th", "el", "ka", "hy")
+
+
+@pytest.fixture(scope="module")
+def identifier() -> LanguageIdentifier:
+    pytest.importorskip("lingua")
+    return LanguageIdentifier(RUN_LANGUAGES)
+
+
+def gold(data_dir: Path, lang: str, index: int, field: str) -> str:
+    path = data_dir / "data" / "BMIKE53" / "CounterFact" / f"counterfact_test_{lang}.json"
+    value = json.loads(path.read_text(encoding="utf-8"))[index][lang][field]
+    assert isinstance(value, str)
+    return value
+
+
+# (language, CounterFact item, field): real gold strings that are words of their language
+# (the translations of "Spanish" and "John Warnock and Charles Geschke", Philadelphia).
+REAL_GOLD = [
+    ("de", 1, "loc_ans"), ("fr", 1, "loc_ans"), ("es", 1, "loc_ans"), ("it", 1, "loc_ans"),
+    ("nl", 1, "loc_ans"), ("pl", 1, "loc_ans"), ("ru", 1, "loc_ans"), ("ru", 2, "port_ans"),
+    ("uk", 0, "alt"), ("zh", 1, "loc_ans"), ("zh", 0, "alt"), ("ja", 1, "loc_ans"),
+    ("ja", 2, "port_ans"), ("ko", 1, "loc_ans"), ("ar", 1, "loc_ans"), ("fa", 0, "alt"),
+    ("hi", 1, "loc_ans"), ("hi", 2, "port_ans"), ("he", 2, "port_ans"), ("th", 1, "loc_ans"),
+    ("el", 2, "port_ans"), ("ka", 0, "alt"), ("hy", 1, "loc_ans"),
+]
+
+
+@pytest.mark.parametrize(("lang", "index", "field"), REAL_GOLD)
+def test_real_gold_is_the_target_language(identifier: LanguageIdentifier, data_dir: Path,
+                                          lang: str, index: int, field: str) -> None:
+    text = gold(data_dir, lang, index, field)
+    found = identifier.label(text, lang, "en")
+    assert found.label == "target", (text, found)
+    assert found.detected == lang or found.detected in scripts_of(lang)
+
+
+@pytest.mark.parametrize("lang", ["hi", "ru", "zh", "ja", "ko", "ar", "he", "th", "el"])
+def test_english_answer_to_a_non_latin_question_is_source(
+        identifier: LanguageIdentifier, data_dir: Path, lang: str) -> None:
+    english = gold(data_dir, "en", 1, "loc_ans")  # "Spanish"
+    found = identifier.label(english, lang, "en", gold(data_dir, lang, 1, "loc_ans"))
+    assert found.label == "source" and found.detected == "en"
+
+
+def test_source_gold_copied_into_a_latin_target_is_source(
+        identifier: LanguageIdentifier, data_dir: Path) -> None:
+    # English "Philadelphia" answered to a Spanish question whose gold is "Filadelfia".
+    found = identifier.label(gold(data_dir, "en", 0, "alt"), "es", "en",
+                             gold(data_dir, "es", 0, "alt"), gold(data_dir, "en", 0, "alt"))
+    assert found.label == "source" and found.detected == "en"
+
+
+def test_wrong_language_answers(identifier: LanguageIdentifier, data_dir: Path) -> None:
+    german = gold(data_dir, "de", 1, "loc_ans")  # "Spanisch"
+    assert identifier.label(german, "fr", "en").model_dump() == {"label": "other",
+                                                                 "detected": "de"}
+    russian = gold(data_dir, "ru", 1, "loc_ans")
+    assert identifier.label(russian, "hi", "en").label == "other"
+    assert identifier.label(russian, "hi", "ru").label == "source"
+    # Ukrainian and Russian share Cyrillic: the identifier tells them apart.
+    assert identifier.label(russian, "uk", "ru").label == "source"
+    japanese = gold(data_dir, "ja", 1, "loc_ans")
+    assert identifier.label(japanese, "zh", "en").model_dump() == {"label": "other",
+                                                                   "detected": "ja"}
+
+
+def test_language_neutral_answers(identifier: LanguageIdentifier, data_dir: Path) -> None:
+    for answer in ("", "   ", "2006", "12.03.1999", "—"):
+        assert identifier.label(answer, "de", "en").model_dump() == {"label": "neutral",
+                                                                     "detected": "none"}
+    # "Adobe" is the gold in German and English alike: copying it says nothing.
+    adobe = gold(data_dir, "de", 2, "alt")
+    found = identifier.label(adobe, "de", "en", adobe, gold(data_dir, "en", 2, "alt"))
+    assert found.model_dump() == {"label": "neutral", "detected": "gold"}
+    # A bare name the identifier cannot place is undetermined, not wrong.
+    assert identifier.label("Londres", "fr", "en").model_dump() == {
+        "label": "neutral", "detected": "undetermined"}
+
+
+def test_script_only_fallback(data_dir: Path) -> None:
+    plain = LanguageIdentifier(RUN_LANGUAGES, use_lingua=False)
+    assert plain.method == "script-only" and plain.codes == frozenset()
+    assert plain.label(gold(data_dir, "de", 1, "loc_ans"), "de", "en").label == "neutral"
+    assert plain.label(gold(data_dir, "en", 0, "alt"), "hi", "en").label == "source"
+    assert plain.label(gold(data_dir, "hi", 0, "alt"), "hi", "en").label == "target"
+    assert plain.label(gold(data_dir, "th", 0, "alt"), "hi", "en").model_dump() == {
+        "label": "other", "detected": "th"}
+
+
+def test_dominant_script() -> None:
+    assert dominant_script("タミル語") == "Kana" and dominant_script("泰米尔语") == "Han"
+    assert dominant_script("존 워녹과") == "Hangul" and dominant_script("2006") is None
+    assert dominant_script("Ταμίλ Ναντού") == "Greek"
+
+
+def test_aggregator_reports_wrong_language_share_and_in_language_scores() -> None:
+    aggregator = Aggregator()
+    base = {"task": "zsre", "source_lang": "en", "target_lang": "hi", "metric": "reliability",
+            "cached": True}
+    for label, em in (("target", 1.0), ("source", 0.0), ("other", 0.0), ("neutral", 1.0)):
+        aggregator.add({**base, "scores": {"em": em},
+                        "answer_language": {"label": label, "detected": "x"}})
+    aggregator.add({**base, "target_lang": "de", "scores": {"em": 1.0}})  # an older row
+    by_target = {r["target_lang"]: r for r in aggregator.table()}
+    hi, de = by_target["hi"], by_target["de"]
+    assert hi["answer_language"] == {"target": 1, "source": 1, "other": 1, "neutral": 1}
+    assert hi["wrong_language"] == pytest.approx(200 / 3, abs=1e-3)
+    assert hi["in_language"] == {"n": 2, "em": 100.0} and hi["em"] == 50.0
+    assert "answer_language" not in de and de["em"] == 100.0

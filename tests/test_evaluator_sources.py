@@ -1,0 +1,139 @@
+"""Source x target matrices and answer-language labels, end to end on a loopback server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_evaluator_remote import LoopbackBackend, Server
+
+from mike_sdk.backend import Abilities
+from mike_sdk.cache import ResponseCache
+from mike_sdk.cli import main
+from mike_sdk.config import EvalConfig
+from mike_sdk.data import Benchmark
+from mike_sdk.evaluator import Evaluator
+from mike_sdk.plan import Planner
+from mike_sdk.results import ResultRow
+from mike_sdk.strategy import get_strategy
+
+MATRIX = EvalConfig(tasks=("zsre",), languages=("de", "hi"), source_languages=("en", "de"),
+                    strategy="zero-shot", metrics=("reliability",), limit=2,
+                    language_id="lingua")
+
+
+class ScriptedServer(Server):
+    """Answers each prompt with a scripted text (``Spanisch`` when none is set)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: dict[str, str] = {}
+
+    def handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        request = json.loads(body)
+        with self.lock:
+            self.requests += 1
+        text = self.answers.get(request["prompt"], "Spanisch")
+        raw = json.dumps({"text": text + '" Question', "input_tokens": 10, "output_tokens": 3,
+                          "cached_input_tokens": 0}).encode()
+        handler.send_response(200)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(len(raw)))
+        handler.end_headers()
+        handler.wfile.write(raw)
+
+
+@pytest.fixture
+def server(benchmark: Benchmark) -> Iterator[ScriptedServer]:
+    running = ScriptedServer()
+    # Hindi questions get the source-language gold: the confusion the paper reports.
+    for work in Planner(benchmark, MATRIX, get_strategy("zero-shot"), Abilities()):
+        if work.item.target_lang == "hi":
+            running.answers[work.request.prompt or ""] = work.item.source.answer(work.metric)
+    yield running
+    running.close()
+
+
+def rows(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+
+
+def test_old_single_source_is_still_accepted() -> None:
+    old = EvalConfig(source_language="fr", languages=("de",))
+    assert old.source_languages == ("fr",) and old.source_language == "fr"
+    assert old == EvalConfig(source_languages="fr", languages=("de",))
+    assert EvalConfig.model_validate(old.model_dump()) == old
+    with pytest.raises(ValueError, match="not both"):
+        EvalConfig(source_language="fr", source_languages=("de",))
+
+
+def test_pairs_sources_outermost_and_same_language_optional() -> None:
+    assert MATRIX.pairs() == (("en", "de"), ("en", "hi"), ("de", "de"), ("de", "hi"))
+    skip = MATRIX.model_copy(update={"skip_same_language": True})
+    assert skip.pairs() == (("en", "de"), ("en", "hi"), ("de", "hi"))
+    assert skip.fingerprint() != MATRIX.fingerprint()
+
+
+def test_matrix_run_labels_answers_and_counts_per_pair(
+        server: ScriptedServer, benchmark: Benchmark, tmp_path: Path) -> None:
+    pytest.importorskip("lingua")
+    with ResponseCache(tmp_path / "cache") as cache:
+        evaluator = Evaluator(LoopbackBackend(server.url), benchmark=benchmark, cache=cache,
+                              progress=False)
+        summary = evaluator.run(MATRIX, tmp_path / "run")
+    found = rows(tmp_path / "run")
+    assert [r["id"] for r in found] == [f"zsre/{pair}/{i}/reliability" for pair in
+                                        ("en>de", "en>hi", "de>de", "de>hi") for i in (0, 1)]
+    for row in found:
+        ResultRow.model_validate(row)
+    labels = {r["id"]: (r["answer"], r["answer_language"]) for r in found}
+    # zsre item 0's gold is "2006" (no letters), item 1's is "Lamiinae" (Hindi: "लामियिन").
+    assert labels["zsre/en>de/0/reliability"][1] == {"label": "target", "detected": "de"}
+    assert labels["zsre/de>de/1/reliability"][1] == {"label": "target", "detected": "de"}
+    assert labels["zsre/en>hi/0/reliability"] == ("2006", {"label": "neutral",
+                                                           "detected": "none"})
+    assert labels["zsre/en>hi/1/reliability"] == ("Lamiinae", {"label": "source",
+                                                               "detected": "en"})
+    assert labels["zsre/de>hi/1/reliability"][1] == {"label": "source", "detected": "de"}
+    assert summary["skipped"] == {"zsre": {"en>de": 0, "en>hi": 0, "de>de": 0, "de>hi": 0}}
+    assert summary["language_detection"]["method"] == "script+lingua"
+    # The default tells languages apart by script only: de answers to de questions are
+    # undetermined, the Latin answer to a Hindi question is still "source".
+    with ResponseCache(tmp_path / "cache") as cache:
+        plain = Evaluator(LoopbackBackend(server.url), benchmark=benchmark, cache=cache,
+                          progress=False).run(MATRIX.model_copy(update={"language_id": "script"}),
+                                              tmp_path / "plain")
+    assert plain["language_detection"]["method"] == "script-only"
+    by_id = {r["id"]: r["answer_language"] for r in rows(tmp_path / "plain")}
+    assert by_id["zsre/en>hi/1/reliability"] == {"label": "source", "detected": "en"}
+    assert by_id["zsre/en>de/1/reliability"]["detected"] == "undetermined"
+    groups = {f"{r['source_lang']}>{r['target_lang']}": r for r in summary["results"]}
+    assert set(groups) == {"en>de", "en>hi", "de>de", "de>hi"}
+    hindi = groups["en>hi"]
+    assert hindi["answer_language"] == {"target": 0, "source": 1, "other": 0, "neutral": 1}
+    assert hindi["wrong_language"] == 100.0
+    assert hindi["in_language"] == {"n": 1, "em": 100.0, "token_f1": 100.0}  # "2006" is right
+    assert groups["en>de"]["wrong_language"] == 0.0
+    assert groups["en>de"]["in_language"]["n"] == 2
+
+
+def test_cli_source_languages_and_skip_same_language(
+        server: ScriptedServer, benchmark: Benchmark, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["eval", "--backend", "loopback-test", "--backend-option", f"base_url={server.url}",
+            "--tasks", "zsre", "--languages", "de,hi", "--source-languages", "en,de",
+            "--skip-same-language", "--metrics", "reliability", "--strategy", "zero-shot",
+            "--limit", "1", "--data-dir", str(benchmark.root), "--run-dir",
+            str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main(args) == 0
+    assert [r["id"] for r in rows(tmp_path / "run")] == [
+        "zsre/en>de/0/reliability", "zsre/en>hi/0/reliability", "zsre/de>hi/0/reliability"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["config"]["source_languages"] == ["en", "de"]
+    assert summary["skipped"] == {"zsre": {"en>de": 0, "en>hi": 0, "de>hi": 0}}
+    assert main([*args, "--source-language", "fr"]) == 2
+    assert "not both" in capsys.readouterr().err
