@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 import regex
@@ -76,6 +76,7 @@ def dominant_script(text: str) -> str | None:
     return max(counts, key=lambda s: counts[s])
 
 
+@cache
 def _users(script: str) -> tuple[str, ...]:
     from .languages import LANGUAGES
 
