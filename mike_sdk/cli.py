@@ -62,17 +62,23 @@ def default_run_dir(backend: Backend, config: EvalConfig) -> Path:
     return Path("runs") / f"{slug}-{config.strategy}-{digest.hexdigest()[:8]}"
 
 
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--backend-option`` pairs plus the ``--batch-size`` and ``--device`` shortcuts."""
+    options = _options(args.backend_option)
+    if args.batch_size:
+        options["batch_size"] = args.batch_size
+    if args.device:
+        options["device"] = args.device
+    return options
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from .evaluator import Evaluator
     from .limits import Limits
 
-    options = _options(args.backend_option)
-    if args.batch_size:
-        options["batch_size"] = args.batch_size
-    if args.device:
-        options["device"] = args.device
+    options = _backend_options(args)
     if args.source_language and args.source_languages:
         raise ConfigError("give --source-languages or --source-language, not both.")
     config = EvalConfig(tasks=args.tasks, languages=args.languages,
@@ -144,12 +150,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import ReproduceOptions, format_reproduction, reproduce
 
-    options = _options(args.backend_option)
-    if args.batch_size:
-        options["batch_size"] = args.batch_size
-    if args.device:
-        options["device"] = args.device
-    backend = build_backend(args.backend, args.model, options)
+    backend = build_backend(args.backend, args.model, _backend_options(args))
     result = reproduce(backend, ReproduceOptions(
         out=args.out, languages=args.languages, limit=None if args.limit == 0 else args.limit,
         data_dir=args.data_dir, cache_dir=args.cache_dir, progress=not args.no_progress))
