@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-KATAN_OPENAI_KEY = "sk-katan-openai-SECRET-5b1f0e77"
-KATAN_ANTHROPIC_KEY = "sk-ant-katan-SECRET-c0ffee42"
+KATAN_OPENAI_KEY = "fake-katan-openai-SECRET-5b1f0e77"
+KATAN_ANTHROPIC_KEY = "fake-ant-katan-SECRET-c0ffee42"
 
 
 def free_port() -> int:

@@ -148,7 +148,7 @@ def test_evaluator_runs_the_paper_protocol(llama: str, benchmark: Benchmark,
 # ---------------------------------------------------------------------- failures
 
 def test_wrong_key_is_auth_failed_naming_the_variable(katan: Katan) -> None:
-    wrong = "sk-wrong-0123456789abcdef"
+    wrong = "fake-wrong-0123456789abcdef"
     backend = OpenAIBackend("echo", base_url=f"{katan.url}/v1", api_key=wrong)
     with pytest.raises(AuthFailed, match="OPENAI_API_KEY") as caught:
         generate(backend, [GenerationRequest(prompt="hi")])

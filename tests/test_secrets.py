@@ -19,7 +19,7 @@ from mike_sdk.evaluator import Evaluator
 
 CONFIG = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=1,
                     metrics=("reliability",))
-WRONG_KEY = "sk-MIKE-wrong-SECRET-a1b2c3d4e5"
+WRONG_KEY = "fake-MIKE-wrong-SECRET-a1b2c3d4e5"
 # The test servers run in this process: their own logs quote refused keys, ours must not.
 SERVER_LOGGERS = ("llm_katan", "uvicorn", "fastapi", "starlette")
 CLIENT_LOGGERS = ("openai", "anthropic", "httpx", "httpx2", "httpcore", "httpcore2",
