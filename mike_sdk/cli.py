@@ -218,9 +218,10 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--source-language", help="one language of the edit (older spelling)")
     ev.add_argument("--skip-same-language", action="store_true", help="leave out pairs whose "
                     "source is the target (monolingual editing)")
-    ev.add_argument("--language-id", choices=("script", "lingua"), default="script",
-                    help="tell answer languages apart by Unicode script (fast, default) or "
-                    "script + the lingua identifier for same-script pairs (analysis extra)")
+    ev.add_argument("--language-id", choices=("auto", "script", "lingua"), default="auto",
+                    help="tell answer languages apart by Unicode script plus the lingua "
+                    "identifier for same-script pairs ('lingua', the analysis extra), by script "
+                    "only ('script'), or 'lingua' when installed ('auto', default)")
     ev.add_argument("--strategy", default="8-shot-metric-specific",
                     help="prompt strategy (see `mike strategies`)")
     ev.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE")

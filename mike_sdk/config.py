@@ -38,10 +38,11 @@ class EvalConfig(BaseModel):
     """Questions to ask per item."""
     limit: int | None = Field(default=None, ge=1)
     """Only the first ``limit`` items of each test file (the same positions in every language)."""
-    language_id: Literal["script", "lingua"] = "script"
-    """How answers' languages are told apart: Unicode scripts only (fast; Latin-script
-    answers to a Latin-script pair are ``undetermined``), or scripts plus the ``lingua``
-    identifier (the ``analysis`` extra; ~3x slower on fully cached re-runs)."""
+    language_id: Literal["auto", "script", "lingua"] = "auto"
+    """How answers' languages are told apart: Unicode scripts plus the ``lingua``
+    identifier for pairs that share a script (``lingua``: the ``analysis`` extra), scripts
+    only (``script``: Latin-script answers to a Latin-script pair are ``undetermined``), or
+    ``auto``: ``lingua`` when it is installed, else ``script`` (a run records which)."""
     likelihood: bool = True
     """Run the new-vs-old likelihood check where the task and backend allow it."""
 

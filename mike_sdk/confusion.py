@@ -19,7 +19,9 @@ answer's script (Latin pairs such as en>de, Cyrillic ru>uk, Han zh>ja) the
 ``lingua`` identifier decides, restricted to the run's languages, and only above
 :data:`MIN_CONFIDENCE` (:data:`OTHER_CONFIDENCE` for a third language; answers are
 short); without ``lingua`` (the ``analysis``
-extra) such answers are ``undetermined``.
+extra) such answers are ``undetermined``. The identifier's verdicts can be kept on disk
+(:class:`~mike_sdk.identification_cache.IdentificationCache`), so that a re-run from the
+response cache does not identify every answer again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any, Literal
 
 import regex
 from pydantic import BaseModel, ConfigDict
+
+from .identification_cache import IdentificationCache, Verdict, detector_key
 
 Label = Literal["target", "source", "other", "neutral"]
 LABELS: tuple[Label, ...] = ("target", "source", "other", "neutral")
@@ -118,6 +122,13 @@ def lingua_available() -> bool:
 
 
 @lru_cache(maxsize=1)
+def _lingua_version() -> str:
+    from importlib.metadata import version
+
+    return version("lingua-language-detector")
+
+
+@lru_cache(maxsize=1)
 def _lingua_codes() -> frozenset[str]:
     if not lingua_available():
         return frozenset()
@@ -133,21 +144,24 @@ class LanguageIdentifier:
     'source'
     """
 
-    def __init__(self, languages: Iterable[str], *, use_lingua: bool = True) -> None:
+    def __init__(self, languages: Iterable[str], *, use_lingua: bool = True,
+                 store: IdentificationCache | None = None) -> None:
         self.lingua = use_lingua and lingua_available()
+        self.store = store if self.lingua else None
+        """Where verdicts are kept between runs (None: this identifier's memory only)."""
         supported = _lingua_codes() if self.lingua else frozenset()
         self.codes = frozenset(languages) & supported
         """The run's languages the identifier knows (Cebuano and Galician it does not)."""
         # Answers repeat a lot (names, common words), and each identification costs ~3 ms
         # one at a time: keep what was found, and fill it per chunk in parallel (prefetch).
-        self._found: dict[tuple[str, str], tuple[str, float] | None] = {}
+        self._found: dict[tuple[str, str], Verdict] = {}
 
     @property
     def method(self) -> str:
         """``script+lingua`` or ``script-only`` (the summary reports which)."""
         return "script+lingua" if self.lingua else "script-only"
 
-    def identify(self, text: str, script: str) -> tuple[str, float] | None:
+    def identify(self, text: str, script: str) -> Verdict:
         """The most likely run language written in ``script`` and its relative confidence."""
         key = (text, script)
         if key not in self._found:
@@ -174,11 +188,19 @@ class LanguageIdentifier:
         if len(codes) < 2:
             self._found.update(((t, script), None) for t in texts)
             return
-        values = _detector(codes).compute_language_confidence_values_in_parallel(texts)
-        for text, confidences in zip(texts, values, strict=True):
-            best = confidences[0] if confidences else None
-            self._found[(text, script)] = None if best is None else (
-                best.language.iso_code_639_1.name.lower(), float(best.value))
+        key = detector_key(_lingua_version(), codes)
+        known = self.store.get_many(key, texts) if self.store is not None else {}
+        unknown = [t for t in texts if t not in known]
+        fresh: dict[str, Verdict] = {}
+        if unknown:
+            values = _detector(codes).compute_language_confidence_values_in_parallel(unknown)
+            for text, confidences in zip(unknown, values, strict=True):
+                best = confidences[0] if confidences else None
+                fresh[text] = None if best is None else (
+                    best.language.iso_code_639_1.name.lower(), float(best.value))
+            if self.store is not None:
+                self.store.put_many(key, fresh)
+        self._found.update(((t, script), v) for t, v in (*known.items(), *fresh.items()))
 
     def label(self, answer: str, target: str, source: str, gold: str = "",
               source_gold: str | None = None) -> AnswerLanguage:

@@ -148,12 +148,12 @@ class Benchmark:
         # Every file carries the English record, so en->xx needs one file; the
         # *_test_en.json files pair en with de, hence "en" reads the de file's en too.
         target_rows, target_hash, target_path = self._records(name, target)
-        files = {self._rel(target_path): target_hash}
+        files = {self.relative(target_path): target_hash}
         if source in (target, "en"):
             source_rows = target_rows
         else:
             source_rows, source_hash, source_path = self._records(name, source)
-            files[self._rel(source_path)] = source_hash
+            files[self.relative(source_path)] = source_hash
             if len(source_rows) != len(target_rows):
                 raise DataError(f"{source_path} has {len(source_rows)} items but {target_path} "
                                 f"has {len(target_rows)}: the files must be position-aligned.")
@@ -187,7 +187,7 @@ class Benchmark:
     def demonstration_files(self, task: str) -> dict[str, str]:
         """sha256 of the demonstration files of a task, by relative path."""
         path = self._demo_path(task_name(task))
-        return {self._rel(path): read_json(path)[1]}
+        return {self.relative(path): read_json(path)[1]}
 
     def _demo_path(self, task: TaskName) -> Path:
         return self.root / "manual_prompts" / f"{TASK_FILES[task].demos}_multi.json"
@@ -209,12 +209,19 @@ class Benchmark:
             raise DataError(f"{path}: demonstrations must be numbered 1..{len(demos)} in order.")
         return tuple(demos)
 
-    def corpus_idx(self, task: str) -> list[dict[str, Any]]:
-        """Precomputed nearest training-pool facts for each test item (``corpus_idx``)."""
+    def corpus_idx(self, task: str) -> tuple[list[dict[str, Any]], str]:
+        """Precomputed nearest training-pool facts for each test item (``corpus_idx``), and
+        the file's sha256."""
+        path = self.corpus_idx_file(task)
+        rows, digest = read_json(path)
+        if not isinstance(rows, list):
+            raise DataError(f"{path}: expected a JSON list, found {type(rows).__name__}.")
+        return rows, digest
+
+    def corpus_idx_file(self, task: str) -> Path:
+        """Path of a task's ``corpus_idx`` file."""
         stem = TASK_FILES[task_name(task)].corpus_idx
-        path = self.root / "corpus_idx" / f"{stem}_corpus_idx.json"
-        rows, _ = read_json(path)
-        return rows  # type: ignore[no-any-return]
+        return self.root / "corpus_idx" / f"{stem}_corpus_idx.json"
 
     def training_pool_file(self, task: str) -> Path:
         """Path of a task's English training pool (the retrieval corpus)."""
@@ -236,7 +243,8 @@ class Benchmark:
                 raise DataError(f"{path}: fact #{pos + 1} is not an object with a case_id.")
         return records, digest
 
-    def _rel(self, path: Path) -> str:
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the data root, as run manifests record it."""
         return path.relative_to(self.root).as_posix()
 
 

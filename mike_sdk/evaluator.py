@@ -31,10 +31,11 @@ from pydantic_core import to_json
 from .backend import Backend, Generation, GenerationRequest, Likelihood, LikelihoodRequest
 from .cache import ResponseCache, cacheable, request_key
 from .config import EvalConfig
-from .confusion import MIN_CONFIDENCE, LanguageIdentifier
+from .confusion import MIN_CONFIDENCE, LanguageIdentifier, lingua_available
 from .data import Benchmark
 from .errors import BackendError, ConfigError
 from .failures import BadRequest, CallFailed
+from .identification_cache import IdentificationCache
 from .limits import BudgetReached, CallGuard, Limits
 from .plan import Planner, WorkItem
 from .pricing import DEFAULTS_NOTE
@@ -93,6 +94,7 @@ class Evaluator:
         self._fatal: CallFailed | None = None
         self.identifier = LanguageIdentifier(())
         """Labels each answer's language (set per run from the configuration's languages)."""
+        self._verdicts: IdentificationCache | None = None
 
     def run(self, config: EvalConfig, run_dir: str | Path) -> dict[str, Any]:
         """Run (or resume) ``config`` into ``run_dir``; returns the summary."""
@@ -109,6 +111,12 @@ class Evaluator:
         if self.limits.max_cost is not None and self.guard.prices.price(identity.model) is None:
             raise ConfigError(f"--max-cost needs a price for model {identity.model!r}; add it "
                               "to a price file (--prices FILE or $MIKE_PRICES).")
+        if config.language_id == "auto":  # the manifest records what was used
+            config = config.model_copy(
+                update={"language_id": "lingua" if lingua_available() else "script"})
+        elif config.language_id == "lingua" and not lingua_available():
+            raise ConfigError("language_id='lingua' needs the language identifier: "
+                              "pip install 'mike-sdk[analysis]' (or use 'script').")
         run = RunDir(run_dir)
         run.open({"config": config.model_dump(mode="json"),
                   "backend": identity.model_dump(mode="json"),
@@ -124,11 +132,7 @@ class Evaluator:
                     done.add(row["id"])
                     aggregator.add(row)
             planner = Planner(self.benchmark, config, strategy, abilities)
-            self.identifier = LanguageIdentifier((*config.source_languages, *config.languages),
-                                                 use_lingua=config.language_id == "lingua")
-            if config.language_id == "lingua" and not self.identifier.lingua:
-                raise ConfigError("language_id='lingua' needs the language identifier: "
-                                  "pip install 'mike-sdk[analysis]' (or use 'script').")
+            self.identifier = self._identifier(config)
             expected = sum(min(config.limit or TASK_SIZES[t], TASK_SIZES[t]) for t in config.tasks)
             total = expected * len(config.pairs()) * len(config.metrics)
             with Progress(total, enabled=self.progress, initial=len(done)) as bar:
@@ -145,7 +149,10 @@ class Evaluator:
                     if self.stopped:
                         break
                     bar.update(len(chunk) - len(todo), cached=0)
-            run.update_manifest(data_files=planner.files)
+            # Strategies that read more of the data (retrieval pools) say which files.
+            extra = getattr(strategy, "files", None)
+            run.update_manifest(data_files={**planner.files,
+                                            **(extra if isinstance(extra, dict) else {})})
             summary = self._summary(config, strategy.describe(), aggregator, planner.skipped,
                                     time.perf_counter() - started)
             run.write_summary(summary)
@@ -156,6 +163,13 @@ class Evaluator:
             raise RunStopped(f"{message} Run stopped; finished rows are kept in {run.path}: "
                              "fix this and re-run the same command to resume.")
         return summary
+
+    def _identifier(self, config: EvalConfig) -> LanguageIdentifier:
+        use_lingua = config.language_id == "lingua"
+        if use_lingua and self._verdicts is None:
+            self._verdicts = IdentificationCache(self.cache.directory / "language-ids.sqlite")
+        return LanguageIdentifier((*config.source_languages, *config.languages),
+                                  use_lingua=use_lingua, store=self._verdicts)
 
     def _summary(self, config: EvalConfig, strategy: dict[str, Any], aggregator: Aggregator,
                  skipped: dict[str, dict[str, int]], wall_s: float) -> dict[str, Any]:

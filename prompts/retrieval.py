@@ -116,6 +116,9 @@ class RetrievedDemonstrations(DemonstrationStrategy):
         self._corpus: dict[TaskName, list[list[int | str]]] = {}
         self._vectors: dict[TaskName, Vectors] = {}
         self._neighbours: dict[tuple[TaskName, int, str], tuple[int, ...]] = {}
+        self.files: dict[str, str] = {}
+        """sha256 of the pools and ``corpus_idx`` files read, by path relative to the data
+        root (the evaluator adds them to the run manifest's ``data_files``)."""
 
     def bind(self, benchmark: Benchmark) -> None:
         """Read the pools from ``benchmark`` (an evaluator calls this when it has one)."""
@@ -141,7 +144,8 @@ class RetrievedDemonstrations(DemonstrationStrategy):
 
     def _pool(self, task: TaskName) -> tuple[list[PoolFact], dict[int | str, int]]:
         if task not in self._pools:
-            records, _ = self.benchmark.training_pool(task)
+            records, digest = self.benchmark.training_pool(task)
+            self.files[self.benchmark.relative(self.benchmark.training_pool_file(task))] = digest
             try:
                 facts = [PoolFact.model_validate(r) for r in records]
             except ValidationError as exc:
@@ -167,7 +171,8 @@ class RetrievedDemonstrations(DemonstrationStrategy):
 
     def _from_corpus_idx(self, task: TaskName, index: int) -> tuple[int, ...]:
         if task not in self._corpus:
-            rows = self.benchmark.corpus_idx(task)
+            rows, digest = self.benchmark.corpus_idx(task)
+            self.files[self.benchmark.relative(self.benchmark.corpus_idx_file(task))] = digest
             self._check_alignment(task, rows)
             self._corpus[task] = [list(r["corpus_ids"]) for r in rows]
         positions = self._pool(task)[1]
@@ -201,8 +206,8 @@ class RetrievedDemonstrations(DemonstrationStrategy):
     def pool_vectors(self, task: TaskName) -> Vectors:
         """Embeddings of the pool's ``src + " " + alt``, computed once and cached on disk."""
         if task not in self._vectors:
-            facts = self.pool(task)
-            _, digest = self.benchmark.training_pool(task)
+            facts = self.pool(task)  # reads the pool and records its sha256
+            digest = self.files[self.benchmark.relative(self.benchmark.training_pool_file(task))]
             self._vectors[task] = self.cache.vectors(digest, [f.statement for f in facts],
                                                      self.embedder)
         return self._vectors[task]

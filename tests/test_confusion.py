@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mike_sdk.confusion import LanguageIdentifier, dominant_script, scripts_of
+from mike_sdk.identification_cache import IdentificationCache
 from mike_sdk.results import Aggregator
 
 RUN_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pl", "ru", "uk", "zh", "ja", "ko", "ar",
@@ -89,6 +90,26 @@ def test_language_neutral_answers(identifier: LanguageIdentifier, data_dir: Path
     # A bare name the identifier cannot place is undetermined, not wrong.
     assert identifier.label("Londres", "fr", "en").model_dump() == {
         "label": "neutral", "detected": "undetermined"}
+
+
+def test_verdicts_are_kept_and_read_back(data_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("lingua")
+    german = gold(data_dir, "de", 1, "loc_ans")  # "Spanisch"
+    with_store = IdentificationCache(tmp_path / "ids.sqlite")
+    first = LanguageIdentifier(RUN_LANGUAGES, store=with_store)
+    first.prefetch([german, "2006"])
+    assert len(with_store) == 1  # "2006" has no script: never sent to the identifier
+    assert first.label(german, "fr", "en").detected == "de"
+    # A new identifier reads the stored verdict instead of identifying again: overwrite it
+    # with a different one and see that one come back.
+    with_store._db.execute("UPDATE verdicts SET code = 'fr', confidence = 0.99")
+    second = LanguageIdentifier(RUN_LANGUAGES, store=with_store)
+    second.prefetch([german])
+    assert second.label(german, "fr", "en").model_dump() == {"label": "target", "detected": "fr"}
+    # Another set of languages is another identifier: its verdicts are its own.
+    third = LanguageIdentifier(("en", "de", "fr"), store=with_store)
+    assert third.label(german, "fr", "en").detected == "de"
+    with_store.close()
 
 
 def test_script_only_fallback(data_dir: Path) -> None:

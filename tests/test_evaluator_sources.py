@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -101,8 +102,10 @@ def test_matrix_run_labels_answers_and_counts_per_pair(
     assert labels["zsre/de>hi/1/reliability"][1] == {"label": "source", "detected": "de"}
     assert summary["skipped"] == {"zsre": {"en>de": 0, "en>hi": 0, "de>de": 0, "de>hi": 0}}
     assert summary["language_detection"]["method"] == "script+lingua"
-    # The default tells languages apart by script only: de answers to de questions are
-    # undetermined, the Latin answer to a Hindi question is still "source".
+    # The identifier's verdicts were kept beside the response cache for re-runs.
+    assert (tmp_path / "cache" / "language-ids.sqlite").stat().st_size > 0
+    # By script only, de answers to de questions are undetermined; the Latin answer to a
+    # Hindi question is still "source".
     with ResponseCache(tmp_path / "cache") as cache:
         plain = Evaluator(LoopbackBackend(server.url), benchmark=benchmark, cache=cache,
                           progress=False).run(MATRIX.model_copy(update={"language_id": "script"}),
@@ -121,6 +124,18 @@ def test_matrix_run_labels_answers_and_counts_per_pair(
     assert groups["en>de"]["in_language"]["n"] == 2
 
 
+def test_auto_language_id_records_what_it_used(server: ScriptedServer, benchmark: Benchmark,
+                                               tmp_path: Path) -> None:
+    pytest.importorskip("lingua")
+    config = MATRIX.model_copy(update={"language_id": "auto", "source_languages": ("en",)})
+    with ResponseCache(tmp_path / "cache") as cache:
+        summary = Evaluator(LoopbackBackend(server.url), benchmark=benchmark, cache=cache,
+                            progress=False).run(config, tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["config"]["language_id"] == "lingua"
+    assert summary["language_detection"]["method"] == "script+lingua"
+
+
 def test_cli_source_languages_and_skip_same_language(
         server: ScriptedServer, benchmark: Benchmark, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,3 +152,19 @@ def test_cli_source_languages_and_skip_same_language(
     assert summary["skipped"] == {"zsre": {"en>de": 0, "en>hi": 0, "de>hi": 0}}
     assert main([*args, "--source-language", "fr"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_manifest_records_the_retrieval_files(server: ScriptedServer, benchmark: Benchmark,
+                                              tmp_path: Path) -> None:
+    config = EvalConfig(tasks=("zsre",), languages=("de",), strategy="retrieved",
+                        strategy_options={"k": 2}, metrics=("reliability",), limit=1,
+                        language_id="script")
+    with ResponseCache(tmp_path / "cache") as cache:
+        Evaluator(LoopbackBackend(server.url), benchmark=benchmark, cache=cache,
+                  progress=False).run(config, tmp_path / "run")
+    files = json.loads((tmp_path / "run" / "manifest.json").read_text())["data_files"]
+    pool = benchmark.training_pool_file("zsre")
+    corpus = benchmark.corpus_idx_file("zsre")
+    for path in (pool, corpus):
+        assert files[benchmark.relative(path)] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert "corpus_idx/" in benchmark.relative(corpus)
