@@ -13,15 +13,22 @@ Each answer gets a label and what was detected (a language code or a script name
 
 Scripts come from Unicode data (``regex`` script properties). A script used by one
 of the two languages only decides alone (a Latin answer to a Hindi question with an
-English edit is ``source``, unless the identifier is confident of another Latin
-language); a script neither uses is ``other``. When both languages share the
-answer's script (Latin pairs such as en>de, Cyrillic ru>uk, Han zh>ja) the
-``lingua`` identifier decides, restricted to the run's languages, and only above
-:data:`MIN_CONFIDENCE` (:data:`OTHER_CONFIDENCE` for a third language; answers are
-short); without ``lingua`` (the ``analysis``
-extra) such answers are ``undetermined``. The identifier's verdicts can be kept on disk
-(:class:`~mike_sdk.identification_cache.IdentificationCache`), so that a re-run from the
-response cache does not identify every answer again.
+English edit is ``source``); a script neither uses is ``other``. The ``lingua``
+identifier (the ``analysis`` extra) adds two checks, so that labels depend on the
+answer and its pair only, never on which other languages a run covers:
+
+* a *third language*: an identifier over every BMIKE-53 language written in the
+  answer's script must name one other than the pair's with a relative confidence of
+  at least :data:`OTHER_CONFIDENCE` (answers are short and full of names), and one it
+  finds at least :data:`DOUBT_CONFIDENCE` likely leaves the answer ``undetermined``;
+* *source or target*, when both write the answer's script (Latin pairs such as
+  en>de, Cyrillic ru>uk, Han zh>ja): an identifier of just those two languages must
+  reach :data:`PAIR_CONFIDENCE`. One over all 33 Latin-script languages would
+  spread its confidence too thin to decide a one-word answer.
+
+Without ``lingua`` such answers are ``undetermined``. The identifier's verdicts can be
+kept on disk (:class:`~mike_sdk.identification_cache.IdentificationCache`), so that a
+re-run from the response cache does not identify every answer again.
 """
 
 from __future__ import annotations
@@ -39,10 +46,15 @@ from .identification_cache import IdentificationCache, Verdict, detector_key
 Label = Literal["target", "source", "other", "neutral"]
 LABELS: tuple[Label, ...] = ("target", "source", "other", "neutral")
 
-#: The identifier's relative confidence needed to name the source or target language.
-MIN_CONFIDENCE = 0.5
-#: ... and to name a third language (proper names in short answers mislead it).
-OTHER_CONFIDENCE = 0.8
+#: Relative confidence a two-language identifier needs to choose the source or the
+#: target language (proper names sit near 0.5-0.75: "Paris" for fr/en, "Adobe" for de/en).
+PAIR_CONFIDENCE = 0.8
+#: Relative confidence the identifier over a whole script needs to name a third language.
+OTHER_CONFIDENCE = 0.7
+#: ... and a third language this likely leaves the answer ``undetermined`` (the pair's
+#: identifier, knowing only two languages, would otherwise force a German word to be
+#: French or English).
+DOUBT_CONFIDENCE = 0.5
 
 #: Scripts of each language beyond Latin (the released Serbian files are in Latin script).
 _SCRIPTS: dict[str, tuple[str, ...]] = {
@@ -82,9 +94,15 @@ def dominant_script(text: str) -> str | None:
 
 @cache
 def _users(script: str) -> tuple[str, ...]:
+    """The BMIKE-53 languages written in ``script``."""
+    return tuple(sorted(code for code in _bmike_codes() if script in scripts_of(code)))
+
+
+@cache
+def _bmike_codes() -> frozenset[str]:
     from .languages import LANGUAGES
 
-    return tuple(code for code in LANGUAGES if script in scripts_of(code))
+    return frozenset(LANGUAGES)
 
 
 class AnswerLanguage(BaseModel):
@@ -102,9 +120,10 @@ def _norm(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=256)
 def _detector(codes: frozenset[str]) -> Any:
-    """A lingua detector over ``codes`` (built once per set: it loads its models lazily)."""
+    """A lingua detector over ``codes``, built once per set (the language models it loads
+    lazily are shared by all detectors)."""
     from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
     languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper()))
@@ -138,56 +157,70 @@ def _lingua_codes() -> frozenset[str]:
 
 
 class LanguageIdentifier:
-    """Labels answers for the languages of one run (``languages``: every source and target).
+    """Labels answers relative to their question's (source, target) pair.
 
-    >>> LanguageIdentifier(["en", "hi"]).label("Philadelphia", "hi", "en").label
+    >>> LanguageIdentifier().label("Philadelphia", "hi", "en").label
     'source'
     """
 
-    def __init__(self, languages: Iterable[str], *, use_lingua: bool = True,
+    def __init__(self, *, use_lingua: bool = True,
                  store: IdentificationCache | None = None) -> None:
         self.lingua = use_lingua and lingua_available()
         self.store = store if self.lingua else None
         """Where verdicts are kept between runs (None: this identifier's memory only)."""
-        supported = _lingua_codes() if self.lingua else frozenset()
-        self.codes = frozenset(languages) & supported
-        """The run's languages the identifier knows (Cebuano and Galician it does not)."""
-        # Answers repeat a lot (names, common words), and each identification costs ~3 ms
-        # one at a time: keep what was found, and fill it per chunk in parallel (prefetch).
-        self._found: dict[tuple[str, str], Verdict] = {}
+        # Answers repeat a lot (names, common words), and each identification costs about
+        # a millisecond: keep what was found, and fill it per chunk in parallel (prefetch).
+        self._found: dict[tuple[str, frozenset[str]], Verdict] = {}
 
     @property
     def method(self) -> str:
         """``script+lingua`` or ``script-only`` (the summary reports which)."""
         return "script+lingua" if self.lingua else "script-only"
 
-    def identify(self, text: str, script: str) -> Verdict:
-        """The most likely run language written in ``script`` and its relative confidence."""
-        key = (text, script)
+    def describe(self) -> dict[str, object]:
+        """What a run summary records about the detection."""
+        about: dict[str, object] = {"method": self.method}
+        if self.lingua:
+            about.update(lingua=_lingua_version(), pair_confidence=PAIR_CONFIDENCE,
+                         other_confidence=OTHER_CONFIDENCE, doubt_confidence=DOUBT_CONFIDENCE,
+                         languages=sorted(_lingua_codes() & _bmike_codes()))
+        return about
+
+    def _detectors(self, script: str, target: str, source: str
+                   ) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        """The language sets to identify among: the whole script's, and the pair's."""
+        if not self.lingua:
+            return None, None
+        wide = frozenset(c for c in _users(script) if c in _lingua_codes())
+        pair = frozenset(c for c in (target, source) if c in wide)
+        return (wide if len(wide) > 1 else None), (pair if len(pair) == 2 else None)
+
+    def identify(self, text: str, codes: frozenset[str]) -> Verdict:
+        """The most likely of ``codes`` for ``text`` and its relative confidence."""
+        key = (text, codes)
         if key not in self._found:
-            self._identify_many([text], script)
+            self._identify_many([text], codes)
         return self._found[key]
 
-    def prefetch(self, answers: Iterable[str]) -> None:
-        """Identify many answers at once (lingua runs them in parallel); :meth:`label`
-        then finds them ready."""
+    def prefetch(self, questions: Iterable[tuple[str, str, str]]) -> None:
+        """Identify many ``(answer, target, source)`` at once (lingua runs them in
+        parallel); :meth:`label` then finds them ready."""
         if not self.lingua:
             return
-        by_script: dict[str, set[str]] = {}
-        for answer in answers:
+        todo: dict[frozenset[str], set[str]] = {}
+        for answer, target, source in questions:
             script = dominant_script(unicodedata.normalize("NFKC", answer))
-            if script is not None and (answer, script) not in self._found:
-                by_script.setdefault(script, set()).add(answer)
-        for script, texts in by_script.items():
-            self._identify_many(sorted(texts), script)
+            if script is None:
+                continue
+            for codes in self._detectors(script, target, source):
+                if codes is not None and (answer, codes) not in self._found:
+                    todo.setdefault(codes, set()).add(answer)
+        for codes, texts in todo.items():
+            self._identify_many(sorted(texts), codes)
 
-    def _identify_many(self, texts: list[str], script: str) -> None:
+    def _identify_many(self, texts: list[str], codes: frozenset[str]) -> None:
         if len(self._found) > 1 << 18:
             self._found.clear()  # bound the memory of very long runs
-        codes = frozenset(c for c in self.codes if script in scripts_of(c))
-        if len(codes) < 2:
-            self._found.update(((t, script), None) for t in texts)
-            return
         key = detector_key(_lingua_version(), codes)
         known = self.store.get_many(key, texts) if self.store is not None else {}
         unknown = [t for t in texts if t not in known]
@@ -200,7 +233,7 @@ class LanguageIdentifier:
                     best.language.iso_code_639_1.name.lower(), float(best.value))
             if self.store is not None:
                 self.store.put_many(key, fresh)
-        self._found.update(((t, script), v) for t, v in (*known.items(), *fresh.items()))
+        self._found.update(((t, codes), v) for t, v in (*known.items(), *fresh.items()))
 
     def label(self, answer: str, target: str, source: str, gold: str = "",
               source_gold: str | None = None) -> AnswerLanguage:
@@ -215,28 +248,24 @@ class LanguageIdentifier:
                 return AnswerLanguage(label="neutral", detected="gold")
             side: Label = "target" if said == tgold else "source"
             return AnswerLanguage(label=side, detected=target if side == "target" else source)
+        wide, pair = self._detectors(script, target, source)
+        found = self.identify(answer, wide) if wide is not None else None
+        third = 0.0  # how likely a third language is
+        if found is not None and found[0] not in (target, source):
+            third = found[1]
+            if third >= OTHER_CONFIDENCE:
+                return AnswerLanguage(label="other", detected=found[0])
         in_target, in_source = script in scripts_of(target), script in scripts_of(source)
-        users = _users(script)
-        found = self.identify(answer, script) if self.lingua else None
-        confident = None
-        if found is not None:
-            # A third language needs more evidence: names in answers mislead the identifier.
-            needed = MIN_CONFIDENCE if found[0] in (target, source) else OTHER_CONFIDENCE
-            confident = found[0] if found[1] >= needed else None
-        if in_target and in_source:
-            if confident is None:
+        if (in_target or in_source) and third >= DOUBT_CONFIDENCE:
+            return AnswerLanguage(label="neutral", detected="undetermined")
+        if in_target and in_source and target != source:
+            chosen = self.identify(answer, pair) if pair is not None else None
+            if chosen is None or chosen[1] < PAIR_CONFIDENCE:
                 return AnswerLanguage(label="neutral", detected="undetermined")
-            return self._by_code(confident, target, source)
-        if in_target or in_source:
-            mine = target if in_target else source
-            # Only one side writes this script; it wins unless another language is certain.
-            if confident is not None and confident != mine:
-                return self._by_code(confident, target, source)
-            return AnswerLanguage(label="target" if in_target else "source", detected=mine)
-        detected = users[0] if len(users) == 1 else (confident if confident else script)
-        return AnswerLanguage(label="other", detected=detected)
-
-    @staticmethod
-    def _by_code(code: str, target: str, source: str) -> AnswerLanguage:
-        label: Label = "target" if code == target else "source" if code == source else "other"
-        return AnswerLanguage(label=label, detected=code)
+            return AnswerLanguage(label="target" if chosen[0] == target else "source",
+                                  detected=chosen[0])
+        if in_target or in_source:  # only one side writes this script (or they are one)
+            return AnswerLanguage(label="target" if in_target else "source",
+                                  detected=target if in_target else source)
+        users = _users(script)
+        return AnswerLanguage(label="other", detected=users[0] if len(users) == 1 else script)

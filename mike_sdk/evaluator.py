@@ -31,7 +31,7 @@ from pydantic_core import to_json
 from .backend import Backend, Generation, GenerationRequest, Likelihood, LikelihoodRequest
 from .cache import ResponseCache, cacheable, request_key
 from .config import EvalConfig
-from .confusion import MIN_CONFIDENCE, LanguageIdentifier, lingua_available
+from .confusion import LanguageIdentifier, lingua_available
 from .data import Benchmark
 from .errors import BackendError, ConfigError
 from .failures import BadRequest, CallFailed
@@ -92,7 +92,7 @@ class Evaluator:
         self.stopped: str | None = None
         """Why this session stopped early: ``max_cost`` or ``error``; None if it did not."""
         self._fatal: CallFailed | None = None
-        self.identifier = LanguageIdentifier(())
+        self.identifier = LanguageIdentifier(use_lingua=False)
         """Labels each answer's language (set per run from the configuration's languages)."""
         self._verdicts: IdentificationCache | None = None
 
@@ -168,8 +168,7 @@ class Evaluator:
         use_lingua = config.language_id == "lingua"
         if use_lingua and self._verdicts is None:
             self._verdicts = IdentificationCache(self.cache.directory / "language-ids.sqlite")
-        return LanguageIdentifier((*config.source_languages, *config.languages),
-                                  use_lingua=use_lingua, store=self._verdicts)
+        return LanguageIdentifier(use_lingua=use_lingua, store=self._verdicts)
 
     def _summary(self, config: EvalConfig, strategy: dict[str, Any], aggregator: Aggregator,
                  skipped: dict[str, dict[str, int]], wall_s: float) -> dict[str, Any]:
@@ -180,9 +179,7 @@ class Evaluator:
             "config": config.model_dump(mode="json"),
             "scorers": SCORERS,
             "results": aggregator.table(),
-            "language_detection": {"method": self.identifier.method,
-                                   "min_confidence": MIN_CONFIDENCE,
-                                   "languages": sorted(self.identifier.codes)},
+            "language_detection": self.identifier.describe(),
             "skipped": skipped,
             "totals": {"rows": aggregator.rows, "cache_hits": aggregator.cached,
                        "backend_calls_this_session": self.calls,
@@ -235,7 +232,8 @@ class Evaluator:
         answers = [strategy.extract(w.request, text) if key in found else ""
                    for w, key, text in zip(todo, keys, outputs, strict=True)]
         scores = score_answers(answers, [w.gold for w in todo], tokenizer)
-        self.identifier.prefetch(answers)
+        self.identifier.prefetch((a, w.item.target_lang, w.item.source_lang)
+                                 for a, w in zip(answers, todo, strict=True))
         rows = []
         for work, key, text, answer, score in zip(todo, keys, outputs, answers, scores,
                                                   strict=True):

@@ -1,4 +1,5 @@
-"""PNG figures: the paper-style language x metric heatmap and a run comparison bar chart.
+"""PNG figures: the paper-style language x metric heatmap, a run comparison bar chart and
+the wrong-language share per target language.
 
 matplotlib is imported inside the functions (Agg backend, no display needed) so the core
 package does not depend on it: ``pip install 'mike-sdk[report]'``.
@@ -16,7 +17,10 @@ from .report_stats import ALL, GroupStat, ReportStats
 from .report_tables import METRICS
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from .report_confusion import ConfusionStat, ConfusionStats
 
 
 def _pyplot() -> Any:
@@ -117,4 +121,72 @@ def comparison_bars(stats: ReportStats, scorer: str, path: Path,
     what = "all target languages" if grouping == ALL else f"target languages by {grouping}"
     fig.suptitle(f"{scorer}: average over {what}, 95% bootstrap CI", fontsize=10)
     axes[0][-1].legend(fontsize=7.5, loc="upper right", framealpha=0.85)
+    return _save(fig, path)
+
+
+def _confusion_panel(ax: Axes, cells: list[ConfusionStat]) -> None:
+    """Stacked horizontal bars: source then other share of the decided answers, worst first;
+    languages with nothing decided last, saying so (a missing bar is not 0%)."""
+    decided = sorted((c for c in cells if c.wrong is not None),
+                     key=lambda c: (-c.wrong.mean if c.wrong else 0, c.target))
+    rows = decided + sorted((c for c in cells if c.wrong is None), key=lambda c: c.target)
+    ys = range(len(rows))
+    source = [100 * c.counts["source"] / c.decided if c.decided else 0 for c in rows]
+    other = [100 * c.counts["other"] / c.decided if c.decided else 0 for c in rows]
+    ax.barh(ys, source, 0.75, color="tab:orange", label="source (the edit's language)")
+    ax.barh(ys, other, 0.75, left=source, color="tab:purple", label="other language")
+    for y, c in zip(ys, rows, strict=True):
+        if c.wrong is None:
+            ax.text(1, y, f"nothing decided ({c.counts['neutral']} neutral)", va="center",
+                    fontsize=6.5, color="0.35", style="italic")
+            continue
+        ax.errorbar(c.wrong.mean, y, xerr=[[c.wrong.mean - c.wrong.low],
+                                           [c.wrong.high - c.wrong.mean]],
+                    color="black", elinewidth=0.8, capsize=1.5)
+        # Decided / all answers: a share over a handful of decided answers is shaky.
+        ax.text(1.01, y, f"{c.decided}/{c.n}", transform=ax.get_yaxis_transform(),
+                va="center", fontsize=6.5, color="0.3")
+    ax.set_yticks(list(ys), [language_label(c.target) for c in rows], fontsize=7.5)
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # worst at the top
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of decided answers in the wrong language", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
+def confusion_bars(stats: ConfusionStats, run: str, path: Path) -> Path | None:
+    """Per task (panel): each target language's wrong-language share (every metric's
+    answers pooled), split into the edit's language and others, 95% CI on the total;
+    ``decided/answers`` at the right of each bar."""
+    from .report_confusion import ALL_METRICS
+
+    plt = _pyplot()
+    panels: dict[tuple[str, str], list[ConfusionStat]] = defaultdict(list)
+    for c in stats.cells:
+        if c.run == run and c.metric == ALL_METRICS:
+            panels[(c.task, c.source)].append(c)
+    if not panels:
+        return None
+    # Tasks across, sources down: a many-source run grows downwards, not off the page.
+    tasks = sorted({task for task, _ in panels})
+    sources = sorted({source for _, source in panels})
+    longest = max(len(cells) for cells in panels.values())
+    fig, axes = plt.subplots(len(sources), len(tasks), squeeze=False, figsize=(
+        5.4 * len(tasks), len(sources) * max(2.6, 0.2 * longest + 1.2) + 0.6))
+    for row, source in enumerate(sources):
+        for col, task in enumerate(tasks):
+            ax = axes[row][col]
+            if (task, source) not in panels:
+                ax.set_axis_off()
+                continue
+            _confusion_panel(ax, panels[(task, source)])
+            ax.set_title(f"{task}, source {source}", fontsize=9)
+    method = stats.methods.get(run) or "unknown"
+    fig.suptitle(f"{run}: answers in the wrong language (95% bootstrap CI; decided/answers "
+                 f"at right)\ndetection {method}", fontsize=10)
+    fig.tight_layout()
+    handles, labels = next(ax for ax in axes.flat if ax.axison).get_legend_handles_labels()
+    # Below the panels, where no bar can hide under it.
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), ncol=2,
+               fontsize=8, frameon=False)
     return _save(fig, path)

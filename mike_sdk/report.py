@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .rundir import SUMMARY
 
 COLUMNS = ("em", "paper_f1", "token_f1", "likelihood")
+WRONG = "wrong_lang%"
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:
@@ -34,15 +35,20 @@ def summary_table(summary: dict[str, Any]) -> str:
     """Per task x language x metric scores, then the per-task averages over languages."""
     results = summary["results"]
     shown = [c for c in COLUMNS if any(c in r for r in results)]
+    # The share of answers in the wrong language (source or a third), where it was decided.
+    if any(r.get("wrong_language") is not None for r in results):
+        shown.append(WRONG)
     rows = [["task", "src>tgt", "metric", "n", *shown]]
     averages: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(
         lambda: defaultdict(list))
     for r in results:
+        values = {**r, WRONG: r.get("wrong_language")}
         rows.append([r["task"], f"{r['source_lang']}>{r['target_lang']}", r["metric"],
-                     str(r["n"]), *(f"{r[c]:.2f}" if c in r else "-" for c in shown)])
+                     str(r["n"]), *(f"{values[c]:.2f}" if values.get(c) is not None else "-"
+                                    for c in shown)])
         for c in shown:
-            if c in r:
-                averages[(r["task"], r["metric"])][c].append(r[c])
+            if values.get(c) is not None:
+                averages[(r["task"], r["metric"])][c].append(values[c])
     lines = [format_table(rows)]
     if averages:
         avg_rows = [["task", "metric", "languages", *(f"avg {c}" for c in shown)]]
@@ -65,4 +71,8 @@ def summary_table(summary: dict[str, Any]) -> str:
               f"{summary.get('strategy', {}).get('name')}",
               "Scorers: " + "; ".join(f"{k}: {v}" for k, v in summary.get("scorers", {}).items()
                                       if k in shown)]
+    if WRONG in shown:
+        method = summary.get("language_detection", {}).get("method", "?")
+        lines.append(f"{WRONG}: answers in the edit's or a third language, of those whose "
+                     f"language was decided ({method}; `mike report` has the counts).")
     return "\n".join(lines)

@@ -11,7 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import bootstrap as bs
 from .errors import ConfigError
-from .report_data import load_runs
+from .report_confusion import ConfusionStats, compute_confusion
+from .report_confusion_tables import (
+    confusion_averages_table,
+    confusion_comparison_tables,
+    confusion_csv_files,
+    confusion_grouping_tables,
+    confusion_language_tables,
+    method_text,
+)
+from .report_data import RunScores, load_runs
 from .report_stats import ALL, ReportStats, compute_stats
 from .report_tables import (
     Table,
@@ -26,6 +35,9 @@ from .report_tables import (
 FORMATS = ("md", "csv", "html", "png")
 #: The scorer the figures and per-group tables use when none is asked for.
 PREFERRED_SCORERS = ("paper_f1", "token_f1", "em", "likelihood")
+#: Scorers shown with and without the wrong-language answers (the likelihood check has no
+#: answer text to be in a language).
+ANSWER_SCORERS = ("paper_f1", "token_f1", "em")
 
 
 class ReportOptions(BaseModel):
@@ -65,8 +77,38 @@ def _scorer(stats: ReportStats, wanted: str | None) -> str:
     return next((s for s in PREFERRED_SCORERS if s in stats.scorers), stats.scorers[0])
 
 
-def _figures(stats: ReportStats, scorer: str, folder: Path) -> list[tuple[Path, str]]:
-    from .figures import comparison_bars, heatmap
+def _confusion(runs: list[RunScores], stats: ReportStats, scorer: str,
+               options: ReportOptions) -> tuple[ConfusionStats | None, str]:
+    """The confusion numbers and the scorer their tables show beside the share."""
+    # The report's scorer first, then the F1 scorers; em only when no F1 is present.
+    found = [s for s in (scorer, "paper_f1", "token_f1") if s in ANSWER_SCORERS
+             and s in stats.scorers] or [s for s in ANSWER_SCORERS if s in stats.scorers]
+    scorers = list(dict.fromkeys(found))
+    if not scorers:
+        return None, scorer
+    return compute_confusion(runs, scorers, options.resamples, options.seed), scorers[0]
+
+
+def _confusion_sections(confusion: ConfusionStats | None, scorer: str,
+                        ) -> list[tuple[str, list[Table]]]:
+    if confusion is None:
+        return []
+    sections = []
+    for run in confusion.runs:
+        averages = confusion_averages_table(confusion, run, scorer)
+        if averages is not None:
+            sections.append((f"Run {run}: language confusion", [
+                averages, *confusion_grouping_tables(confusion, run, scorer),
+                *confusion_language_tables(confusion, run, scorer)]))
+    if len(confusion.runs) > 1:
+        sections.append(("Language confusion across runs",
+                         confusion_comparison_tables(confusion)))
+    return sections
+
+
+def _figures(stats: ReportStats, scorer: str, folder: Path,
+             confusion: ConfusionStats | None = None) -> list[tuple[Path, str]]:
+    from .figures import comparison_bars, confusion_bars, heatmap
 
     made: list[tuple[Path, str]] = []
     bars = comparison_bars(stats, scorer, folder / f"bars_{scorer}.png")
@@ -83,6 +125,12 @@ def _figures(stats: ReportStats, scorer: str, folder: Path) -> list[tuple[Path, 
             if heatmap(stats, run, task, source, scorer, path):
                 made.append((path, f"{run}: {task}, source {source}, {scorer} per language "
                                    "and metric (languages sorted by mean score)"))
+    if confusion is not None:
+        for run in confusion.runs:
+            path = folder / f"wrong_language_{_slug(run)}.png"
+            if confusion_bars(confusion, run, path):
+                made.append((path, f"{run}: share of decided answers in the wrong language "
+                                   "per target language (source vs other language), 95% CI"))
     return made
 
 
@@ -94,6 +142,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     runs = load_runs(run_dirs, options.labels)
     stats = compute_stats(runs, options.resamples, options.seed)
     scorer = _scorer(stats, options.scorer)
+    confusion, confusion_scorer = _confusion(runs, stats, scorer, options)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -106,6 +155,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     if len(stats.runs) > 1:
         sections.append((f"Differences against {stats.runs[0]}",
                          difference_tables(stats, scorer)))
+    sections += _confusion_sections(confusion, confusion_scorer)
     intro = ["Runs: " + "; ".join(f"{r.label} = {r.path} ({r.describe()})" for r in runs),
              f"Every number is a mean x 100 and names its scorer; intervals are 95% percentile "
              f"bootstrap intervals over items ({options.resamples} resamples, seed "
@@ -113,8 +163,13 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
              f"Figures, group tables and per-language differences use scorer {scorer}.",
              "Scripts and language families: mike_sdk/families.py (families after Glottolog "
              "5.0; scripts as written in the released BMIKE-53 files)."]
+    if confusion is not None:
+        intro.append("Answer-language detection: " + "; ".join(
+            f"{r.label} = {method_text(r.detection)}" for r in runs) + ".")
 
-    for name, text in (csv_files(stats).items() if "csv" in options.formats else ()):
+    files = csv_files(stats) | (confusion_csv_files(confusion) if confusion else {})
+
+    for name, text in (files.items() if "csv" in options.formats else ()):
         (out / name).write_text(text, encoding="utf-8")
         written.append(out / name)
     with tempfile.TemporaryDirectory() as scratch:
@@ -122,7 +177,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         if "png" in options.formats or "html" in options.formats:
             # HTML alone still needs the images, but only inside the page.
             figures = _figures(stats, scorer, out if "png" in options.formats
-                               else Path(scratch))
+                               else Path(scratch), confusion)
             if "png" in options.formats:
                 written += [p for p, _ in figures]
         if "md" in options.formats:

@@ -33,6 +33,9 @@ class RunScores:
         self.summary = summary
         self.manifest = manifest
         self.scores: dict[Cell, dict[str, dict[str, float]]] = {}
+        self.labels: dict[Cell, dict[str, str]] = {}
+        """Per cell, each answer's language label (``target``, ``source``, ...) by item id;
+        rows written before answers were labelled have none."""
 
     def add(self, row: dict[str, Any]) -> None:
         """Record one ``results.jsonl`` row (a later row with the same id replaces it)."""
@@ -40,6 +43,9 @@ class RunScores:
         by_scorer = self.scores.setdefault(cell, {})
         for name, value in row["scores"].items():
             by_scorer.setdefault(name, {})[row["id"]] = float(value)
+        language = row.get("answer_language")
+        if language is not None:
+            self.labels.setdefault(cell, {})[row["id"]] = language["label"]
         check = row.get("likelihood")
         if check is not None:
             # The paper's success criterion, as in results.LikelihoodCheck.
@@ -51,6 +57,13 @@ class RunScores:
         """Scorers present in this run, known ones first."""
         found = {s for cell in self.scores.values() for s in cell}
         return [s for s in SCORERS if s in found] + sorted(found - set(SCORERS))
+
+    @property
+    def detection(self) -> str | None:
+        """How answer languages were detected (``script+lingua``, ``script-only``), if known."""
+        found = self.summary.get("language_detection") or {}
+        method = found.get("method") if isinstance(found, dict) else None
+        return str(method) if method else None
 
     def describe(self) -> str:
         """One line: backend, model and strategy."""

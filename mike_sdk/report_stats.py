@@ -4,6 +4,7 @@ with its bootstrap interval (see :mod:`mike_sdk.bootstrap`)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -82,27 +83,31 @@ class ReportStats(BaseModel):
     diffs: list[DiffStat]
 
 
-def _cell_key(cell: Cell, scorer: str) -> str:
+def cell_key(cell: Cell, scorer: str) -> str:
+    """The name a cell's scores draw their bootstrap generator from."""
     # The run is not part of the key: a run's numbers do not depend on its label.
     return f"{cell.task}/{cell.source}>{cell.target}/{cell.metric}/{scorer}"
 
 
+def group_members(targets: Iterable[str], source: str,
+                  grouping: str) -> dict[str, list[str]]:
+    """The target languages each group of ``grouping`` (or :data:`ALL`) averages over."""
+    # The paper averages over the target languages other than the edit's own.
+    langs = sorted(lang for lang in targets if lang != source and lang in LANGUAGE_INFO)
+    members: dict[str, list[str]] = defaultdict(list)
+    for lang in langs:
+        members[ALL if grouping == ALL else group_of(lang, grouping)].append(lang)
+    return dict(sorted(members.items()))
+
+
 def _group_averages(strata: dict[tuple[str, str, str, str], dict[str, Strata]],
-                     groupings: list[str]) -> list[tuple[tuple[str, str, str, str], str, str,
-                                                        int, Strata]]:
+                    groupings: list[str]) -> list[tuple[tuple[str, str, str, str], str, str,
+                                                       int, Strata]]:
     """Averages over each group of languages of ``strata[(task, metric, source, scorer)]``."""
     out = []
     for key, by_lang in sorted(strata.items()):
-        source = key[2]
-        # The paper averages over the target languages other than the edit's own.
-        langs = sorted(lang for lang in by_lang if lang != source and lang in LANGUAGE_INFO)
-        if not langs:
-            continue
         for grouping in groupings:
-            members: dict[str, list[str]] = defaultdict(list)
-            for lang in langs:
-                members[ALL if grouping == ALL else group_of(lang, grouping)].append(lang)
-            for group, codes in sorted(members.items()):
+            for group, codes in group_members(by_lang, key[2], grouping).items():
                 out.append((key, grouping, group, len(codes),
                             bs.average([by_lang[c] for c in codes])))
     return out
@@ -114,7 +119,7 @@ def _run_strata(run: RunScores, resamples: int, seed: int,
     for cell, by_scorer in sorted(run.scores.items()):
         for scorer, items in by_scorer.items():
             values = list(items.values())
-            reps = bs.replicates(values, resamples, bs.rng_for(seed, _cell_key(cell, scorer)))
+            reps = bs.replicates(values, resamples, bs.rng_for(seed, cell_key(cell, scorer)))
             strata[(cell.task, cell.metric, cell.source, scorer)][cell.target] = (
                 sum(values) / len(values), reps, len(values))
     return strata
@@ -128,7 +133,7 @@ def _diff_strata(run: RunScores, base: RunScores, own: dict[tuple[str, str, str,
     for cell in sorted(run.scores.keys() & base.scores.keys()):
         for scorer in sorted(run.scores[cell].keys() & base.scores[cell].keys()):
             key = (cell.task, cell.metric, cell.source, scorer)
-            rng = bs.rng_for(seed, "diff/" + _cell_key(cell, scorer))
+            rng = bs.rng_for(seed, "diff/" + cell_key(cell, scorer))
             found = bs.paired_difference(run.scores[cell][scorer], base.scores[cell][scorer],
                                          resamples, rng)
             if found is None:

@@ -27,7 +27,7 @@ def _metrics(found: set[str]) -> list[str]:
     return [m for m in METRICS if m in found] + sorted(found - set(METRICS))
 
 
-def _source_suffix(source: str, sources: set[str]) -> str:
+def source_suffix(source: str, sources: set[str]) -> str:
     return f" (source {source})" if len(sources) > 1 or source != "en" else ""
 
 
@@ -69,7 +69,7 @@ def grouping_tables(stats: ReportStats, run: str, scorer: str) -> list[Table]:
                      *(by[m].estimate.text() if m in by else "-" for m in metrics)]
                     for group, by in sorted(grid.items())]
             tables.append(Table(
-                title=f"{run}: {task}{_source_suffix(source, sources)} by {grouping}, "
+                title=f"{run}: {task}{source_suffix(source, sources)} by {grouping}, "
                       f"scorer {scorer}",
                 note=f"Groups: {meaning}. Mean over the group's languages x 100 [95% CI].",
                 header=[grouping, "languages", *(f"{m} ({scorer})" for m in metrics)],
@@ -100,7 +100,7 @@ def language_tables(stats: ReportStats, run: str) -> list[Table]:
                          info.family if info else "?",
                          str(max(s.estimate.n for s in by.values())),
                          *(by[m].estimate.text() if m in by else "-" for m in metrics)])
-        tables.append(Table(title=f"{run}: {task}{_source_suffix(source, sources)} per "
+        tables.append(Table(title=f"{run}: {task}{source_suffix(source, sources)} per "
                                   f"language, scorer {scorer}",
                             note="Mean x 100 [95% bootstrap CI]; n = items.",
                             header=["language", "script", "family", "n",
@@ -166,7 +166,7 @@ def to_markdown(table: Table) -> str:
     return "\n".join(out) + "\n"
 
 
-def _csv(header: list[str], rows: list[list[object]]) -> str:
+def csv_text(header: list[str], rows: list[list[object]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -177,21 +177,21 @@ def _csv(header: list[str], rows: list[list[object]]) -> str:
 def csv_files(stats: ReportStats) -> dict[str, str]:
     """Long-format CSV (one estimate per line, every scorer) by file name."""
     est = ["n", "mean", "ci_low", "ci_high"]
-    scores = _csv(["run", "task", "metric", "source_lang", "target_lang", "language", "script",
+    scores = csv_text(["run", "task", "metric", "source_lang", "target_lang", "language", "script",
                    "family", "scorer", *est],
                   [[s.run, s.task, s.metric, s.source, s.target, language_label(s.target),
                     LANGUAGE_INFO[s.target].script if s.target in LANGUAGE_INFO else "",
                     LANGUAGE_INFO[s.target].family if s.target in LANGUAGE_INFO else "",
                     s.scorer, s.estimate.n, s.estimate.mean, s.estimate.low, s.estimate.high]
                    for s in stats.scores])
-    groups = _csv(["run", "task", "metric", "source_lang", "grouping", "group", "languages",
+    groups = csv_text(["run", "task", "metric", "source_lang", "grouping", "group", "languages",
                    "scorer", *est],
                   [[g.run, g.task, g.metric, g.source, g.grouping, g.group, g.languages,
                     g.scorer, g.estimate.n, g.estimate.mean, g.estimate.low, g.estimate.high]
                    for g in stats.groups])
     files = {"scores.csv": scores, "averages.csv": groups}
     if stats.diffs:
-        files["differences.csv"] = _csv(
+        files["differences.csv"] = csv_text(
             ["run", "baseline", "task", "metric", "source_lang", "grouping", "group", "scorer",
              "paired", "n", "difference", "ci_low", "ci_high", "excludes_zero"],
             [[d.run, d.baseline, d.task, d.metric, d.source, d.grouping, d.group, d.scorer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -10,6 +11,22 @@ from pydantic import BaseModel, ConfigDict
 from .backend import ChatMessage
 from .confusion import LABELS, AnswerLanguage
 from .records import MetricName, TaskName
+
+#: Answers that count as in the wrong language: in the edit's language or a third one.
+WRONG_LABELS: tuple[str, ...] = ("source", "other")
+#: Answers the in-language scores keep: in the target language, or undecidable (neutral).
+KEPT_LABELS: tuple[str, ...] = ("target", "neutral")
+
+
+def decided(counts: Mapping[str, int]) -> int:
+    """Answers whose language was decided: target + source + other (neutral counts neither way)."""
+    return sum(counts.get(label, 0) for label in LABELS if label != "neutral")
+
+
+def wrong_language_share(counts: Mapping[str, int]) -> float | None:
+    """100 x (source + other) / (target + source + other); None when every answer is neutral."""
+    total = decided(counts)
+    return 100 * sum(counts.get(label, 0) for label in WRONG_LABELS) / total if total else None
 
 
 class LikelihoodCheck(BaseModel):
@@ -106,7 +123,7 @@ class Aggregator:
         if language is not None:
             label = language["label"]
             sums[f"lang_{label}"] += 1
-            if label in ("target", "neutral"):  # scores without the wrong-language answers
+            if label in KEPT_LABELS:  # scores without the wrong-language answers
                 sums["kept_n"] += 1
                 for name, value in row["scores"].items():
                     sums[f"kept_{name}"] += value
@@ -161,14 +178,13 @@ def _language_entry(sums: dict[str, float]) -> dict[str, Any]:
     answers count neither way; None when every answer is neutral. ``in_language`` holds
     the mean scores x 100 over the answers labelled target or neutral.
     """
-    counts = {label: int(sums.get(f"lang_{label}", 0)) for label in LABELS}
+    counts: dict[str, int] = {label: int(sums.get(f"lang_{label}", 0)) for label in LABELS}
     if not any(counts.values()):
         return {}  # rows written before answers were labelled
-    decided = counts["target"] + counts["source"] + counts["other"]
-    wrong = counts["source"] + counts["other"]
+    share = wrong_language_share(counts)
     kept = sums.get("kept_n", 0)
     scores = {name[5:]: round(100 * total / kept, 4) for name, total in sums.items()
               if name.startswith("kept_") and name != "kept_n"} if kept else {}
     return {"answer_language": counts,
-            "wrong_language": round(100 * wrong / decided, 4) if decided else None,
+            "wrong_language": None if share is None else round(share, 4),
             "in_language": {"n": int(kept), **scores}}

@@ -11,14 +11,11 @@ from mike_sdk.confusion import LanguageIdentifier, dominant_script, scripts_of
 from mike_sdk.identification_cache import IdentificationCache
 from mike_sdk.results import Aggregator
 
-RUN_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pl", "ru", "uk", "zh", "ja", "ko", "ar",
-                 "fa", "hi", "he", "th", "el", "ka", "hy")
-
 
 @pytest.fixture(scope="module")
 def identifier() -> LanguageIdentifier:
     pytest.importorskip("lingua")
-    return LanguageIdentifier(RUN_LANGUAGES)
+    return LanguageIdentifier()
 
 
 def gold(data_dir: Path, lang: str, index: int, field: str) -> str:
@@ -88,7 +85,7 @@ def test_language_neutral_answers(identifier: LanguageIdentifier, data_dir: Path
     found = identifier.label(adobe, "de", "en", adobe, gold(data_dir, "en", 2, "alt"))
     assert found.model_dump() == {"label": "neutral", "detected": "gold"}
     # A bare name the identifier cannot place is undetermined, not wrong.
-    assert identifier.label("Londres", "fr", "en").model_dump() == {
+    assert identifier.label(adobe, "de", "en").model_dump() == {
         "label": "neutral", "detected": "undetermined"}
 
 
@@ -96,25 +93,38 @@ def test_verdicts_are_kept_and_read_back(data_dir: Path, tmp_path: Path) -> None
     pytest.importorskip("lingua")
     german = gold(data_dir, "de", 1, "loc_ans")  # "Spanisch"
     with_store = IdentificationCache(tmp_path / "ids.sqlite")
-    first = LanguageIdentifier(RUN_LANGUAGES, store=with_store)
-    first.prefetch([german, "2006"])
-    assert len(with_store) == 1  # "2006" has no script: never sent to the identifier
-    assert first.label(german, "fr", "en").detected == "de"
-    # A new identifier reads the stored verdict instead of identifying again: overwrite it
-    # with a different one and see that one come back.
+    first = LanguageIdentifier(store=with_store)
+    first.prefetch([(german, "fr", "en"), ("2006", "fr", "en")])
+    # "Spanisch" by the identifiers of all Latin-script languages and of fr/en; "2006"
+    # has no script and is never sent.
+    assert len(with_store) == 2
+    assert first.label(german, "fr", "en").model_dump() == {"label": "other", "detected": "de"}
+    # A new identifier reads the stored verdicts instead of identifying again: overwrite
+    # them with different ones and see those come back.
     with_store._db.execute("UPDATE verdicts SET code = 'fr', confidence = 0.99")
-    second = LanguageIdentifier(RUN_LANGUAGES, store=with_store)
-    second.prefetch([german])
+    second = LanguageIdentifier(store=with_store)
+    second.prefetch([(german, "fr", "en")])
     assert second.label(german, "fr", "en").model_dump() == {"label": "target", "detected": "fr"}
-    # Another set of languages is another identifier: its verdicts are its own.
-    third = LanguageIdentifier(("en", "de", "fr"), store=with_store)
-    assert third.label(german, "fr", "en").detected == "de"
+    assert LanguageIdentifier().label(german, "fr", "en").detected == "de"  # no store
     with_store.close()
 
 
+def test_short_latin_answers_to_a_latin_pair(identifier: LanguageIdentifier) -> None:
+    # One or two words: an identifier over all 33 Latin-script languages cannot decide
+    # these; the pair's own identifier can, and leaves bare names undetermined.
+    assert identifier.label("Spanish", "de", "en").model_dump() == {"label": "source",
+                                                                   "detected": "en"}
+    assert identifier.label("the French language", "fr", "en").label == "source"
+    assert identifier.label("inglese", "it", "en").model_dump() == {"label": "target",
+                                                                   "detected": "it"}
+    assert identifier.label("piłka nożna", "pl", "en").label == "target"
+    for name, target in (("Paris", "fr"), ("Microsoft", "fr"), ("Toyota", "it")):
+        assert identifier.label(name, target, "en").detected == "undetermined", name
+
+
 def test_script_only_fallback(data_dir: Path) -> None:
-    plain = LanguageIdentifier(RUN_LANGUAGES, use_lingua=False)
-    assert plain.method == "script-only" and plain.codes == frozenset()
+    plain = LanguageIdentifier(use_lingua=False)
+    assert plain.method == "script-only" and plain.describe() == {"method": "script-only"}
     assert plain.label(gold(data_dir, "de", 1, "loc_ans"), "de", "en").label == "neutral"
     assert plain.label(gold(data_dir, "en", 0, "alt"), "hi", "en").label == "source"
     assert plain.label(gold(data_dir, "hi", 0, "alt"), "hi", "en").label == "target"

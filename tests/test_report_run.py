@@ -146,7 +146,8 @@ def test_single_run_report(runs: dict[str, Path], tmp_path: Path) -> None:
     assert "averages over target languages" in md and "| German (de) |" in md
     assert "scorer paper_f1" in md and "![" in md
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert html.count("data:image/png;base64,") == 4  # 2 bar charts + 2 heatmaps
+    # 2 bar charts + 2 heatmaps + the wrong-language bars (tests/test_report_confusion.py)
+    assert html.count("data:image/png;base64,") == 5
     assert "<table>" in html and "German (de)" in html and 'src="http' not in html
 
 
@@ -165,7 +166,7 @@ def test_comparison_report_pairs_items(runs: dict[str, Path], tmp_path: Path) ->
                                                        "token_f1"))
     assert float(worse["ci_high"]) < 0 and worse["excludes_zero"] == "True"
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "london minus parrot" in html and html.count("data:image/png;base64,") == 2 + 3 * 2
+    assert "london minus parrot" in html and html.count("data:image/png;base64,") == 2 + 3 * 3
 
 
 def test_cli_report(runs: dict[str, Path], tmp_path: Path,
