@@ -93,7 +93,7 @@ class Evaluator:
         """Why this session stopped early: ``max_cost`` or ``error``; None if it did not."""
         self._fatal: CallFailed | None = None
         self.identifier = LanguageIdentifier(use_lingua=False)
-        """Labels each answer's language (set per run from the configuration's languages)."""
+        """Labels each answer's language (set per run: scripts only, or with lingua)."""
         self._verdicts: IdentificationCache | None = None
 
     def run(self, config: EvalConfig, run_dir: str | Path) -> dict[str, Any]:
