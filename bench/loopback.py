@@ -1,4 +1,5 @@
-"""A loopback API server and a minimal real HTTP backend for the rate-limit and fault benches.
+"""A loopback API server and a minimal real HTTP backend for the rate-limit and fault benches
+(the backend also serves the evaluator's tests, against their own fault servers).
 
 The server enforces R requests per minute the way providers do, over short
 intervals: a token bucket refilled at R/60 per second holding one second's worth.
@@ -127,16 +128,19 @@ class LoopbackServer:
 class LoopbackBackend:
     """A minimal real HTTP backend: one request per call, up to 8 in flight."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0, max_concurrency: int = 8) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, max_concurrency: int = 8, *,
+                 identity: Identity | None = None, key_hint: str = "LOOPBACK_KEY") -> None:
         self.base_url = base_url
         self.timeout = timeout
         self._abilities = Abilities(batch_size=1, max_concurrency=max_concurrency)
+        self._identity = identity or Identity(kind="loopback", model="loopback-model")
+        self._key_hint = key_hint
         self._client: httpx.AsyncClient | None = None
 
     @property
     def identity(self) -> Identity:
-        """A made-up model (priced by the benches' own price file)."""
-        return Identity(kind="loopback", model="loopback-model")
+        """A made-up model (the benches price it with their own price file)."""
+        return self._identity
 
     @property
     def abilities(self) -> Abilities:
@@ -153,10 +157,12 @@ class LoopbackBackend:
                                            headers={"content-type": "application/json"})
         if response.status_code != 200:
             raise classify_status(response.status_code, response.json()["error"],
-                                  response.headers, key_hint="LOOPBACK_KEY")
+                                  response.headers, key_hint=self._key_hint)
         data = response.json()
         return [Generation(text=data["text"], input_tokens=data["input_tokens"],
-                           output_tokens=data["output_tokens"], finish_reason="stop")]
+                           output_tokens=data["output_tokens"],
+                           cached_input_tokens=data.get("cached_input_tokens"),
+                           finish_reason="stop")]
 
     async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
         """Not offered."""

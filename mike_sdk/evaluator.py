@@ -220,8 +220,11 @@ class Evaluator:
         keys = [k for k in keys if k in found or k in failed]
         answered = [w for w, k in zip(todo, keys, strict=True) if k in found]
         scoring = self.likelihood_requests(answered, config)
-        ll_keys = {request_key(identity, "loglikelihood", r): r for pair in scoring.values()
-                   for r in pair}
+        # Keys hash whole prompts: compute each once, for the lookup and for the rows.
+        pair_keys = {wid: tuple(request_key(identity, "loglikelihood", r) for r in pair)
+                     for wid, pair in scoring.items()}
+        ll_keys = {key: r for wid, pair in scoring.items()
+                   for key, r in zip(pair_keys[wid], pair, strict=True)}
         ll_found = self.cache.get_many(ll_keys)
         ll_missing = {k: r for k, r in ll_keys.items() if k not in ll_found}
         if ll_missing and not self.stopped:
@@ -259,12 +262,11 @@ class Evaluator:
                     answer, work.item.target_lang, work.item.source_lang, work.gold,
                     work.item.source.answer(work.metric)).model_dump(),
             }
-            pair = scoring.get(work.id)
-            if pair is not None:
-                if not all(request_key(identity, "loglikelihood", r) in ll_found for r in pair):
+            checks = pair_keys.get(work.id)
+            if checks is not None:
+                if not all(k in ll_found for k in checks):
                     continue  # stopped before its likelihood check: left for a re-run
-                new, old = (_mean_logprob(ll_found[request_key(identity, "loglikelihood", r)])
-                            for r in pair)
+                new, old = (_mean_logprob(ll_found[k]) for k in checks)
                 row["likelihood"] = {"new_logprob": new, "old_logprob": old}
             rows.append(row)
         return rows

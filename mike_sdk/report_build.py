@@ -86,7 +86,8 @@ def _confusion(runs: list[RunScores], stats: ReportStats, scorer: str,
     scorers = list(dict.fromkeys(found))
     if not scorers:
         return None, scorer
-    return compute_confusion(runs, scorers, options.resamples, options.seed), scorers[0]
+    return compute_confusion(runs, scorers, options.resamples, options.seed,
+                             stats=stats), scorers[0]
 
 
 def _confusion_sections(confusion: ConfusionStats | None, scorer: str,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from . import bootstrap as bs
 from .confusion import LABELS
 from .report_data import Cell, RunScores
-from .report_stats import ALL, cell_key, group_members
+from .report_stats import ALL, ReportStats, cell_key, group_members
 from .results import KEPT_LABELS, WRONG_LABELS, decided, wrong_language_share
 
 if TYPE_CHECKING:
@@ -128,14 +128,15 @@ def _pooled_labels(run: RunScores) -> dict[Cell, dict[str, str]]:
     return out
 
 
-def _scores(run: RunScores, cell: Cell, scorer: str) -> dict[str, float]:
-    if cell.metric != ALL_METRICS:
-        return run.scores.get(cell, {}).get(scorer, {})
-    pooled: dict[str, float] = {}
-    for other, by_scorer in run.scores.items():
-        if other._replace(metric=ALL_METRICS) == cell:
-            pooled.update(by_scorer.get(scorer, {}))
-    return pooled
+def _pooled_scores(run: RunScores) -> dict[Cell, dict[str, dict[str, float]]]:
+    """Scores per scorer and id, per metric and with every metric pooled (as the labels)."""
+    out: dict[Cell, dict[str, dict[str, float]]] = {}
+    for cell, by_scorer in run.scores.items():
+        out[cell] = by_scorer
+        pooled = out.setdefault(cell._replace(metric=ALL_METRICS), {})
+        for scorer, items in by_scorer.items():
+            pooled.setdefault(scorer, {}).update(items)
+    return out
 
 
 def _wrong_values(labels: dict[str, str]) -> dict[str, float]:
@@ -150,10 +151,13 @@ def _strata(values: list[float], resamples: int, seed: int, key: str) -> Strata:
 
 
 def _run_cells(run: RunScores, scorers: list[str], resamples: int, seed: int,
+               known: dict[tuple[str, str, str, str], dict[str, Strata]],
                ) -> tuple[list[ConfusionStat], dict[tuple[str, str, str, str], dict[str, Strata]]]:
-    """Per-cell stats and their strata by (task, metric, source, quantity) and target."""
+    """Per-cell stats and their strata by (task, metric, source, quantity) and target;
+    ``known``: the score tables' strata, reused for the plain per-metric scores."""
     cells: list[ConfusionStat] = []
     strata: dict[tuple[str, str, str, str], dict[str, Strata]] = defaultdict(dict)
+    pooled_scores = _pooled_scores(run)
     for cell, labels in sorted(_pooled_labels(run).items()):
         name = f"confusion/{cell.task}/{cell.source}>{cell.target}/{cell.metric}"
         key = (cell.task, cell.metric, cell.source)
@@ -171,13 +175,14 @@ def _run_cells(run: RunScores, scorers: list[str], resamples: int, seed: int,
             strata[(*key, "wrong")][cell.target] = found
         scores, kept = {}, {}
         for scorer in scorers:
-            items = _scores(run, cell, scorer)
+            items = pooled_scores.get(cell, {}).get(scorer, {})
             if not items:
                 continue
             # Per metric, the score tables' own draw: the same interval in both places.
-            found = _strata(list(items.values()), resamples, seed,
-                            f"{name}/{scorer}" if cell.metric == ALL_METRICS
-                            else cell_key(cell, scorer))
+            drawn = known.get((*key, scorer), {}).get(cell.target)
+            found = drawn or _strata(list(items.values()), resamples, seed,
+                                     f"{name}/{scorer}" if cell.metric == ALL_METRICS
+                                     else cell_key(cell, scorer))
             scores[scorer] = bs.estimate(*found)
             strata[(*key, f"score/{scorer}")][cell.target] = found
             kept_values = [v for i, v in items.items() if labels.get(i) in KEPT_LABELS]
@@ -264,9 +269,12 @@ def _diffs(run: RunScores, base: RunScores, own: dict[tuple[str, str, str, str],
 
 def compute_confusion(runs: list[RunScores], scorers: list[str],
                       resamples: int = bs.DEFAULT_RESAMPLES, seed: int = bs.DEFAULT_SEED,
-                      groupings: list[str] | None = None) -> ConfusionStats | None:
+                      groupings: list[str] | None = None,
+                      stats: ReportStats | None = None) -> ConfusionStats | None:
     """Every language-confusion number of ``runs`` (the first is the baseline of the
-    differences), with ``scorers`` beside; None when no run has labelled answers."""
+    differences), with ``scorers`` beside; None when no run has labelled answers.
+    ``stats``: the score tables of the same runs, resamples and seed, whose draws the
+    plain per-metric scores reuse rather than draw again."""
     from .families import GROUPINGS
 
     if not any(run.labels for run in runs):
@@ -276,7 +284,8 @@ def compute_confusion(runs: list[RunScores], scorers: list[str],
     groups: list[ConfusionGroup] = []
     strata = {}
     for run in runs:
-        found, strata[run.label] = _run_cells(run, scorers, resamples, seed)
+        known = stats.strata(run.label) if stats is not None else {}
+        found, strata[run.label] = _run_cells(run, scorers, resamples, seed, known)
         cells += found
         groups += _run_groups(run.label, found, scorers, strata[run.label], groupings)
     diffs: list[ConfusionDiff] = []

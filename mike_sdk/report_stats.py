@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from . import bootstrap as bs
 from .families import GROUPINGS, LANGUAGE_INFO, group_of
@@ -81,6 +81,14 @@ class ReportStats(BaseModel):
     scores: list[ScoreStat]
     groups: list[GroupStat]
     diffs: list[DiffStat]
+    # Per run: (task, metric, source, scorer) -> target -> (mean, replicates, n); kept so
+    # that other tables showing the same scores reuse these draws (not serialised).
+    _strata: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def strata(self, run: str) -> dict[tuple[str, str, str, str], dict[str, Strata]]:
+        """The means and bootstrap replicates behind ``scores`` for one run."""
+        found: dict[tuple[str, str, str, str], dict[str, Strata]] = self._strata.get(run, {})
+        return found
 
 
 def cell_key(cell: Cell, scorer: str) -> str:
@@ -189,6 +197,8 @@ def compute_stats(runs: list[RunScores], resamples: int = bs.DEFAULT_RESAMPLES,
                                   paired=all(shared[c] for c in cells),
                                   estimate=bs.estimate(p, r, n)))
     scorers = [s for run in runs for s in run.scorers]
-    return ReportStats(runs=[r.label for r in runs], scorers=list(dict.fromkeys(scorers)),
-                       resamples=resamples, seed=seed, scores=scores, groups=groups,
-                       diffs=diffs)
+    stats = ReportStats(runs=[r.label for r in runs], scorers=list(dict.fromkeys(scorers)),
+                        resamples=resamples, seed=seed, scores=scores, groups=groups,
+                        diffs=diffs)
+    stats._strata = per_run
+    return stats

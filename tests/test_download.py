@@ -202,11 +202,16 @@ def test_short_names_and_custom_client(server: DataServer, tmp_path: Path) -> No
     assert_installed(tmp_path, ["data/lang.json"])
 
 
+def leave_part(dest: Path, data: bytes) -> None:
+    """What an interrupted download of BIG leaves behind."""
+    part = dest / (BIG + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data)
+
+
 def test_resume_sends_range_and_appends(server: DataServer, tmp_path: Path) -> None:
     full = (SHARED / BIG).read_bytes()
-    part = tmp_path / (BIG + ".part")
-    part.parent.mkdir(parents=True)
-    part.write_bytes(full[:300_000])
+    leave_part(tmp_path, full[:300_000])
     report = fetch(server, tmp_path, [BIG])
     assert server.gets(BIG) == ["bytes=300000-"]
     assert report.bytes_downloaded == len(full) - 300_000
@@ -216,9 +221,7 @@ def test_resume_sends_range_and_appends(server: DataServer, tmp_path: Path) -> N
 def test_server_ignoring_range_starts_over(server: DataServer, tmp_path: Path) -> None:
     server.ignore_range = True
     full = (SHARED / BIG).read_bytes()
-    part = tmp_path / (BIG + ".part")
-    part.parent.mkdir(parents=True)
-    part.write_bytes(full[:1000])
+    leave_part(tmp_path, full[:1000])
     report = fetch(server, tmp_path, [BIG])
     assert server.gets(BIG) == ["bytes=1000-"]
     assert report.bytes_downloaded == len(full)

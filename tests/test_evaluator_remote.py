@@ -1,6 +1,6 @@
 """The evaluator against a real loopback HTTP server that misbehaves on purpose.
 
-A minimal real backend talks HTTP (httpx) to a server started in the test, which
+The benches' minimal real backend talks HTTP (httpx) to a server started in the test, which
 can answer 429 (with and without a wait), 500, 503, too slowly, not at all (a
 dropped connection), 400 for one prompt, or 401.
 """
@@ -12,29 +12,20 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from mike_sdk.backend import (
-    BACKENDS,
-    Abilities,
-    Generation,
-    GenerationRequest,
-    Identity,
-    Likelihood,
-    LikelihoodRequest,
-)
+from bench.loopback import LoopbackBackend as BenchLoopback
+from mike_sdk.backend import BACKENDS, Abilities, Identity
 from mike_sdk.cache import ResponseCache
 from mike_sdk.cli import main
 from mike_sdk.config import EvalConfig
 from mike_sdk.data import Benchmark
 from mike_sdk.evaluator import Evaluator, RunStopped
-from mike_sdk.failures import classify_status
 from mike_sdk.limits import Limits
 from mike_sdk.plan import Planner
 from mike_sdk.results import ResultRow
@@ -121,48 +112,13 @@ class Server:
 
 
 @BACKENDS.register("loopback-test")
-class LoopbackBackend:
-    """A minimal HTTP backend for the tests (one request per call)."""
+class LoopbackBackend(BenchLoopback):
+    """The benches' loopback backend as the tests' model, with a short timeout."""
 
     def __init__(self, base_url: str, timeout: float = 0.8, max_concurrency: int = 4) -> None:
-        self.base_url = base_url
-        self.timeout = timeout
-        self._abilities = Abilities(batch_size=1, max_concurrency=max_concurrency)
-        self._client: httpx.AsyncClient | None = None
-
-    @property
-    def identity(self) -> Identity:
-        return Identity(kind="loopback-test", model="test-model")
-
-    @property
-    def abilities(self) -> Abilities:
-        return self._abilities
-
-    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout)
-        (request,) = requests
-        response = await self._client.post("/v1/complete", json={
-            "prompt": request.prompt, "max_tokens": request.max_new_tokens})
-        if response.status_code != 200:
-            raise classify_status(response.status_code, response.json()["error"],
-                                  response.headers,
-                                  key_hint="the MIKE_TEST_KEY environment variable")
-        data = response.json()
-        return [Generation(text=data["text"], input_tokens=data["input_tokens"],
-                           output_tokens=data["output_tokens"],
-                           cached_input_tokens=data["cached_input_tokens"],
-                           finish_reason="stop")]
-
-    async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
-        raise NotImplementedError
-
-    def get_tokenizer(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        super().__init__(base_url, timeout, max_concurrency,
+                         identity=Identity(kind="loopback-test", model="test-model"),
+                         key_hint="the MIKE_TEST_KEY environment variable")
 
 
 @pytest.fixture
