@@ -11,14 +11,14 @@ or ``ANTHROPIC_API_KEY``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 
 from mike_sdk.backend import BACKENDS, FinishReason, Generation, GenerationRequest
-from mike_sdk.failures import BadRequest
+from mike_sdk.calls.failures import BadRequest
 
-from .remote import RemoteBackend, RemoteOptions
+from .remote import RemoteBackend, RemoteOptions, http_client
 
 __all__ = ["PREFILL", "AnthropicBackend", "AnthropicOptions", "to_messages"]
 
@@ -68,11 +68,13 @@ class AnthropicBackend(RemoteBackend):
     sdk_name = "anthropic"
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                 max_concurrency: int = 8, timeout: float = 60, prefill: bool = True) -> None:
+                 max_concurrency: int = 8, timeout: float = 60, prefill: bool = True,
+                 transport: Literal["auto", "httpx", "aiohttp"] = "auto") -> None:
         options: AnthropicOptions = self._validate(
             AnthropicOptions, model=model, base_url=base_url,
             api_key=SecretStr(api_key) if api_key is not None else None,
-            max_concurrency=max_concurrency, timeout=timeout, prefill=prefill)
+            max_concurrency=max_concurrency, timeout=timeout, prefill=prefill,
+            transport=transport)
         super().__init__(options)
         self.anthropic_options = options
 
@@ -83,7 +85,8 @@ class AnthropicBackend(RemoteBackend):
         # (and llm-katan) read it from x-api-key.
         return anthropic.AsyncAnthropic(api_key=key, base_url=self._base_url,
                                         timeout=self.options.timeout, max_retries=0,
-                                        default_headers={"x-api-key": key})
+                                        default_headers={"x-api-key": key},
+                                        http_client=http_client(anthropic, self.options))
 
     async def _generate_one(self, client: Any, request: GenerationRequest) -> Generation:
         system, turns, started = to_messages(request, self.anthropic_options.prefill)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mike_sdk.backend import (
     BACKENDS,
     Abilities,
+    Backend,
     Generation,
     GenerationRequest,
     Identity,
@@ -31,7 +32,15 @@ from mike_sdk.backend import (
 from mike_sdk.errors import BackendError, ConfigError
 
 from .embedded import EMBEDDED_MODEL_NAME, embedded_model_dir, embedded_revision
-from .hf_batching import StopOnStrings, eos_ids, left_pad, score_batch
+from .hf_batching import (
+    HFTokenizer,
+    StopOnStrings,
+    cuda_possible,
+    eos_ids,
+    left_pad,
+    score_batch,
+    tokenizer_file,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -77,30 +86,8 @@ def folder_fingerprint(folder: Path, gguf_file: str | None = None) -> str:
     return f"fp:{digest.hexdigest()[:32]}"
 
 
-class HFTokenizer:
-    """The SDK view of a Hugging Face tokenizer: ``encode`` without special tokens."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.hf = tokenizer
-        """The wrapped ``transformers`` tokenizer."""
-
-    def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` without special tokens."""
-        return list(self.hf.encode(text, add_special_tokens=False))
-
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        """:meth:`encode` for many texts in one call (the Rust tokenizer runs them together)."""
-        if not texts:
-            return []
-        if getattr(self.hf, "is_fast", False):
-            # The Rust tokenizer directly: what ``encode`` calls, minus per-text Python work.
-            encodings = self.hf.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
-            return [encoding.ids for encoding in encodings]
-        return [self.encode(text) for text in texts]
-
-
 @BACKENDS.register("hf")
-class HFBackend:
+class HFBackend(Backend):
     """A local ``transformers`` causal LM: greedy, batched, early stop, likelihoods."""
 
     def __init__(
@@ -141,7 +128,7 @@ class HFBackend:
             opts, folder = self.options, self._local_folder()
             suffix = f"/{opts.gguf_file}" if opts.gguf_file else ""
             # bfloat16 on a GPU and float32 on a CPU can answer differently: keep them apart.
-            precision = str(self._dtype()).removeprefix("torch.")
+            precision = self._precision()
             if opts.model is None:
                 self._identity = Identity(kind="hf", model=EMBEDDED_MODEL_NAME,
                                           revision=embedded_revision(), precision=precision)
@@ -163,7 +150,7 @@ class HFBackend:
                          max_concurrency=1)
 
     def _has_chat_template(self) -> bool:
-        if self._tokenizer is not None:
+        if self._tokenizer is not None and self._tokenizer.hf_loaded:
             return bool(getattr(self._tokenizer.hf, "chat_template", None))
         folder = self._local_folder()
         if folder is None:
@@ -192,36 +179,79 @@ class HFBackend:
         return kwargs
 
     def get_tokenizer(self) -> HFTokenizer:
-        """The tokenizer, loaded once (without the model)."""
+        """The tokenizer, loaded once (without the model).
+
+        Where the model folder has a plain ``tokenizer.json``, only that file is loaded (the
+        ``transformers`` tokenizer follows when the model needs it); else ``AutoTokenizer``.
+        """
         with self._lock:
+            if self._tokenizer is None:
+                path = self._tokenizer_file()
+                try:
+                    from tokenizers import Tokenizer
+                except ImportError:  # transformers brings it; without it, AutoTokenizer says so
+                    path = None
+                if path is not None:
+                    started = time.perf_counter()
+                    self._tokenizer = HFTokenizer(fast=Tokenizer.from_file(str(path)),
+                                                  load=self._auto_tokenizer)
+                    logger.info("Loaded the tokenizer file of %s in %.1f s",
+                                self.identity.model, time.perf_counter() - started)
             return self._tokenizer_locked()
+
+    def _tokenizer_file(self) -> Path | None:
+        """The folder's ``tokenizer.json``, where ``AutoTokenizer`` would encode exactly as it.
+
+        Not for hub ids (the folder is not here), GGUF files (their own vocabulary), remote
+        code, or configurations that make ``transformers`` rebuild the tokenizer.
+        """
+        opts = self.options
+        if opts.gguf_file is not None or opts.trust_remote_code:
+            return None
+        if opts.model is None:
+            folder = embedded_model_dir()
+        else:
+            found = self._local_folder()
+            if found is None:
+                return None
+            folder = found
+        return tokenizer_file(folder)
+
+    def _auto_tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        started = time.perf_counter()
+        tokenizer = AutoTokenizer.from_pretrained(self._source(), **self._load_kwargs())
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        logger.info("Loaded the tokenizer of %s in %.1f s", self.identity.model,
+                    time.perf_counter() - started)
+        return tokenizer
 
     def _tokenizer_locked(self) -> HFTokenizer:
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
-
-            started = time.perf_counter()
-            tokenizer = AutoTokenizer.from_pretrained(self._source(), **self._load_kwargs())
-            if tokenizer.pad_token_id is None:
-                tokenizer.pad_token = tokenizer.eos_token
-            self._tokenizer = HFTokenizer(tokenizer)
-            logger.info("Loaded the tokenizer of %s in %.1f s", self.identity.model,
-                        time.perf_counter() - started)
+            self._tokenizer = HFTokenizer(self._auto_tokenizer())
         return self._tokenizer
 
     def _device(self) -> str:
         if self.options.device is not None:
             return self.options.device
+        if not cuda_possible():
+            return "cpu"  # known without importing torch (seconds a cached run saves)
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
+    def _precision(self) -> str:
+        """The weights' dtype name (``float32``, ``bfloat16``, ...) without importing torch."""
+        if self.options.dtype == "auto":
+            return "bfloat16" if self._device().startswith("cuda") else "float32"
+        return self.options.dtype
+
     def _dtype(self) -> torch.dtype:
         import torch
 
-        if self.options.dtype == "auto":
-            return torch.bfloat16 if self._device().startswith("cuda") else torch.float32
-        dtype: torch.dtype = getattr(torch, self.options.dtype)
+        dtype: torch.dtype = getattr(torch, self._precision())
         return dtype
 
     def _loaded(self) -> tuple[Any, Any]:

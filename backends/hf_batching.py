@@ -1,15 +1,108 @@
-"""Tensor-level helpers of the Hugging Face backend: left-padded batches, per-row
-stopping at stop strings, and continuation scoring."""
+"""Helpers of the Hugging Face backend: the scoring tokenizer (a folder's
+``tokenizer.json``, no ``transformers``), whether CUDA can be there (no ``torch``),
+left-padded batches, per-row stopping at stop strings, and continuation scoring."""
 
 from __future__ import annotations
 
 import inspect
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mike_sdk.backend import GenerationRequest
 
 if TYPE_CHECKING:
     import torch
+
+# tokenizer_config.json keys that make ``transformers`` change the tokenizer.json it loads
+# (or load another one): such folders get ``AutoTokenizer`` for scoring too.
+_REBUILDS = ("add_prefix_space", "from_slow", "legacy", "tokenizer_file", "auto_map",
+             "added_tokens_decoder", "additional_special_tokens", "extra_special_tokens",
+             "do_lower_case")
+_GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+
+
+def cuda_possible() -> bool:
+    """Whether ``torch.cuda`` could find a GPU here; False where it certainly cannot (Linux
+    without NVIDIA, ROCm or WSL device files, or macOS), so that no torch import is needed."""
+    if sys.platform == "darwin":
+        return False
+    if sys.platform.startswith("linux"):
+        return any(os.path.exists(path) for path in _GPU_DEVICE_FILES)
+    return True
+
+
+def tokenizer_file(folder: Path) -> Path | None:
+    """``folder``'s ``tokenizer.json`` where ``AutoTokenizer`` would encode exactly as it
+    does alone: None without one, or when ``tokenizer_config.json`` asks ``transformers``
+    to change it (or is unreadable)."""
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        config = {}
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or any(key in config for key in _REBUILDS):
+        return None
+    return path
+
+
+class HFTokenizer:
+    """The SDK view of a Hugging Face tokenizer: ``encode`` without special tokens.
+
+    Scoring (the paper's F1) needs token ids only, so a model folder's ``tokenizer.json``
+    is enough: the Rust ``tokenizers`` library loads it in about a second, where
+    ``AutoTokenizer`` takes several (and imports ``transformers`` and ``torch``). The
+    ``transformers`` tokenizer is then loaded only when :attr:`hf` is first read (the model
+    needs it to generate).
+    """
+
+    def __init__(self, tokenizer: Any = None, *, fast: Any = None,
+                 load: Callable[[], Any] | None = None) -> None:
+        if tokenizer is None and load is None:
+            raise ValueError("HFTokenizer needs a tokenizer or a way to load one.")
+        self._hf = tokenizer
+        self._load = load
+        if fast is None and tokenizer is not None and getattr(tokenizer, "is_fast", False):
+            fast = tokenizer.backend_tokenizer
+        self.fast: Any = fast
+        """The Rust ``tokenizers.Tokenizer`` that encodes (None: encode through :attr:`hf`)."""
+
+    @property
+    def hf(self) -> Any:
+        """The ``transformers`` tokenizer (loaded on first use when built from a file)."""
+        if self._hf is None:
+            assert self._load is not None
+            self._hf = self._load()
+        return self._hf
+
+    @property
+    def hf_loaded(self) -> bool:
+        """Whether :attr:`hf` is loaded (reading it would load it)."""
+        return self._hf is not None
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
+        if self.fast is not None:
+            ids: list[int] = self.fast.encode(text, add_special_tokens=False).ids
+            return ids
+        return list(self.hf.encode(text, add_special_tokens=False))
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """:meth:`encode` for many texts in one call (the Rust tokenizer runs them together)."""
+        if not texts:
+            return []
+        if self.fast is not None:
+            encodings = self.fast.encode_batch(texts, add_special_tokens=False)
+            return [encoding.ids for encoding in encodings]
+        return [self.encode(text) for text in texts]
+
 
 
 class StopOnStrings:

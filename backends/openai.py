@@ -19,9 +19,9 @@ from mike_sdk.backend import (
     Generation,
     GenerationRequest,
 )
-from mike_sdk.failures import BadRequest, Transient
+from mike_sdk.calls.failures import BadRequest, Transient
 
-from .remote import RemoteBackend, RemoteOptions, host_of
+from .remote import RemoteBackend, RemoteOptions, host_of, http_client
 
 __all__ = ["OpenAIBackend", "OpenAIOptions"]
 
@@ -54,12 +54,14 @@ class OpenAIBackend(RemoteBackend):
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  organization: str | None = None, project: str | None = None,
                  mode: Literal["chat", "completions"] = "chat", max_concurrency: int = 8,
-                 timeout: float = 60, logprobs: bool = False) -> None:
+                 timeout: float = 60, logprobs: bool = False,
+                 transport: Literal["auto", "httpx", "aiohttp"] = "auto") -> None:
         options: OpenAIOptions = self._validate(
             OpenAIOptions, model=model, base_url=base_url,
             api_key=SecretStr(api_key) if api_key is not None else None,
             organization=organization, project=project, mode=mode,
-            max_concurrency=max_concurrency, timeout=timeout, logprobs=logprobs)
+            max_concurrency=max_concurrency, timeout=timeout, logprobs=logprobs,
+            transport=transport)
         super().__init__(options)
         self.openai_options = options
 
@@ -76,7 +78,8 @@ class OpenAIBackend(RemoteBackend):
         opts = self.openai_options
         return openai.AsyncOpenAI(api_key=key, base_url=self._base_url,
                                   organization=opts.organization, project=opts.project,
-                                  timeout=opts.timeout, max_retries=0)
+                                  timeout=opts.timeout, max_retries=0,
+                                  http_client=http_client(openai, opts))
 
     def _official(self) -> bool:
         return self._base_url is None or host_of(self._base_url) == DEFAULT_HOST

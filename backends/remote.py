@@ -1,35 +1,40 @@
-"""What the hosted-API backends share: keys, safe repr, failure translation, concurrency.
+"""What the hosted-API backends share: keys, safe repr, failure translation.
 
 The provider SDKs are imported lazily by the subclasses, never here, so that importing
-:mod:`mike_sdk.backends` works without them. Retries live in the evaluator: the SDK
-clients are built with ``max_retries=0`` and every failure leaves as a
-:mod:`mike_sdk.failures` class whose message holds no secret.
+:mod:`mike_sdk.backends` works without them. Retries, rate limits, the cache and
+the one concurrency limit live in :class:`~mike_sdk.calls.client.ModelClient`: the SDK
+clients are built with ``max_retries=0``, ``generate`` sends what it is given at once,
+and every failure leaves as a :mod:`mike_sdk.calls.failures` class whose message holds
+no secret.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 from collections.abc import Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from mike_sdk.backend import (
     Abilities,
+    Backend,
     Generation,
     GenerationRequest,
     Identity,
     Likelihood,
     LikelihoodRequest,
 )
+from mike_sdk.calls.failures import AuthFailed, BadRequest, CallFailed, Transient, classify_status
 from mike_sdk.errors import ConfigError
-from mike_sdk.failures import AuthFailed, BadRequest, CallFailed, Transient, classify_status
 
-__all__ = ["RemoteBackend", "RemoteOptions", "redact", "resolve_key", "translate"]
+__all__ = ["RemoteBackend", "RemoteOptions", "http_client", "redact", "resolve_key",
+           "translate"]
 
 REDACTED = "***"
 
@@ -46,9 +51,29 @@ class RemoteOptions(BaseModel):
     api_key: SecretStr | None = None
     """The key; ``None`` reads the provider's environment variable at the first call."""
     max_concurrency: int = Field(default=8, ge=1)
-    """Requests in flight at once."""
+    """Default requests in flight at once (the client's limit unless ``--concurrency``)."""
     timeout: float = Field(default=60.0, gt=0)
     """Seconds before one request counts as timed out (a :class:`Transient` failure)."""
+    transport: Literal["auto", "httpx", "aiohttp"] = "auto"
+    """The SDK's HTTP transport: ``aiohttp`` (less client CPU per request, measured in
+    ``bench/bench_concurrency.py``), the SDK's default ``httpx``, or ``auto``: aiohttp
+    when it is installed."""
+
+
+def http_client(sdk: ModuleType, options: RemoteOptions) -> Any:
+    """The SDK's aiohttp-backed HTTP client where ``options.transport`` asks for it (or
+    ``auto`` finds aiohttp), else None: the SDK's default transport."""
+    wanted = options.transport
+    if wanted == "httpx" or (wanted == "auto" and importlib.util.find_spec("aiohttp") is None):
+        return None
+    try:
+        return sdk.DefaultAioHttpClient(timeout=options.timeout)
+    except (AttributeError, RuntimeError):
+        if wanted == "auto":
+            return None
+        raise ConfigError(f"transport='aiohttp' needs aiohttp for the {sdk.__name__} SDK: "
+                          f"pip install '{sdk.__name__}[aiohttp]' (or transport='httpx')."
+                          ) from None
 
 
 def resolve_key(explicit: SecretStr | None, env_var: str) -> str:
@@ -90,9 +115,26 @@ def _server_message(exc: Any) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = {id(exc)}
+    while (nxt := exc.__cause__ or exc.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        exc = nxt
+    return exc
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """A refused, reset or dropped connection, as opposed to a slow server."""
+    if isinstance(exc, ConnectionError):
+        return True
+    # aiohttp's names, without importing it (it is optional).
+    return type(exc).__name__ in ("ClientConnectorError", "ServerDisconnectedError",
+                                  "ClientOSError", "ClientConnectionResetError")
+
+
 def translate(exc: BaseException, sdk: ModuleType, *, key_env: str,
               secrets: Sequence[str]) -> CallFailed | None:
-    """The :mod:`mike_sdk.failures` class of an SDK exception, or ``None`` if not the SDK's.
+    """The :mod:`mike_sdk.calls.failures` class of an SDK exception, or ``None`` if not the SDK's.
 
     Works for both official SDKs: they share ``APIStatusError`` (with ``status_code`` and
     ``response.headers``), ``APITimeoutError`` and ``APIConnectionError``.
@@ -102,18 +144,20 @@ def translate(exc: BaseException, sdk: ModuleType, *, key_env: str,
         headers = dict(exc.response.headers)
         message = redact(_server_message(exc), secrets)
         return classify_status(int(exc.status_code), message, headers, key_hint=hint)
-    if isinstance(exc, sdk.APITimeoutError):  # before APIConnectionError: it is a subclass
-        return Transient("The request timed out (raise timeout= if the server is slow).")
-    if isinstance(exc, sdk.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = type(cause).__name__ if cause is not None else "connection error"
+    if isinstance(exc, sdk.APIConnectionError):  # APITimeoutError is one too
+        root = _root_cause(exc)
+        # The aiohttp transport reports every connection error as a timeout: name what
+        # really happened.
+        if isinstance(exc, sdk.APITimeoutError) and not _is_connection_error(root):
+            return Transient("The request timed out (raise timeout= if the server is slow).")
+        detail = type(root).__name__ if root is not exc else "connection error"
         return Transient(f"Could not reach the server ({detail}).")
     if isinstance(exc, sdk.APIError):
         return BadRequest(redact(f"The API refused the call: {exc}", secrets))
     return None
 
 
-class RemoteBackend:
+class RemoteBackend(Backend):
     """Base of the hosted-API backends: one request per call, many calls in flight.
 
     Subclasses set ``kind``, ``key_env``, ``default_host`` and ``sdk_name`` and implement
@@ -131,7 +175,6 @@ class RemoteBackend:
         self._base_url = options.base_url or os.environ.get(self.base_url_env) or None
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._semaphore: asyncio.Semaphore | None = None
 
     @classmethod
     def _validate(cls, model_type: type[BaseModel], **values: Any) -> Any:
@@ -177,7 +220,6 @@ class RemoteBackend:
         if self._client is None or self._loop is not loop:
             self._client = self._new_client(self._key())
             self._loop = loop
-            self._semaphore = asyncio.Semaphore(self.options.max_concurrency)
         return self._client
 
     async def _generate_one(self, client: Any, request: GenerationRequest) -> Generation:
@@ -185,18 +227,16 @@ class RemoteBackend:
 
     async def _guarded(self, request: GenerationRequest) -> Generation:
         client = self._client_here()
-        assert self._semaphore is not None
         failure: CallFailed | None = None
-        async with self._semaphore:
-            try:
-                return await self._generate_one(client, request)
-            except Exception as exc:
-                import importlib
+        try:
+            return await self._generate_one(client, request)
+        except Exception as exc:
+            import importlib
 
-                sdk = importlib.import_module(self.sdk_name)
-                failure = translate(exc, sdk, key_env=self.key_env, secrets=self._secrets())
-                if failure is None:
-                    raise
+            sdk = importlib.import_module(self.sdk_name)
+            failure = translate(exc, sdk, key_env=self.key_env, secrets=self._secrets())
+            if failure is None:
+                raise
         # Raised outside the handler so that the SDK's exception (which may quote the key
         # or the request) is not chained to ours.
         raise failure
@@ -210,7 +250,8 @@ class RemoteBackend:
         return secrets
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """One API call per request, all in flight together (bounded by ``max_concurrency``)."""
+        """One API call per request, all in flight together: the caller (the client) bounds
+        how many it sends at once."""
         if not requests:
             return []
         tasks = [asyncio.ensure_future(self._guarded(r)) for r in requests]
@@ -224,9 +265,9 @@ class RemoteBackend:
         """Not offered by hosted chat APIs."""
         raise NotImplementedError(f"The {self.kind!r} backend cannot score likelihoods.")
 
-    def get_tokenizer(self) -> None:
-        """Hosted models do not expose their tokenizer."""
-        return None
+    async def release_connections(self) -> None:
+        """Close the HTTP connections (a later call opens new ones)."""
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the HTTP connections (a later call opens new ones)."""

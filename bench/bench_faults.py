@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loopback import LoopbackBackend, LoopbackServer, body_hash, body_of
 
-from mike_sdk.cache import ResponseCache, request_key
-from mike_sdk.config import EvalConfig
-from mike_sdk.data import Benchmark
-from mike_sdk.evaluator import Evaluator
-from mike_sdk.limits import Limits
-from mike_sdk.plan import Planner
-from mike_sdk.retry import RetryPolicy
+from mike_sdk.calls.cache import ResponseCache, request_key
+from mike_sdk.calls.limits import Limits
+from mike_sdk.calls.retry import RetryPolicy
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.run.config import EvalConfig
+from mike_sdk.run.evaluator import Evaluator
+from mike_sdk.run.plan import Planner
 from mike_sdk.strategy import get_strategy
 
 LIMITS = Limits(retry=RetryPolicy(max_attempts=12, base_wait_s=0.05, max_wait_s=1,

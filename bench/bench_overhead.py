@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from mike_sdk.backend import Generation, GenerationRequest, Identity
-from mike_sdk.cache import ResponseCache, request_key
-from mike_sdk.limits import CallGuard, Limits
-from mike_sdk.ratelimit import RateLimiter, estimate_tokens
-from mike_sdk.retry import RetryPolicy, call_with_retry
+from mike_sdk.calls.cache import ResponseCache, request_key
+from mike_sdk.calls.limits import CallGuard, Limits
+from mike_sdk.calls.ratelimit import RateLimiter, estimate_tokens
+from mike_sdk.calls.retry import RetryPolicy, call_with_retry
 
 IDENTITY = Identity(kind="bench", model="gpt-4o-mini")
 ANSWER = [Generation(text='Paris" Question', input_tokens=90, output_tokens=3,

@@ -12,9 +12,9 @@ import resource
 import time
 
 from mike_sdk.backend import Abilities
-from mike_sdk.config import EvalConfig
-from mike_sdk.data import Benchmark
-from mike_sdk.plan import Planner
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.run.config import EvalConfig
+from mike_sdk.run.plan import Planner
 from mike_sdk.strategy import get_strategy
 
 

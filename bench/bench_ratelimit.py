@@ -24,14 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loopback import LoopbackBackend, LoopbackServer
 
 from mike_sdk.backend import Abilities
-from mike_sdk.cache import ResponseCache
-from mike_sdk.config import EvalConfig
-from mike_sdk.data import Benchmark
-from mike_sdk.evaluator import Evaluator
-from mike_sdk.languages import TARGET_LANGUAGES
-from mike_sdk.limits import Limits
-from mike_sdk.plan import Planner
-from mike_sdk.retry import RetryPolicy
+from mike_sdk.calls.cache import ResponseCache
+from mike_sdk.calls.limits import Limits
+from mike_sdk.calls.retry import RetryPolicy
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.data.languages import TARGET_LANGUAGES
+from mike_sdk.run.config import EvalConfig
+from mike_sdk.run.evaluator import Evaluator
+from mike_sdk.run.plan import Planner
 from mike_sdk.strategy import get_strategy
 
 
@@ -90,8 +90,8 @@ def main() -> None:
           f"server latency {args.latency}s, 8 in flight")
     print(f"achieved: {achieved:.1f} requests/min over {span:.1f}s "
           f"({100 * achieved / args.rpm:.1f}% of target; whole run {wall:.1f}s)")
-    print(f"429s received: {server.statuses[429]} (retries {summary['totals']['retries']}, "
-          f"rate_limited {summary['totals']['rate_limited']})")
+    print(f"429s received: {server.statuses[429]} (retries {summary.totals.retries}, "
+          f"rate_limited {summary.totals.rate_limited})")
     print(f"items lost: {items - answered} of {items}")
     print(f"bodies answered more than once: {sum(1 for n in server.answered.values() if n > 1)}")
 

@@ -24,13 +24,12 @@ import httpx
 
 from mike_sdk.backend import (
     Abilities,
+    Backend,
     Generation,
     GenerationRequest,
     Identity,
-    Likelihood,
-    LikelihoodRequest,
 )
-from mike_sdk.failures import classify_status
+from mike_sdk.calls.failures import classify_status
 
 
 def body_of(request: GenerationRequest) -> bytes:
@@ -125,7 +124,7 @@ class LoopbackServer:
         self.httpd.server_close()
 
 
-class LoopbackBackend:
+class LoopbackBackend(Backend):
     """A minimal real HTTP backend: one request per call, up to 8 in flight."""
 
     def __init__(self, base_url: str, timeout: float = 10.0, max_concurrency: int = 8, *,
@@ -148,7 +147,7 @@ class LoopbackBackend:
         return self._abilities
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """POST one request; HTTP errors become :mod:`mike_sdk.failures`."""
+        """POST one request; HTTP errors become :mod:`mike_sdk.calls.failures`."""
         if self._client is None:
             self._client = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
                                              limits=httpx.Limits(max_connections=64))
@@ -163,14 +162,6 @@ class LoopbackBackend:
                            output_tokens=data["output_tokens"],
                            cached_input_tokens=data.get("cached_input_tokens"),
                            finish_reason="stop")]
-
-    async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
-        """Not offered."""
-        raise NotImplementedError
-
-    def get_tokenizer(self) -> None:
-        """No tokenizer."""
-        return None
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

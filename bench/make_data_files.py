@@ -1,4 +1,4 @@
-"""Regenerate ``mike_sdk/data_files.json`` (the pinned BMIKE-53 manifest) from a local copy.
+"""Regenerate ``mike_sdk/data/data_files.json`` (the pinned BMIKE-53 manifest) from a local copy.
 
 Usage: ``python bench/make_data_files.py <folder> [--out PATH] [--commit SHA]``
 
@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mike_sdk.download import sha256_file
+from mike_sdk.data.download import sha256_file
 
 REPOSITORY = "ercong21/MultiKnow"
 COMMIT = "6e3e245bf0a17edaecfb4d71664efc1b5fb67906"
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "mike_sdk" / "data_files.json"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "mike_sdk" / "data" / "data_files.json"
 
 
 def build_manifest(folder: Path, *, repository: str = REPOSITORY,

@@ -1,6 +1,11 @@
 """Register a prompt strategy from a user script and evaluate with it.
 
     python examples/custom_strategy.py --data-dir ../shared/bmike53
+
+or from the command line, which imports this file first::
+
+    mike --include examples/custom_strategy.py eval --strategy instructed-zero-shot \
+        --tasks zsre --languages de,zh --limit 3 --data-dir ../shared/bmike53
 """
 
 from __future__ import annotations
@@ -39,5 +44,5 @@ if __name__ == "__main__":
     summary = evaluate(load_backend("hf"), run_dir="runs/instructed-zero-shot",
                        data_dir=args.data_dir, strategy="instructed-zero-shot",
                        tasks=("zsre",), languages=("de", "zh"), limit=3)
-    for row in summary["results"]:
-        print(row)
+    for group in summary.results:
+        print(group.task, group.target_lang, group.metric, group.token_f1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import (
+from mike_sdk.backend import (
     BACKENDS,
     Abilities,
     Backend,
@@ -23,13 +23,16 @@ from .backend import (
     Likelihood,
     LikelihoodRequest,
 )
-from .cache import ResponseCache
-from .config import EvalConfig
-from .data import Benchmark
-from .editing import Answer, ask, ask_many
-from .errors import BackendError, ConfigError, DataError, MikeError
-from .records import Demonstration, Edit, FactRecord, Item, Question
-from .strategy import STRATEGIES, PromptCase, PromptStrategy, get_strategy
+from mike_sdk.calls.cache import ResponseCache
+from mike_sdk.calls.client import ModelClient
+from mike_sdk.calls.limits import Limits
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.editing import Answer, ask, ask_many
+from mike_sdk.errors import BackendError, ConfigError, DataError, MikeError
+from mike_sdk.records import Demonstration, Edit, FactRecord, Item, Question
+from mike_sdk.run.config import EvalConfig
+from mike_sdk.run.files import Manifest, ResultRow, Summary
+from mike_sdk.strategy import STRATEGIES, PromptCase, PromptStrategy, get_strategy
 
 __version__ = "0.1.0"
 
@@ -39,22 +42,33 @@ def load_backend(name: str = "hf", **options: Any) -> Backend:
     return BACKENDS.create(name, **options)
 
 
-def evaluate(backend: Backend, config: EvalConfig | None = None, *, run_dir: str,
-             data_dir: str | None = None, cache_dir: str | None = None,
-             progress: bool = True, **config_fields: Any) -> dict[str, Any]:
-    """Evaluate ``backend`` on BMIKE-53 (resumable, cached); returns the run summary.
+def evaluate(model: Backend | ModelClient, config: EvalConfig | None = None, *,
+             run_dir: str, data_dir: str | None = None, cache_dir: str | None = None,
+             limits: Limits | None = None, progress: bool = True,
+             **config_fields: Any) -> Summary:
+    """Evaluate a backend on BMIKE-53 (resumable, cached); returns the run summary.
 
-    >>> summary = evaluate(load_backend("hf"), run_dir="runs/demo", tasks=("zsre",),
-    ...                    languages=("de", "zh"), limit=5)  # doctest: +SKIP
+    ``model`` is a backend, or a :class:`ModelClient` whose cache, limits and budget the
+    run shares (then ``cache_dir`` and ``limits`` are the client's business).
+
+    >>> summary = evaluate(load_backend("mock"), run_dir="runs/demo", data_dir="bmike53",
+    ...                    tasks=("zsre",), languages=("de", "zh"), limit=2, progress=False)
+    >>> summary.totals.rows
+    16
     """
-    from .evaluator import Evaluator
+    from mike_sdk.run.evaluator import Evaluator
 
     if config is None:
         config = EvalConfig(**config_fields)
     elif config_fields:
         config = config.model_copy(update=config_fields)
+    benchmark = Benchmark(data_dir)
+    if isinstance(model, ModelClient):
+        if cache_dir is not None or limits is not None:
+            raise ConfigError("Give cache and limits to the ModelClient, not to evaluate().")
+        return Evaluator(model, benchmark=benchmark, progress=progress).run(config, run_dir)
     with ResponseCache(cache_dir) as cache:
-        return Evaluator(backend, benchmark=Benchmark(data_dir), cache=cache,
+        return Evaluator(ModelClient(model, cache=cache, limits=limits), benchmark=benchmark,
                          progress=progress).run(config, run_dir)
 
 
@@ -62,6 +76,7 @@ __all__ = [
     "BACKENDS", "STRATEGIES", "Abilities", "Answer", "Backend", "BackendError", "Benchmark",
     "ChatMessage", "ConfigError", "DataError", "Demonstration", "Edit", "EvalConfig",
     "FactRecord", "Generation", "GenerationRequest", "Identity", "Item", "Likelihood",
-    "LikelihoodRequest", "MikeError", "PromptCase", "PromptStrategy", "Question",
-    "ResponseCache", "ask", "ask_many", "evaluate", "get_strategy", "load_backend",
+    "LikelihoodRequest", "Limits", "Manifest", "MikeError", "ModelClient", "PromptCase",
+    "PromptStrategy", "Question", "ResponseCache", "ResultRow", "Summary", "ask", "ask_many",
+    "evaluate", "get_strategy", "load_backend",
 ]

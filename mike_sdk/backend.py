@@ -7,12 +7,13 @@ shared code (the evaluator), never in a backend.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .registry import Registry
+from mike_sdk.registry import Registry
 
 
 class Abilities(BaseModel):
@@ -135,36 +136,56 @@ class Tokenizer(Protocol):
         ...
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """A model to evaluate. Construction must be cheap: load weights on first use only,
-    so that a fully cached run never loads the model."""
+class Backend(ABC):
+    """A model to evaluate: subclass it and implement :attr:`identity` and :meth:`generate`.
+
+    Everything else has a default: completion prompts one at a time, no log-likelihood,
+    no tokenizer, nothing to close. Construction must be cheap: load weights or open
+    connections on first use only, so that a fully cached run never touches the model.
+
+    >>> class Echo(Backend):
+    ...     @property
+    ...     def identity(self) -> Identity:
+    ...         return Identity(kind="echo", model="echo")
+    ...     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+    ...         return [Generation(text=r.prompt or "", finish_reason="stop") for r in requests]
+    >>> Echo().abilities.batch_size
+    1
+    """
 
     @property
+    @abstractmethod
     def identity(self) -> Identity:
-        """Cache identity of the model behind this backend."""
-        ...
+        """Cache identity of the model behind this backend (never a secret)."""
 
     @property
     def abilities(self) -> Abilities:
-        """What this backend can do."""
-        ...
+        """What this backend can do (default: completion prompts, one at a time)."""
+        return Abilities()
 
+    @abstractmethod
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """Greedy generations for a batch of requests, in order."""
-        ...
 
     async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
-        """Scores for a batch of continuations; raise ``NotImplementedError`` if unsupported."""
-        ...
+        """Scores for a batch of continuations (default: unsupported).
+
+        Override it together with ``Abilities(loglikelihood=True)``.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not score continuations (no loglikelihood); "
+            "run without the new-vs-old check (--no-likelihood) or implement it.")
 
     def get_tokenizer(self) -> Tokenizer | None:
-        """The model's tokenizer (without loading the model), or ``None``."""
-        ...
+        """The model's tokenizer (without loading the model), or ``None`` (the default)."""
+        return None
 
-    async def aclose(self) -> None:
-        """Release connections and memory."""
-        ...
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release here
+        """Release connections and memory (default: nothing to release)."""
+
+    async def release_connections(self) -> None:  # noqa: B027 - optional hook
+        """Close what belongs to the running event loop (HTTP connections), keeping the
+        model loaded: synchronous entry points call it before their loop ends."""
 
 
 #: Backends by name. Register a new one with ``@BACKENDS.register("name")``.

@@ -8,18 +8,23 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from .backend import Backend, GenerationRequest
-from .cache import ResponseCache, cacheable, request_key
-from .data import Benchmark
-from .errors import DataError
-from .languages import normalize_language
-from .records import Demonstration, Edit, MetricName, Question, TaskName
-from .strategy import PromptCase, PromptStrategy, get_strategy
+from mike_sdk.backend import Backend, GenerationRequest
+from mike_sdk.calls.cache import ResponseCache
+from mike_sdk.calls.client import ModelClient, run_sync
+from mike_sdk.calls.limits import Limits
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.data.languages import normalize_language
+from mike_sdk.errors import ConfigError, DataError
+from mike_sdk.records import Demonstration, Edit, MetricName, Question, TaskName
+from mike_sdk.strategy import PromptCase, PromptStrategy, get_strategy
+
+#: What ``cache=`` takes: a cache, True for the default one, False or None for none.
+CacheChoice = ResponseCache | bool | None
 
 
 class Answer(BaseModel):
@@ -35,6 +40,12 @@ class Answer(BaseModel):
     """Exactly what was sent."""
     cached: bool = False
     """Whether it came from the response cache."""
+    input_tokens: int | None = None
+    """Prompt tokens the backend reported."""
+    output_tokens: int | None = None
+    """Generated tokens the backend reported."""
+    cost_usd: float | None = None
+    """What the call cost (or would have, for a cached answer); None without a price."""
 
 
 def _as_question(question: str | Question, language: str, metric: MetricName) -> Question:
@@ -43,11 +54,30 @@ def _as_question(question: str | Question, language: str, metric: MetricName) ->
     return Question(text=question, language=normalize_language(language), metric=metric)
 
 
-async def aask_many(backend: Backend, edit: Edit, questions: Sequence[str | Question], *,
-                    language: str = "en", metric: MetricName = "reliability",
+@contextlib.contextmanager
+def _client(model: Backend | ModelClient, cache: CacheChoice,
+            limits: Limits | None) -> Iterator[ModelClient]:
+    """``model`` itself if it is a client, else one around it (closing what it opened)."""
+    if isinstance(model, ModelClient):
+        if cache is not True or limits is not None:
+            raise ConfigError("Give cache and limits to the ModelClient, not to ask().")
+        yield model
+        return
+    opened = ResponseCache() if cache is True else None
+    try:
+        store = cache if isinstance(cache, ResponseCache) else opened
+        yield ModelClient(model, cache=store, limits=limits)
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+async def aask_many(model: Backend | ModelClient, edit: Edit,
+                    questions: Sequence[str | Question], *, language: str = "en",
+                    metric: MetricName = "reliability",
                     strategy: str | PromptStrategy = "8-shot-metric-specific",
                     task: TaskName = "zsre", benchmark: Benchmark | None = None,
-                    cache: ResponseCache | None = None) -> list[Answer]:
+                    cache: CacheChoice = True, limits: Limits | None = None) -> list[Answer]:
     """Async form of :func:`ask_many`."""
     chosen = get_strategy(strategy)
     demos: tuple[Demonstration, ...] = ()
@@ -57,53 +87,59 @@ async def aask_many(backend: Backend, edit: Edit, questions: Sequence[str | Ques
         except DataError as exc:
             raise DataError(f"Strategy {chosen.name!r} needs the BMIKE-53 demonstrations: "
                             f"{exc} Or use strategy='zero-shot'.") from None
-    requests = [chosen.render(PromptCase(edit=edit, question=_as_question(q, language, metric),
-                                         demonstrations=demos, task=task),
-                              backend.abilities) for q in questions]
-    keys = [request_key(backend.identity, "generate", r) for r in requests]
-    found = cache.get_many(keys) if cache is not None else {}
-    missing = [i for i, k in enumerate(keys) if k not in found]
-    if missing:
-        size = backend.abilities.batch_size
-        for start in range(0, len(missing), size):
-            part = missing[start:start + size]
-            generations = await backend.generate([requests[i] for i in part])
-            for i, gen in zip(part, generations, strict=True):
-                found[keys[i]] = gen.model_dump()
-            if cache is not None:
-                cache.put_many((keys[i], g.model_dump())
-                               for i, g in zip(part, generations, strict=True) if cacheable(g))
-    return [Answer(answer=chosen.extract(r, found[k]["text"]), output=found[k]["text"],
-                   request=r, cached=i not in missing)
-            for i, (r, k) in enumerate(zip(requests, keys, strict=True))]
+    with _client(model, cache, limits) as client:
+        requests = [chosen.render(PromptCase(edit=edit,
+                                             question=_as_question(q, language, metric),
+                                             demonstrations=demos, task=task),
+                                  client.backend.abilities) for q in questions]
+        answers = await client.generate_many(requests)
+    out = []
+    for request, answered in zip(requests, answers, strict=True):
+        generation = answered.generation
+        assert generation is not None  # generate_many raises on refusals
+        out.append(Answer(answer=chosen.extract(request, generation.text),
+                          output=generation.text, request=request, cached=answered.cached,
+                          input_tokens=generation.input_tokens,
+                          output_tokens=generation.output_tokens, cost_usd=answered.cost_usd))
+    return out
 
 
-def ask_many(backend: Backend, edit: Edit, questions: Sequence[str | Question], *,
+def ask_many(model: Backend | ModelClient, edit: Edit, questions: Sequence[str | Question], *,
              language: str = "en", metric: MetricName = "reliability",
              strategy: str | PromptStrategy = "8-shot-metric-specific",
              task: TaskName = "zsre", benchmark: Benchmark | None = None,
-             cache: ResponseCache | None = None) -> list[Answer]:
-    """Ask several questions about one in-context edit, batched.
+             cache: CacheChoice = True, limits: Limits | None = None) -> list[Answer]:
+    """Ask several questions about one in-context edit, batched, through the same call
+    path as an evaluation: cached, rate-limited, retried, priced.
 
+    ``model`` is a backend, or a :class:`~mike_sdk.calls.client.ModelClient` to share its
+    cache, limits and budget across calls. ``cache`` is the response cache (``True``: the
+    default folder, ``$MIKE_CACHE_DIR`` or the user cache; ``False``: none); ``limits``
+    sets rate limits, retries, concurrency and ``max_cost``.
     ``language`` is the language of plain-string questions (demonstrations are shown
     in it); ``metric`` picks metric-specific demonstrations (``locality`` for questions
     the edit must not change, ``portability`` for reasoning through it); ``task`` picks
     the demonstration pool (``zsre`` question style, ``counterfact`` statement style).
+    Raises the call's failure (a :class:`~mike_sdk.calls.failures.CallFailed`) when a
+    question gets no answer.
     """
-    return asyncio.run(aask_many(backend, edit, questions, language=language, metric=metric,
-                                 strategy=strategy, task=task, benchmark=benchmark,
-                                 cache=cache))
+    work = aask_many(model, edit, questions, language=language, metric=metric,
+                     strategy=strategy, task=task, benchmark=benchmark, cache=cache,
+                     limits=limits)
+    return run_sync(model.backend if isinstance(model, ModelClient) else model, work)
 
 
-def ask(backend: Backend, edit: Edit, question: str | Question, *, language: str = "en",
-        metric: MetricName = "reliability",
+def ask(model: Backend | ModelClient, edit: Edit, question: str | Question, *,
+        language: str = "en", metric: MetricName = "reliability",
         strategy: str | PromptStrategy = "8-shot-metric-specific", task: TaskName = "zsre",
-        benchmark: Benchmark | None = None, cache: ResponseCache | None = None) -> Answer:
+        benchmark: Benchmark | None = None, cache: CacheChoice = True,
+        limits: Limits | None = None) -> Answer:
     """Put ``edit`` in the prompt and ask ``question``; see :func:`ask_many`.
 
     >>> fact = Edit(question="Where does Spike Hughes originate from?", answer="Philadelphia")
     >>> ask(backend, fact, "斯派克·休斯来自哪里？", language="zh").answer  # doctest: +SKIP
     '费城'
     """
-    return ask_many(backend, edit, [question], language=language, metric=metric,
-                    strategy=strategy, task=task, benchmark=benchmark, cache=cache)[0]
+    return ask_many(model, edit, [question], language=language, metric=metric,
+                    strategy=strategy, task=task, benchmark=benchmark, cache=cache,
+                    limits=limits)[0]

@@ -18,6 +18,19 @@ class ConfigError(MikeError):
     """A configuration value is invalid (unknown name, bad option, conflicting run)."""
 
 
+class PluginError(ConfigError):
+    """An installed plugin (an entry point) failed to load.
+
+    ``reason`` is the underlying error in one line, for listings that show the plugin
+    as broken instead of failing.
+    """
+
+    def __init__(self, message: str, *, name: str, reason: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.reason = reason
+
+
 class BackendError(MikeError):
     """A backend failed in a way that retrying will not fix."""
 

@@ -13,13 +13,17 @@ ones) and pulls the answer out of the model's text. Register your own with::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from .backend import Abilities, GenerationRequest
-from .errors import ConfigError
-from .records import Demonstration, Edit, Question, TaskName
-from .registry import Registry
+from mike_sdk.backend import Abilities, GenerationRequest
+from mike_sdk.errors import ConfigError
+from mike_sdk.records import Demonstration, Edit, Question, TaskName
+from mike_sdk.registry import Registry
+
+if TYPE_CHECKING:
+    from mike_sdk.data.benchmark import Benchmark
 
 
 class PromptCase(BaseModel):
@@ -40,7 +44,13 @@ class PromptCase(BaseModel):
 
 
 class PromptStrategy(ABC):
-    """Builds requests from cases and extracts answers from generations."""
+    """Builds requests from cases and extracts answers from generations.
+
+    Implement :meth:`render` and :meth:`extract`. A strategy that reads more of the
+    benchmark than the cases it is given (a retrieval pool, say) also overrides
+    :meth:`bind` to get the evaluator's :class:`~mike_sdk.data.benchmark.Benchmark`,
+    and :attr:`files` to name what it read, so that run manifests record it.
+    """
 
     #: Registered name; set by subclasses.
     name: str = ""
@@ -54,6 +64,21 @@ class PromptStrategy(ABC):
     @abstractmethod
     def extract(self, request: GenerationRequest, text: str) -> str:
         """The answer contained in ``text``, the backend's output for ``request``."""
+
+    def bind(self, benchmark: Benchmark) -> None:  # noqa: B027 - optional hook
+        """Called by the evaluator with its benchmark before the first :meth:`render`.
+
+        The default ignores it: cases carry everything most strategies need.
+        """
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Extra data files read so far: sha256 by path relative to the data root.
+
+        The evaluator adds them to the run manifest's ``data_files`` after a run.
+        Default: none (the test files and demonstration pools are recorded anyway).
+        """
+        return {}
 
     def describe(self) -> dict[str, object]:
         """Settings recorded in run manifests (override when a strategy has options)."""

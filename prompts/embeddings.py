@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from mike_sdk.cache import default_cache_root
+from mike_sdk.calls.cache import default_cache_root
 from mike_sdk.errors import ConfigError
 from mike_sdk.registry import Registry
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mike_sdk.data import Benchmark
+from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import ConfigError, DataError
 from mike_sdk.records import DemoType, MetricName, TaskName
 from mike_sdk.strategy import STRATEGIES, PromptCase
@@ -116,13 +116,17 @@ class RetrievedDemonstrations(DemonstrationStrategy):
         self._corpus: dict[TaskName, list[list[int | str]]] = {}
         self._vectors: dict[TaskName, Vectors] = {}
         self._neighbours: dict[tuple[TaskName, int, str], tuple[int, ...]] = {}
-        self.files: dict[str, str] = {}
-        """sha256 of the pools and ``corpus_idx`` files read, by path relative to the data
-        root (the evaluator adds them to the run manifest's ``data_files``)."""
+        self._files: dict[str, str] = {}
 
     def bind(self, benchmark: Benchmark) -> None:
         """Read the pools from ``benchmark`` (an evaluator calls this when it has one)."""
         self._benchmark = benchmark
+
+    @property
+    def files(self) -> dict[str, str]:
+        """sha256 of the pools and ``corpus_idx`` files read, by path relative to the data
+        root (the evaluator adds them to the run manifest's ``data_files``)."""
+        return dict(self._files)
 
     @property
     def benchmark(self) -> Benchmark:
@@ -145,7 +149,7 @@ class RetrievedDemonstrations(DemonstrationStrategy):
     def _pool(self, task: TaskName) -> tuple[list[PoolFact], dict[int | str, int]]:
         if task not in self._pools:
             records, digest = self.benchmark.training_pool(task)
-            self.files[self.benchmark.relative(self.benchmark.training_pool_file(task))] = digest
+            self._files[self.benchmark.relative(self.benchmark.training_pool_file(task))] = digest
             try:
                 facts = [PoolFact.model_validate(r) for r in records]
             except ValidationError as exc:
@@ -172,7 +176,7 @@ class RetrievedDemonstrations(DemonstrationStrategy):
     def _from_corpus_idx(self, task: TaskName, index: int) -> tuple[int, ...]:
         if task not in self._corpus:
             rows, digest = self.benchmark.corpus_idx(task)
-            self.files[self.benchmark.relative(self.benchmark.corpus_idx_file(task))] = digest
+            self._files[self.benchmark.relative(self.benchmark.corpus_idx_file(task))] = digest
             self._check_alignment(task, rows)
             self._corpus[task] = [list(r["corpus_ids"]) for r in rows]
         positions = self._pool(task)[1]
@@ -207,7 +211,7 @@ class RetrievedDemonstrations(DemonstrationStrategy):
         """Embeddings of the pool's ``src + " " + alt``, computed once and cached on disk."""
         if task not in self._vectors:
             facts = self.pool(task)  # reads the pool and records its sha256
-            digest = self.files[self.benchmark.relative(self.benchmark.training_pool_file(task))]
+            digest = self._files[self.benchmark.relative(self.benchmark.training_pool_file(task))]
             self._vectors[task] = self.cache.vectors(digest, [f.statement for f in facts],
                                                      self.embedder)
         return self._vectors[task]

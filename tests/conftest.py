@@ -21,7 +21,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def benchmark(data_dir: Path):  # type: ignore[no-untyped-def]
-    from mike_sdk.data import Benchmark
+    from mike_sdk.data.benchmark import Benchmark
 
     return Benchmark(data_dir)
 

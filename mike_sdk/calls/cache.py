@@ -1,0 +1,103 @@
+"""The on-disk response cache: no backend call is ever paid for twice.
+
+Keys hash the canonical request: backend kind, model identity, the call type
+and everything sent (prompt or messages, generation parameters). Never a secret,
+never the strategy's name: two strategies that render the same prompt share the
+answer. Values are JSON. diskcache (SQLite) makes it safe for several processes
+to share one folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import diskcache
+from pydantic import BaseModel
+from pydantic_core import from_json, to_json
+
+from mike_sdk.backend import Generation, Identity
+
+CACHE_ENV = "MIKE_CACHE_DIR"
+KEY_VERSION = 1
+
+
+def default_cache_root() -> Path:
+    """``$MIKE_CACHE_DIR`` or the user cache folder of mike-sdk."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mike-sdk"))
+
+
+def request_key(identity: Identity, call: str, request: BaseModel) -> str:
+    """The cache key of one request to one model.
+
+    >>> from mike_sdk.backend import GenerationRequest
+    >>> a = request_key(Identity(kind="hf", model="m"), "generate", GenerationRequest(prompt="x"))
+    >>> len(a), a == request_key(Identity(kind="hf", model="m"), "generate",
+    ...                          GenerationRequest(prompt="x"))
+    (64, True)
+    """
+    # Field order is fixed by the models, so this serialisation is canonical.
+    blob = to_json({"v": KEY_VERSION, "backend": identity, "call": call,
+                    "request": request.model_dump(mode="json", exclude_none=True)})
+    return hashlib.sha256(blob).hexdigest()
+
+
+def cacheable(generation: Generation) -> bool:
+    """Errors and empty failures are never cached, so a re-run retries them."""
+    if generation.finish_reason == "error":
+        return False
+    return not (generation.text == "" and generation.finish_reason == "length")
+
+
+class ResponseCache:
+    """Backend responses by request key, in a diskcache folder."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        self.directory = Path(directory) if directory else default_cache_root() / "responses"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # No eviction: an evicted answer would be paid for again.
+        self._cache = diskcache.Cache(str(self.directory), size_limit=2**50,
+                                      eviction_policy="none")
+        self.hits = 0
+        self.misses = 0
+
+    def __repr__(self) -> str:
+        return f"ResponseCache({str(self.directory)!r})"
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The cached values among ``keys`` (absent keys are left out)."""
+        found: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            raw = self._cache.get(key)
+            if raw is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                found[key] = from_json(raw)
+        return found
+
+    def put_many(self, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Store several values in one transaction."""
+        with self._cache.transact():
+            for key, value in entries:
+                self._cache.set(key, to_json(value))
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def close(self) -> None:
+        """Close the SQLite connections."""
+        self._cache.close()
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

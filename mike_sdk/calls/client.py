@@ -1,0 +1,273 @@
+"""The one call path: a backend behind the response cache, the call guard and one
+concurrency limit.
+
+Every caller reaches a model through a :class:`ModelClient`: the evaluator, ``ask`` /
+``ask_many``, the dry run and ``mike reproduce``. For each request it computes the
+cache key once, answers from the cache where it can, and sends the rest to the backend
+in length-sorted batches, at most ``concurrency`` batches in flight for the whole
+client (however many callers share it), each batch under the
+:class:`~mike_sdk.calls.limits.CallGuard` (budget, rate limits, retries) and cached as
+soon as it returns. Cost is computed once per generation, here.
+
+>>> from mike_sdk.backends.mock import MockBackend
+>>> client = ModelClient(MockBackend(), concurrency=4)
+>>> answers = client.generate_sync([GenerationRequest(prompt="Q: 1+1?")])
+>>> [(a.generation.text, a.cached) for a in answers if a.generation is not None]
+[('mock answer b205a3', False)]
+>>> client.calls
+1
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from mike_sdk.backend import (
+    Backend,
+    Generation,
+    GenerationRequest,
+    Identity,
+    Likelihood,
+    LikelihoodRequest,
+)
+from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
+from mike_sdk.calls.failures import BadRequest, CallFailed
+from mike_sdk.calls.limits import BudgetReached, CallGuard, Limits
+
+T = TypeVar("T")
+Q = TypeVar("Q", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What became of one generation request."""
+
+    key: str
+    """Its response-cache key."""
+    generation: Generation | None
+    """The answer, or None when the request was refused."""
+    cached: bool
+    """Whether the answer came from the cache (no call made for it now)."""
+    cost_usd: float | None
+    """What the call cost, or would have for a cached answer (None: no price, or refused)."""
+    error: str | None = None
+    """Why the request was refused (a 400 with its message), or None."""
+
+
+OnBatch = Callable[[Sequence[Answered]], None]
+
+
+class ModelClient:
+    """A backend with caching, rate limits, retries, cost accounting and one concurrency
+    limit. Share one client between callers to share its limits.
+
+    ``concurrency`` (else ``limits.max_concurrency``, else the backend's
+    ``abilities.max_concurrency``) is the number of backend calls in flight at once.
+    ``cache=None`` makes no cache lookups or writes.
+    """
+
+    def __init__(self, backend: Backend, *, cache: ResponseCache | None = None,
+                 limits: Limits | None = None, concurrency: int | None = None) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.limits = limits or Limits()
+        abilities = backend.abilities
+        self.concurrency = concurrency or self.limits.max_concurrency \
+            or abilities.max_concurrency
+        self.batch_size = abilities.batch_size
+        self.identity: Identity = backend.identity
+        self.guard = CallGuard(self.limits, self.identity.model)
+        self.calls = 0
+        """Requests the backend answered for this client."""
+        self.errors = 0
+        """Requests the backend refused (400s)."""
+        self.stopped: str | None = None
+        """``max_cost`` or ``error`` once the client stopped sending; None while it sends."""
+        self.fatal: CallFailed | None = None
+        """The failure that stopped the client (credentials, model, retries given up)."""
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return (f"ModelClient({self.backend!r}, cache={self.cache!r}, "
+                f"concurrency={self.concurrency})")
+
+    # -- keys and the cache ------------------------------------------------------------
+
+    def key(self, request: GenerationRequest | LikelihoodRequest) -> str:
+        """The cache key of a generation or likelihood request to this model."""
+        call = "generate" if isinstance(request, GenerationRequest) else "loglikelihood"
+        return request_key(self.identity, call, request)
+
+    def cost(self, generation: Generation) -> float | None:
+        """USD of one generation at this client's prices (None: the model has no price)."""
+        return self.guard.prices.generation_cost(self.identity.model, generation)
+
+    def lookup(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The cached values among ``keys``, as stored (absent keys are left out)."""
+        return self.cache.get_many(keys) if self.cache is not None else {}
+
+    def reset(self) -> None:
+        """Clear ``stopped`` and ``fatal`` so that the client sends again."""
+        self.stopped, self.fatal = None, None
+
+    # -- calls ---------------------------------------------------------------------------
+
+    async def generate(self, requests: Mapping[str, GenerationRequest], *,
+                       on_batch: OnBatch | None = None) -> dict[str, Answered]:
+        """Answers for requests by cache key: from the cache, else from the backend.
+
+        Keys the client could not answer because it stopped (``max_cost``, or a fatal
+        failure in any of its callers) are absent from the result; refused requests are
+        present with ``error`` set. ``on_batch`` sees each batch of answers as it lands,
+        cache hits first.
+        """
+        found = self.lookup(requests)
+        out: dict[str, Answered] = {}
+        for key, value in found.items():
+            generation = Generation.model_construct(**value)
+            out[key] = Answered(key, generation, True, self.cost(generation))
+        if out and on_batch is not None:
+            on_batch(list(out.values()))
+        missing = {k: r for k, r in requests.items() if k not in found}
+        if missing and not self.stopped:
+            def arrived(batch: dict[str, Generation], failed: dict[str, str]) -> None:
+                answers = [Answered(k, g, False, self.cost(g)) for k, g in batch.items()]
+                self.guard.charge(sum(a.cost_usd or 0.0 for a in answers))
+                answers += [Answered(k, None, False, None, error) for k, error in failed.items()]
+                out.update((a.key, a) for a in answers)
+                if on_batch is not None:
+                    on_batch(answers)
+
+            await self._send(self.backend.generate, missing, arrived)
+        return out
+
+    async def loglikelihood(self, requests: Mapping[str, LikelihoodRequest]
+                            ) -> dict[str, Likelihood]:
+        """Scores for requests by cache key (refused or unsent keys are absent)."""
+        out = {k: Likelihood.model_construct(**v) for k, v in self.lookup(requests).items()}
+        missing = {k: r for k, r in requests.items() if k not in out}
+        if missing and not self.stopped:
+            def arrived(batch: dict[str, Likelihood], failed: dict[str, str]) -> None:
+                out.update(batch)
+
+            await self._send(self.backend.loglikelihood, missing, arrived)
+        return out
+
+    async def generate_many(self, requests: Sequence[GenerationRequest]) -> list[Answered]:
+        """:meth:`generate` for a list; raises the failure if a request got no answer."""
+        keys = [self.key(r) for r in requests]
+        answers = await self.generate(dict(zip(keys, requests, strict=True)))
+        if self.fatal is not None:
+            raise self.fatal
+        for key in keys:
+            if key not in answers:
+                raise BudgetExceeded(f"Not sent: max_cost ${self.limits.max_cost} reached.")
+            if answers[key].error is not None:
+                raise BadRequest(answers[key].error or "")
+        return [answers[k] for k in keys]
+
+    def generate_sync(self, requests: Sequence[GenerationRequest]) -> list[Answered]:
+        """:meth:`generate_many` from synchronous code."""
+        return run_sync(self.backend, self.generate_many(requests))
+
+    async def aclose(self) -> None:
+        """Close the backend (connections, memory); the cache belongs to whoever opened it."""
+        await self.backend.aclose()
+
+    # -- the machinery -------------------------------------------------------------------
+
+    def _slot(self) -> asyncio.Semaphore:
+        # A semaphore belongs to one event loop; ask() runs a new loop each call.
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            self._slots, self._loop = asyncio.Semaphore(self.concurrency), loop
+            self._tasks = set()
+        return self._slots
+
+    async def _send(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
+                    requests: dict[str, Q],
+                    arrived: Callable[[dict[str, R], dict[str, str]], None]) -> None:
+        """Send ``requests`` in length-sorted batches under the one concurrency limit;
+        ``arrived`` sees each batch (answers, refusals) once it is cached."""
+        slots = self._slot()
+        keys = sorted(requests, key=lambda k: _length(requests[k]))
+        size = self.batch_size
+        batches = [keys[i:i + size] for i in range(0, len(keys), size)]
+
+        async def ask(batch: list[str]) -> None:
+            try:
+                answers = await self.guard.call(fn, [requests[k] for k in batch])
+            except BadRequest as exc:
+                if len(batch) == 1:
+                    self.errors += 1
+                    arrived({}, {batch[0]: " ".join(str(exc).split())})
+                    return
+                for key in batch:  # find which request of the batch was refused
+                    await ask([key])
+                return
+            self.calls += len(batch)
+            fresh = dict(zip(batch, answers, strict=True))
+            if self.cache is not None:
+                self.cache.put_many((k, v.model_dump()) for k, v in fresh.items()
+                                    if not isinstance(v, Generation) or cacheable(v))
+            arrived(fresh, {})
+
+        async def send(batch: list[str]) -> None:
+            async with slots:
+                if self.stopped:
+                    return
+                try:
+                    await ask(batch)
+                except BudgetReached:
+                    self.stopped = "max_cost"
+                except CallFailed as exc:
+                    # Credentials, model, or retries given up: stop every caller now.
+                    self.fatal, self.stopped = exc, "error"
+                    for task in list(self._tasks):
+                        if task is not asyncio.current_task():
+                            task.cancel()
+
+        tasks = [asyncio.create_task(send(b)) for b in batches]
+        self._tasks.update(tasks)
+        try:
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self._tasks.difference_update(tasks)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(
+                    outcome, asyncio.CancelledError):
+                raise outcome
+
+
+def run_sync(backend: Backend, work: Awaitable[T]) -> T:
+    """Run ``work`` in a new event loop and release the backend's connections, which
+    belong to that loop, before it ends (the model itself stays loaded)."""
+    async def main() -> T:
+        try:
+            return await work
+        finally:
+            await backend.release_connections()
+
+    return asyncio.run(main())
+
+
+class BudgetExceeded(CallFailed):
+    """A request was not sent because ``max_cost`` was reached."""
+
+
+def _length(request: BaseModel) -> int:
+    if isinstance(request, GenerationRequest):
+        if request.prompt is not None:
+            return len(request.prompt)
+        return sum(len(m.content) for m in request.messages or ())
+    if isinstance(request, LikelihoodRequest):
+        return len(request.context) + len(request.continuation)
+    return 0

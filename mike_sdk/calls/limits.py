@@ -1,0 +1,126 @@
+"""The shared machinery around every backend call: rate limits, retries, usage and cost.
+
+:class:`Limits` is what a user configures; :class:`CallGuard` applies it to one
+run. For each call: check the cost budget, wait for the rate limiter, call, correct
+the token budget with the real usage, and count the cost; all of it under the one
+retry layer. Backends only translate their errors into :mod:`mike_sdk.calls.failures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mike_sdk.backend import Generation, GenerationRequest
+from mike_sdk.calls.failures import CallFailed, RateLimited
+from mike_sdk.calls.pricing import PriceTable
+from mike_sdk.calls.ratelimit import RateLimiter, estimate_input_tokens, estimate_tokens
+from mike_sdk.calls.retry import RetryPolicy, RetryStats, call_with_retry
+
+Q = TypeVar("Q", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
+
+
+class Limits(BaseModel):
+    """Rate limits, retries and spending limits for one run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rpm: float | None = Field(default=None, gt=0)
+    """Requests per minute the account allows (None: no request limit)."""
+    tpm: float | None = Field(default=None, gt=0)
+    """Tokens per minute (input plus output) the account allows (None: no token limit)."""
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """Calls in flight at once, overriding the backend's own ``max_concurrency``."""
+    retry: RetryPolicy = RetryPolicy()
+    """Attempts, backoff and the overall deadline of each call."""
+    max_cost: float | None = Field(default=None, ge=0)
+    """USD this session may spend; no call starts that could cross it (None: no limit)."""
+    prices: Path | None = None
+    """Price file overriding the shipped defaults (None: ``$MIKE_PRICES`` or defaults only)."""
+
+
+class BudgetReached(Exception):
+    """The next call could cross ``max_cost``: no new calls."""
+
+
+class CallGuard:
+    """Applies :class:`Limits` to the calls of one session and counts what they cost."""
+
+    def __init__(self, limits: Limits, model: str) -> None:
+        self.limits = limits
+        self.model = model
+        self.prices = PriceTable.load(limits.prices)
+        self.limiter = RateLimiter(limits.rpm, limits.tpm) if limits.rpm or limits.tpm else None
+        self.stats = RetryStats()
+        self.spent = 0.0
+        """USD spent by finished calls of this session (known prices only)."""
+        self._reserved = 0.0
+
+    def estimated_cost(self, requests: Sequence[BaseModel]) -> float | None:
+        """Upper-bound USD of a batch (output counted at ``max_new_tokens``), or None."""
+        total = 0.0
+        for request in requests:
+            output = request.max_new_tokens if isinstance(request, GenerationRequest) else 0
+            cost = self.prices.cost(self.model, estimate_input_tokens(request), output)
+            if cost is None:
+                return None
+            total += cost
+        return total
+
+    def _on_failure(self, failure: CallFailed) -> None:
+        # A 429 that says how long to wait holds every caller back, not only this one.
+        if self.limiter is not None and isinstance(failure, RateLimited) and failure.retry_after:
+            self.limiter.pause(failure.retry_after)
+
+    async def call(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
+                   batch: Sequence[Q]) -> list[R]:
+        """``fn(batch)`` under the budget, the rate limiter and the retry policy; the
+        caller then :meth:`charge` s what the answers cost."""
+        reserve = 0.0
+        if self.limits.max_cost is not None:
+            reserve = self.estimated_cost(batch) or 0.0
+            if self.spent + self._reserved + reserve > self.limits.max_cost:
+                raise BudgetReached
+            self._reserved += reserve
+        estimate = sum(estimate_tokens(r) for r in batch)
+
+        async def attempt() -> Sequence[R]:
+            if self.limiter is not None:
+                await self.limiter.acquire(estimate)
+            try:
+                answers = await fn(batch)
+            except BaseException:
+                # A refused call used no tokens; the request itself stays counted.
+                if self.limiter is not None:
+                    self.limiter.settle(estimate, 0)
+                raise
+            if self.limiter is not None:
+                self.limiter.settle(estimate, _used_tokens(answers))
+            return answers
+
+        try:
+            return list(await call_with_retry(attempt, self.limits.retry, stats=self.stats,
+                                              on_failure=self._on_failure))
+        finally:
+            # The caller charges the real cost right after (no await in between), so the
+            # budget never sees a moment where a finished call counts for nothing.
+            self._reserved -= reserve
+
+    def charge(self, usd: float) -> None:
+        """Count what a finished call cost (its caller prices it once, from its usage)."""
+        self.spent += usd
+
+
+def _used_tokens(answers: Sequence[BaseModel]) -> int | None:
+    total = 0
+    for answer in answers:
+        if not isinstance(answer, Generation):
+            return None
+        if answer.input_tokens is None or answer.output_tokens is None:
+            return None
+        total += answer.input_tokens + answer.output_tokens
+    return total

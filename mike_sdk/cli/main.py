@@ -1,0 +1,343 @@
+"""The ``mike`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mike_sdk.backend import BACKENDS, Backend
+from mike_sdk.calls.cache import ResponseCache
+from mike_sdk.cli.include import include_all
+from mike_sdk.data.benchmark import TASK_FILES, Benchmark
+from mike_sdk.data.languages import LANGUAGES, parse_languages
+from mike_sdk.errors import ConfigError, MikeError, PluginError
+from mike_sdk.records import TASKS
+from mike_sdk.registry import Registry
+from mike_sdk.run.config import EvalConfig
+from mike_sdk.strategy import STRATEGIES
+
+
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values parse as int, float, true/false or stay strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"Option {pair!r} must look like key=value.")
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def build_backend(name: str, model: str | None, options: dict[str, Any]) -> Backend:
+    """A registered backend from CLI arguments."""
+    if model is not None:
+        options = {"model": model, **options}
+    try:
+        return BACKENDS.create(name, **options)
+    except TypeError as exc:
+        raise ConfigError(f"Backend {name!r} rejected its options {sorted(options)}: {exc}. "
+                          "Check --backend-option names.") from None
+
+
+def default_run_dir(backend: Backend, config: EvalConfig) -> Path:
+    """``runs/<model>-<strategy>-<hash>``: the same command always resumes the same folder."""
+    import hashlib
+
+    ident = backend.identity
+    digest = hashlib.sha256(f"{ident.model_dump_json()}{config.fingerprint()}".encode())
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(ident.model).name or ident.model)[:40]
+    return Path("runs") / f"{slug}-{config.strategy}-{digest.hexdigest()[:8]}"
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--backend-option`` pairs plus the ``--batch-size`` and ``--device`` shortcuts."""
+    options = _options(args.backend_option)
+    if args.batch_size:
+        options["batch_size"] = args.batch_size
+    if args.device:
+        options["device"] = args.device
+    return options
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from mike_sdk.calls.client import ModelClient
+    from mike_sdk.calls.limits import Limits
+    from mike_sdk.run.evaluator import Evaluator
+
+    options = _backend_options(args)
+    if args.source_language and args.source_languages:
+        raise ConfigError("give --source-languages or --source-language, not both.")
+    config = EvalConfig(tasks=args.tasks, languages=args.languages,
+                        source_languages=parse_languages(
+                            args.source_languages or args.source_language or "en"),
+                        skip_same_language=args.skip_same_language,
+                        language_id=args.language_id, strategy=args.strategy,
+                        strategy_options=_options(args.strategy_option),
+                        metrics=args.metrics, limit=args.limit,
+                        likelihood=not args.no_likelihood)
+    STRATEGIES.get(config.strategy)
+    benchmark = Benchmark(args.data_dir)
+    backend = build_backend(args.backend, args.model, options)
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(backend, config)
+    print(f"Run folder: {run_dir}", file=sys.stderr)
+    try:
+        limits = Limits(rpm=args.rpm, tpm=args.tpm, max_concurrency=args.concurrency,
+                        max_cost=args.max_cost, prices=args.prices)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = {"max_concurrency": "concurrency"}.get(str(problem["loc"][0]),
+                                                       str(problem["loc"][0]))
+        raise ConfigError(f"--{field.replace('_', '-')}: {problem['msg']}.") from None
+    with ResponseCache(args.cache_dir) as cache:
+        client = ModelClient(backend, cache=cache, limits=limits)
+        if args.dry_run:
+            from mike_sdk.run.dryrun import dry_run
+
+            print(dry_run(client, benchmark, config, run_dir).describe())
+            return 0
+        evaluator = Evaluator(client, benchmark=benchmark, progress=not args.no_progress)
+        summary = evaluator.run(config, run_dir)
+    from mike_sdk.report.table import summary_table
+
+    print(summary_table(summary))
+    if summary.stopped == "max_cost":
+        print(f"Stopped at --max-cost ${args.max_cost}: re-run the same command (with a "
+              "higher --max-cost or none) to resume.", file=sys.stderr)
+    print(f"\nResults: {run_dir / 'results.jsonl'}  Summary: {run_dir / 'summary.json'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mike_sdk.report.table import load_summary, summary_table
+
+    for i, run_dir in enumerate(args.run_dirs):
+        if i:
+            print()
+        print(f"== {run_dir}")
+        print(summary_table(load_summary(run_dir)))
+    if args.out or args.format:
+        from mike_sdk.report.build import ReportOptions, build_report, parse_formats
+
+        out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "report"
+        if args.resamples < 100:
+            raise ConfigError("--resamples must be at least 100 for a 95% interval.")
+        options = ReportOptions(formats=parse_formats(args.format or "md,csv,html,png"),
+                                resamples=args.resamples, seed=args.seed, scorer=args.scorer,
+                                labels=args.labels.split(",") if args.labels else None)
+        written = build_report(args.run_dirs, out, options)
+        print(f"\nReport: {len(written)} files in {out}"
+              + (f" (open {out / 'report.html'})" if "html" in options.formats else ""))
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from mike_sdk.run.reproduce import ReproduceOptions, format_reproduction, reproduce
+
+    backend = build_backend(args.backend, args.model, _backend_options(args))
+    result = reproduce(backend, ReproduceOptions(
+        out=args.out, languages=args.languages, limit=None if args.limit == 0 else args.limit,
+        data_dir=args.data_dir, cache_dir=args.cache_dir, progress=not args.no_progress))
+    print(format_reproduction(result))
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from mike_sdk.data.download import default_data_dir, download_data
+
+    dest = Path(args.dest) if args.dest else default_data_dir()
+    report = download_data(dest, base_url=args.base_url, files=args.files or None,
+                           progress=not args.no_progress)
+    print(f"{len(report.downloaded)} files downloaded ({report.bytes_downloaded} bytes), "
+          f"{len(report.skipped)} already present, into {report.dest}")
+    return 0
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from mike_sdk.report.table import format_table
+
+    bench = Benchmark(args.data_dir)
+    print(f"BMIKE-53 at {bench.root}")
+    rows = [["task", "language", "items", "scorable", "skipped"]]
+    for task in args.tasks.split(",") if args.tasks else TASKS:
+        for lang in LANGUAGES:
+            items = bench.items(task, lang)
+            total = len(items.items) + items.skipped
+            rows.append([task, lang, str(total), str(len(items.items)), str(items.skipped)])
+    print(format_table(rows))
+    return 0
+
+
+def _list(registry: Registry[Any], width: int) -> int:
+    """One line per name; a plugin that fails to load is shown as broken, not fatal."""
+    broken = []
+    for name, entry in registry.entries():
+        if isinstance(entry, PluginError):
+            print(f"{name:{width}} [broken plugin] {entry.reason}")
+            broken.append(entry)
+        else:
+            doc = (entry.__doc__ or "").strip().splitlines()
+            print(f"{name:{width}} {doc[0] if doc else ''}")
+    for error in broken:
+        print(f"mike: warning: {error}", file=sys.stderr)
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    return _list(STRATEGIES, 26)
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    return _list(BACKENDS, 10)
+
+
+INCLUDE_HELP = ("import a module (dotted name) or .py file before the command, so that its "
+                "@STRATEGIES.register / @BACKENDS.register run (repeatable)")
+
+
+def _add_include(command: argparse.ArgumentParser) -> None:
+    # Its own dest: a subcommand's default would otherwise replace the top-level value.
+    command.add_argument("--include", dest="include_after", action="append", default=[],
+                         metavar="MODULE_OR_FILE", help=INCLUDE_HELP)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``mike``."""
+    top = argparse.ArgumentParser(prog="mike", description="Cross-lingual in-context knowledge "
+                                  "editing (MIKE) on the BMIKE-53 benchmark.")
+    top.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    top.add_argument("--include", action="append", default=[], metavar="MODULE_OR_FILE",
+                     help=INCLUDE_HELP)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("eval", help="evaluate a backend on BMIKE-53 (resumable, cached)")
+    ev.add_argument("--backend", default="hf", help="backend name (see `mike backends`)")
+    ev.add_argument("--model", help="model name or local folder (hf: default is the embedded "
+                    "Gemma 3 270M)")
+    ev.add_argument("--tasks", default=",".join(TASKS), help="comma list of "
+                    f"{', '.join(TASKS)} (default: all)")
+    ev.add_argument("--languages", default="targets", help="target languages: comma list of "
+                    "codes, 'targets' (the 52 non-English, default) or 'all'")
+    ev.add_argument("--source-languages", help="languages of the edit: comma list, 'targets' "
+                    "or 'all'; each is paired with every target language (default: en)")
+    ev.add_argument("--source-language", help="one language of the edit (older spelling)")
+    ev.add_argument("--skip-same-language", action="store_true", help="leave out pairs whose "
+                    "source is the target (monolingual editing)")
+    ev.add_argument("--language-id", choices=("auto", "script", "lingua"), default="auto",
+                    help="tell answer languages apart by Unicode script plus the lingua "
+                    "identifier for same-script pairs ('lingua', the analysis extra), by script "
+                    "only ('script'), or 'lingua' when installed ('auto', default)")
+    ev.add_argument("--strategy", default="8-shot-metric-specific",
+                    help="prompt strategy (see `mike strategies`)")
+    ev.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE")
+    ev.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
+    ev.add_argument("--metrics", default="reliability,generality,locality,portability")
+    ev.add_argument("--limit", type=int, help="first N items of each test file")
+    ev.add_argument("--batch-size", type=int, help="requests per backend batch")
+    ev.add_argument("--device", help="hf: cpu, cuda, cuda:1, ...")
+    ev.add_argument("--no-likelihood", action="store_true", help="skip the new-vs-old check")
+    ev.add_argument("--data-dir", help="BMIKE-53 folder (default: $MIKE_DATA_DIR, then cache)")
+    ev.add_argument("--run-dir", help="run folder (default: runs/<model>-<strategy>-<hash>)")
+    ev.add_argument("--cache-dir", help="response cache folder (default: user cache)")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.add_argument("--rpm", type=float, help="requests per minute the account allows")
+    ev.add_argument("--tpm", type=float, help="tokens per minute the account allows")
+    ev.add_argument("--concurrency", type=int, help="backend calls in flight at once, the one "
+                    "limit of the run (default: the backend's max_concurrency)")
+    ev.add_argument("--max-cost", type=float, metavar="USD", help="stop cleanly before this "
+                    "session could spend more (resumable)")
+    ev.add_argument("--prices", metavar="FILE", help="price file (JSON/TOML, USD per million "
+                    "tokens) overriding the shipped defaults (default: $MIKE_PRICES)")
+    ev.add_argument("--dry-run", action="store_true", help="print calls, estimated tokens "
+                    "and cost; send nothing")
+    _add_include(ev)
+    ev.set_defaults(func=cmd_eval)
+
+    rep = sub.add_parser("report", help="print the summary tables of run folders; with "
+                         "--out/--format also write tables with bootstrap CIs, figures, HTML")
+    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders; the first "
+                     "is the baseline the others are compared with")
+    rep.add_argument("--out", help="report folder (default: RUN_DIR/report of the first run)")
+    rep.add_argument("--format", help="comma list of md,csv,html,png (default: all four)")
+    rep.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    rep.add_argument("--seed", type=int, default=53, help="bootstrap seed")
+    rep.add_argument("--scorer", help="scorer of the figures and group tables (default: "
+                     "paper_f1, else token_f1, else em)")
+    rep.add_argument("--labels", help="comma list of run names (default: folder names)")
+    rep.set_defaults(func=cmd_report)
+
+    rp = sub.add_parser("reproduce", help="the paper's four configurations beside its "
+                        "published table (default: a CPU-sized smoke slice)")
+    rp.add_argument("--backend", default="hf", help="backend name (see `mike backends`)")
+    rp.add_argument("--model", help="model name or local folder (hf: default is the embedded "
+                    "Gemma 3 270M)")
+    rp.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
+    rp.add_argument("--languages", default="de,zh", help="target languages: comma list, "
+                    "or 'targets' for the paper's 52 (default: de,zh)")
+    rp.add_argument("--limit", type=int, default=2, help="first N items of each test file "
+                    "(default 2; 0 = all)")
+    rp.add_argument("--out", default="runs/reproduce", help="folder of the four run folders")
+    rp.add_argument("--batch-size", type=int, help="requests per backend batch")
+    rp.add_argument("--device", help="hf: cpu, cuda, cuda:1, ...")
+    rp.add_argument("--data-dir", help="BMIKE-53 folder (default: $MIKE_DATA_DIR, then cache)")
+    rp.add_argument("--cache-dir", help="response cache folder (default: user cache)")
+    rp.add_argument("--no-progress", action="store_true")
+    _add_include(rp)
+    rp.set_defaults(func=cmd_reproduce)
+
+    data = sub.add_parser("data", help="get or inspect the benchmark data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    dl = data_sub.add_parser("download", help="download the pinned official files")
+    dl.add_argument("--dest", help="folder (default: the user cache, or $MIKE_CACHE_DIR)")
+    dl.add_argument("--base-url", help="mirror to download from")
+    dl.add_argument("--files", nargs="*", help="only these files (paths under data/)")
+    dl.add_argument("--no-progress", action="store_true")
+    dl.set_defaults(func=cmd_data_download)
+    info = data_sub.add_parser("info", help="items and scorable items per task and language")
+    info.add_argument("--data-dir")
+    info.add_argument("--tasks", help=f"comma list of {', '.join(TASK_FILES)}")
+    info.set_defaults(func=cmd_data_info)
+
+    for name, func, what in (("strategies", cmd_strategies, "prompt strategies"),
+                             ("backends", cmd_backends, "backends")):
+        listing = sub.add_parser(name, help=f"list {what}, including broken plugins")
+        _add_include(listing)
+        listing.set_defaults(func=func)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``mike``; exits 2 with a one-line message on bad input."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        include_all([*args.include, *getattr(args, "include_after", [])],
+                    verbose=args.verbose)
+        return int(args.func(args))
+    except MikeError as exc:
+        print(f"mike: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mike: interrupted; re-run the same command to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

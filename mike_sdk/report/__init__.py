@@ -1,0 +1,1 @@
+"""Reports over run folders: the summary table, tables with bootstrap intervals, figures."""

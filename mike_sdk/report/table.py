@@ -1,0 +1,92 @@
+"""Plain-text tables of a run's ``summary.json``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mike_sdk.errors import ConfigError
+from mike_sdk.run.files import MANIFEST, SUMMARY, Summary
+from mike_sdk.run.rundir import read_manifest, read_summary
+
+COLUMNS = ("em", "paper_f1", "token_f1", "likelihood")
+WRONG = "wrong_lang%"
+
+
+def load_summary(run_dir: str | Path) -> Summary:
+    """The summary of a finished (or interrupted and summarised) run.
+
+    Raises:
+        ConfigError: no summary yet, or a file that does not read (see
+            :func:`~mike_sdk.run.files.read_summary`; a newer format is refused).
+    """
+    path = Path(run_dir) / SUMMARY
+    if not path.exists():
+        raise ConfigError(f"No {SUMMARY} in {run_dir}: is it a run folder? A run writes its "
+                          "summary when it finishes; re-run `mike eval` with the same options "
+                          "to finish it.")
+    if (Path(run_dir) / MANIFEST).exists():
+        read_manifest(run_dir)  # refuses a folder of a newer format before misreading it
+    return read_summary(path)
+
+
+def format_table(rows: list[list[str]]) -> str:
+    """Left-aligned text columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def summary_table(summary: Summary | Mapping[str, Any]) -> str:
+    """Per task x language x metric scores, then the per-task averages over languages.
+
+    ``summary`` is a :class:`~mike_sdk.run.files.Summary` or its JSON form (entries other
+    than ``results`` may be left out).
+    """
+    if isinstance(summary, Summary):
+        summary = summary.model_dump(mode="json")
+    results = summary["results"]
+    shown = [c for c in COLUMNS if any(r.get(c) is not None for r in results)]
+    # The share of answers in the wrong language (source or a third), where it was decided.
+    if any(r.get("wrong_language") is not None for r in results):
+        shown.append(WRONG)
+    rows = [["task", "src>tgt", "metric", "n", *shown]]
+    averages: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(
+        lambda: defaultdict(list))
+    for r in results:
+        values = {**r, WRONG: r.get("wrong_language")}
+        rows.append([r["task"], f"{r['source_lang']}>{r['target_lang']}", r["metric"],
+                     str(r["n"]), *(f"{values[c]:.2f}" if values.get(c) is not None else "-"
+                                    for c in shown)])
+        for c in shown:
+            if values.get(c) is not None:
+                averages[(r["task"], r["metric"])][c].append(values[c])
+    lines = [format_table(rows)]
+    if averages:
+        avg_rows = [["task", "metric", "languages", *(f"avg {c}" for c in shown)]]
+        for (task, metric), cols in sorted(averages.items()):
+            n = max(len(v) for v in cols.values())
+            avg_rows.append([task, metric, str(n), *(
+                f"{sum(cols[c]) / len(cols[c]):.2f}" if cols.get(c) else "-" for c in shown)])
+        lines += ["", "Averages over target languages (unweighted):", format_table(avg_rows)]
+    skipped = {f"{t}/{lang}": n for t, langs in summary.get("skipped", {}).items()
+               for lang, n in langs.items() if n}
+    if skipped:
+        lines += ["", "Skipped items (target or source language missing): "
+                  + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))]
+    totals = summary.get("totals", {})
+    if totals:
+        lines += ["", "Totals: " + ", ".join(f"{k}={v}" for k, v in totals.items())]
+    backend = summary.get("backend", {})
+    lines += [f"Backend: {backend.get('kind')} {backend.get('model')} "
+              f"(revision {backend.get('revision')}); strategy: "
+              f"{summary.get('strategy', {}).get('name')}",
+              "Scorers: " + "; ".join(f"{k}: {v}" for k, v in summary.get("scorers", {}).items()
+                                      if k in shown)]
+    if WRONG in shown:
+        method = (summary.get("language_detection") or {}).get("method", "?")
+        lines.append(f"{WRONG}: answers in the edit's or a third language, of those whose "
+                     f"language was decided ({method}; `mike report` has the counts).")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Running BMIKE-53: configuration, planning, the evaluator, run folders and their files."""

@@ -1,0 +1,105 @@
+"""The configuration of one evaluation run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mike_sdk.data.benchmark import task_name
+from mike_sdk.data.languages import TARGET_LANGUAGES, parse_languages
+from mike_sdk.records import METRICS, TASKS, MetricName, TaskName
+
+
+class EvalConfig(BaseModel):
+    """What to evaluate: tasks x source x target languages x items x metrics, one strategy.
+
+    ``source_language="fr"`` (the former single-source field) is still accepted and
+    means ``source_languages=("fr",)``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tasks: tuple[TaskName, ...] = TASKS
+    """Tasks to run, in this order."""
+    languages: tuple[str, ...] = TARGET_LANGUAGES
+    """Target (question) languages, in this order; the paper uses the 52 non-English ones."""
+    source_languages: tuple[str, ...] = ("en",)
+    """Languages the edit is stated in, in this order (the paper: English only)."""
+    skip_same_language: bool = False
+    """Leave out the pairs whose source equals the target (monolingual editing)."""
+    strategy: str = "8-shot-metric-specific"
+    """Registered prompt-strategy name."""
+    strategy_options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments for the strategy's constructor."""
+    metrics: tuple[MetricName, ...] = METRICS
+    """Questions to ask per item."""
+    limit: int | None = Field(default=None, ge=1)
+    """Only the first ``limit`` items of each test file (the same positions in every language)."""
+    language_id: Literal["auto", "script", "lingua"] = "auto"
+    """How answers' languages are told apart: Unicode scripts plus the ``lingua``
+    identifier for pairs that share a script (``lingua``: the ``analysis`` extra), scripts
+    only (``script``: Latin-script answers to a Latin-script pair are ``undetermined``), or
+    ``auto``: ``lingua`` when it is installed, else ``script`` (a run records which)."""
+    likelihood: bool = True
+    """Run the new-vs-old likelihood check where the task and backend allow it."""
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks(cls, value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(dict.fromkeys(task_name(t) for t in items if t.strip()))
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _languages(cls, value: Any) -> tuple[str, ...]:
+        return parse_languages(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_source(cls, data: Any) -> Any:
+        # Configurations written before several sources existed name one source_language.
+        if isinstance(data, dict) and "source_language" in data:
+            data = dict(data)
+            single = data.pop("source_language")
+            if "source_languages" in data and parse_languages(data["source_languages"]) \
+                    != parse_languages([single]):
+                raise ValueError("give source_languages or source_language, not both")
+            data["source_languages"] = (single,)
+        return data
+
+    @field_validator("source_languages", mode="before")
+    @classmethod
+    def _sources(cls, value: Any) -> tuple[str, ...]:
+        sources = parse_languages(value)
+        if not sources:
+            raise ValueError("at least one source language is needed")
+        return sources
+
+    @property
+    def source_language(self) -> str:
+        """The first source language (for code written when there was only one)."""
+        return self.source_languages[0]
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """The (source, target) language pairs to evaluate, sources outermost."""
+        return tuple((s, t) for s in self.source_languages for t in self.languages
+                     if not (self.skip_same_language and s == t))
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics(cls, value: Any) -> tuple[str, ...]:
+        from mike_sdk.errors import unknown_name
+
+        items = value.split(",") if isinstance(value, str) else list(value)
+        for metric in items:
+            if metric not in METRICS:
+                raise unknown_name("metric", metric, METRICS)
+        return tuple(dict.fromkeys(items))
+
+    def fingerprint(self) -> str:
+        """A short stable hash of the configuration (names default run folders)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]

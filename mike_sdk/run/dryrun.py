@@ -1,0 +1,101 @@
+"""``mike eval --dry-run``: what a run would send and cost, without calling the backend.
+
+Plans every work item, leaves out what the run folder already holds and what the
+response cache answers, and estimates the rest: input tokens as
+``ceil(characters / 4)``, output tokens at ``max_new_tokens`` (an upper bound:
+answers usually stop earlier), priced with the run's price table.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from mike_sdk.calls.client import ModelClient
+from mike_sdk.calls.pricing import DEFAULTS_NOTE
+from mike_sdk.calls.ratelimit import estimate_input_tokens
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.run.config import EvalConfig
+from mike_sdk.run.likelihood import likelihood_requests
+from mike_sdk.run.plan import Planner
+from mike_sdk.run.rundir import read_row_ids
+from mike_sdk.strategy import get_strategy
+
+
+class DryRun(BaseModel):
+    """The plan of a run: calls still to make, their estimated tokens and cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: int
+    """Work items of the configuration."""
+    done: int
+    """Items the run folder already holds."""
+    cache_hits: int
+    """Items the response cache answers."""
+    calls: int
+    """Generation requests to send (distinct, after cache hits)."""
+    likelihood_calls: int
+    """Likelihood-scoring requests to send (backends that score only)."""
+    input_tokens: int
+    """Estimated prompt tokens of those calls (characters / 4)."""
+    output_tokens: int
+    """Output tokens at ``max_new_tokens`` each: an upper bound."""
+    cost_usd: float | None
+    """Estimated cost (an upper bound), or None when the model has no price."""
+    model: str
+    """The model priced."""
+
+    def describe(self) -> str:
+        """A few lines for the terminal."""
+        cost = (f"${self.cost_usd:.4f} (upper bound; {DEFAULTS_NOTE})"
+                if self.cost_usd is not None
+                else f"unknown (no price for {self.model!r}; add one with --prices FILE)")
+        lines = [f"Dry run: {self.items} items, {self.done} already in the run folder, "
+                 f"{self.cache_hits} answered by the cache.",
+                 f"Calls to send: {self.calls}"
+                 + (f" (+{self.likelihood_calls} likelihood)" if self.likelihood_calls else ""),
+                 f"Estimated input tokens: {self.input_tokens} (characters / 4)",
+                 f"Estimated output tokens: {self.output_tokens} (at max_new_tokens: an upper "
+                 "bound)",
+                 f"Estimated cost: {cost}",
+                 "Nothing was sent."]
+        return "\n".join(lines)
+
+
+def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
+            run_dir: str | Path | None) -> DryRun:
+    """Plan ``config`` for the client's backend without calling it (or loading a model);
+    cache lookups and prices are the client's, as in a real run."""
+    identity, abilities = client.identity, client.backend.abilities
+    prices = client.guard.prices
+    strategy = get_strategy(config.strategy, **config.strategy_options)
+    done = read_row_ids(Path(run_dir)) if run_dir else set()
+    planner = Planner(benchmark, config, strategy, abilities)
+    items = hits = skipped = in_tokens = out_tokens = 0
+    seen: set[str] = set()
+    ll_seen: set[str] = set()
+    work = iter(planner)
+    while chunk := list(islice(work, 2048)):
+        items += len(chunk)
+        todo = [w for w in chunk if w.id not in done]
+        skipped += len(chunk) - len(todo)
+        keys = [client.key(w.request) for w in todo]
+        found = client.lookup(k for k in keys if k not in seen)
+        for w, key in zip(todo, keys, strict=True):
+            if key in found:
+                hits += 1
+            elif key not in seen:
+                seen.add(key)
+                in_tokens += estimate_input_tokens(w.request)
+                out_tokens += w.request.max_new_tokens
+        for pair in likelihood_requests(todo, config, abilities).values():
+            ll_keys = [client.key(r) for r in pair]
+            ll_found = client.lookup(ll_keys)
+            ll_seen.update(k for k in ll_keys if k not in ll_found)
+    cost = prices.cost(identity.model, in_tokens, out_tokens)
+    return DryRun(items=items, done=skipped, cache_hits=hits,
+                  calls=len(seen), likelihood_calls=len(ll_seen), input_tokens=in_tokens,
+                  output_tokens=out_tokens, cost_usd=cost, model=identity.model)

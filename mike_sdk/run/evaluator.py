@@ -1,0 +1,326 @@
+"""The caching evaluator: runs a configuration against a backend, resumably.
+
+Work items stream from the planner in chunks; each chunk's requests go to the one
+call path (:class:`~mike_sdk.calls.client.ModelClient`: cache, call guard, cost, one
+concurrency limit) while the next chunk is already queued behind it, so the window
+of requests in flight never drains at a chunk boundary. A chunk's rows are scored and
+appended to ``results.jsonl`` as soon as its answers are in. A crash or Ctrl-C loses
+at most the rows of the chunks in flight, never a paid-for response: re-running the
+same command resumes from the cache and the folder.
+
+A refused request (400) becomes an error row and the run goes on; refused credentials
+or an unknown model stop the run at once, and so does reaching ``max_cost``, each
+keeping every finished row and cached answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+import time
+from collections import Counter
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from mike_sdk.backend import Backend
+from mike_sdk.calls.cache import ResponseCache
+from mike_sdk.calls.client import Answered, ModelClient, run_sync
+from mike_sdk.calls.limits import CallGuard, Limits
+from mike_sdk.calls.pricing import DEFAULTS_NOTE
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.errors import BackendError, ConfigError
+from mike_sdk.run.config import EvalConfig
+from mike_sdk.run.files import (
+    GroupResult,
+    LanguageDetection,
+    LikelihoodCheck,
+    Manifest,
+    ResultRow,
+    Summary,
+    Totals,
+)
+from mike_sdk.run.likelihood import likelihood_requests
+from mike_sdk.run.plan import Planner, WorkItem
+from mike_sdk.run.progress import Progress
+from mike_sdk.run.results import Aggregator
+from mike_sdk.run.rundir import RunDir, iter_result_rows
+from mike_sdk.scoring.confusion import LanguageIdentifier, lingua_available
+from mike_sdk.scoring.scorers import SCORERS, score_answers
+from mike_sdk.scoring.verdicts import IdentificationCache
+from mike_sdk.strategy import PromptStrategy, get_strategy
+
+TASK_SIZES = {"zsre": 743, "counterfact": 1031, "wikifactdiff": 784}
+_VERSIONED = ("mike-sdk", "pydantic", "diskcache", "torch", "transformers", "openai", "anthropic")
+#: Chunks in flight at once: one being answered, one queued behind it.
+PIPELINE_DEPTH = 2
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        with contextlib.suppress(PackageNotFoundError):
+            found[name] = version(name)
+    return found
+
+
+class RunStopped(BackendError):
+    """The run stopped before the end (credentials, model, or retries given up)."""
+
+
+class Evaluator:
+    """Evaluates one backend on BMIKE-53 through a :class:`ModelClient`.
+
+    >>> evaluator = Evaluator(backend, benchmark=Benchmark("bmike53"))  # doctest: +SKIP
+    >>> config = EvalConfig(languages=("de",), limit=5)
+    >>> summary = evaluator.run(config, "runs/demo")  # doctest: +SKIP
+
+    Pass a backend (a client is built with ``cache`` and ``limits``) or a ready
+    :class:`ModelClient` to share its cache, limits and budget with other callers.
+    """
+
+    def __init__(self, backend: Backend | ModelClient, *, benchmark: Benchmark | None = None,
+                 cache: ResponseCache | None = None, progress: bool = True,
+                 chunk_size: int | None = None, limits: Limits | None = None) -> None:
+        if isinstance(backend, ModelClient):
+            if cache is not None or limits is not None:
+                raise ConfigError("Give cache and limits to the ModelClient, not to the "
+                                  "Evaluator that uses it.")
+            self.client = backend
+        else:
+            self.client = ModelClient(backend, cache=cache if cache is not None
+                                      else ResponseCache(), limits=limits)
+        self.backend = self.client.backend
+        self.benchmark = benchmark or Benchmark()
+        self.progress = progress
+        client = self.client
+        self.chunk_size = chunk_size or max(256, 4 * client.batch_size * client.concurrency)
+        self.identifier = LanguageIdentifier(use_lingua=False)
+        """Labels each answer's language (set per run: scripts only, or with lingua)."""
+        self._verdicts: IdentificationCache | None = None
+        self._in_flight_cost = 0.0
+        """USD of answers received but not yet in written rows (for the progress bar)."""
+
+    @property
+    def cache(self) -> ResponseCache:
+        """The response cache of the client."""
+        if self.client.cache is None:
+            raise ConfigError("The evaluator needs a client with a response cache.")
+        return self.client.cache
+
+    @property
+    def guard(self) -> CallGuard:
+        """The client's call guard (limits, prices, retry counters)."""
+        return self.client.guard
+
+    @property
+    def calls(self) -> int:
+        """Backend requests answered through this evaluator's client."""
+        return self.client.calls
+
+    @property
+    def errors(self) -> int:
+        """Requests refused (400) through this evaluator's client."""
+        return self.client.errors
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the last run stopped early: ``max_cost`` or ``error``; None if it did not."""
+        return self.client.stopped
+
+    def run(self, config: EvalConfig, run_dir: str | Path) -> Summary:
+        """Run (or resume) ``config`` into ``run_dir``; returns the summary."""
+        return run_sync(self.backend, self.arun(config, run_dir))
+
+    async def arun(self, config: EvalConfig, run_dir: str | Path) -> Summary:
+        """Async form of :meth:`run`."""
+        started = time.perf_counter()
+        strategy = get_strategy(config.strategy, **config.strategy_options)
+        strategy.bind(self.benchmark)
+        identity, abilities = self.client.identity, self.backend.abilities
+        if self.client.limits.max_cost is not None \
+                and self.guard.prices.price(identity.model) is None:
+            raise ConfigError(f"--max-cost needs a price for model {identity.model!r}; add it "
+                              "to a price file (--prices FILE or $MIKE_PRICES).")
+        if config.language_id == "auto":  # the manifest records what was used
+            config = config.model_copy(
+                update={"language_id": "lingua" if lingua_available() else "script"})
+        elif config.language_id == "lingua" and not lingua_available():
+            raise ConfigError("language_id='lingua' needs the language identifier: "
+                              "pip install 'mike-sdk[analysis]' (or use 'script').")
+        run = RunDir(run_dir)
+        run.open(Manifest(config=config, backend=identity, strategy=strategy.describe(),
+                          abilities=abilities, versions=_versions(), scorers=SCORERS))
+        self.client.reset()
+        try:
+            aggregator, done = Aggregator(), set()
+            for row in iter_result_rows(run.results_path):
+                if row.id not in done:
+                    done.add(row.id)
+                    aggregator.add(row)
+            planner = Planner(self.benchmark, config, strategy, abilities)
+            self.identifier = self._identifier(config)
+            expected = sum(min(config.limit or TASK_SIZES[t], TASK_SIZES[t]) for t in config.tasks)
+            total = expected * len(config.pairs()) * len(config.metrics)
+            with Progress(total, enabled=self.progress, initial=len(done)) as bar:
+                bar.cost = aggregator.cost_usd
+                await self._pipeline(planner, done, config, strategy, bar, run, aggregator)
+            # Strategies that read more of the data (retrieval pools) say which files.
+            run.update_manifest(data_files={**planner.files, **strategy.files})
+            summary = self._summary(config, strategy.describe(), aggregator, planner.skipped,
+                                    time.perf_counter() - started)
+            run.write_summary(summary)
+        finally:
+            run.close()
+        if self.client.fatal is not None:
+            message = " ".join(str(self.client.fatal).split())
+            raise RunStopped(f"{message} Run stopped; finished rows are kept in {run.path}: "
+                             "fix this and re-run the same command to resume.")
+        return summary
+
+    async def _pipeline(self, planner: Planner, done: set[str], config: EvalConfig,
+                        strategy: PromptStrategy, bar: Progress, run: RunDir,
+                        aggregator: Aggregator) -> None:
+        """Keep up to :data:`PIPELINE_DEPTH` chunks in flight; write each one's rows as
+        soon as it is answered (in the order chunks finish)."""
+        pending: set[asyncio.Task[list[ResultRow]]] = set()
+
+        def write(finished: set[asyncio.Task[list[ResultRow]]]) -> None:
+            for task in finished:
+                rows = task.result()
+                run.append(rows)
+                for row in rows:
+                    aggregator.add(row)
+                if aggregator.cost_usd is not None:
+                    bar.cost = aggregator.cost_usd + self._in_flight_cost
+
+        self._in_flight_cost = 0.0
+        try:
+            work = iter(planner)
+            while not self.client.stopped and (chunk := list(islice(work, self.chunk_size))):
+                todo = [w for w in chunk if w.id not in done]
+                bar.update(len(chunk) - len(todo), cached=0)
+                if todo:
+                    pending.add(asyncio.create_task(self._process(todo, config, strategy, bar)))
+                while len(pending) >= PIPELINE_DEPTH:
+                    finished, pending = await asyncio.wait(
+                        pending, return_when=asyncio.FIRST_COMPLETED)
+                    write(finished)
+            if pending:
+                finished, pending = await asyncio.wait(pending)
+                write(finished)
+        finally:
+            for task in pending:  # an error or Ctrl-C: stop the chunks still in flight
+                task.cancel()
+
+    def _identifier(self, config: EvalConfig) -> LanguageIdentifier:
+        use_lingua = config.language_id == "lingua"
+        if use_lingua and self._verdicts is None:
+            self._verdicts = IdentificationCache(self.cache.directory / "language-ids.sqlite")
+        return LanguageIdentifier(use_lingua=use_lingua, store=self._verdicts)
+
+    def _summary(self, config: EvalConfig, strategy: dict[str, Any], aggregator: Aggregator,
+                 skipped: dict[str, dict[str, int]], wall_s: float) -> Summary:
+        stats = self.guard.stats
+        model = self.client.identity.model
+        totals = Totals(rows=aggregator.rows, cache_hits=aggregator.cached,
+                        backend_calls_this_session=self.client.calls,
+                        input_tokens=aggregator.input_tokens,
+                        output_tokens=aggregator.output_tokens,
+                        cached_input_tokens=aggregator.cached_input_tokens,
+                        cost_usd=aggregator.cost_usd, errors=aggregator.errors,
+                        retries=stats.retries, rate_limited=stats.rate_limited,
+                        wall_time_s=round(wall_s, 3))
+        cost_note = (f"No price known for model {model!r}: cost_usd is null. Add it with "
+                     "--prices FILE or $MIKE_PRICES." if aggregator.cost_usd is None
+                     else f"Prices: {DEFAULTS_NOTE}.")
+        # Set only when the run stopped, so that a finished run's file has neither key.
+        stop: dict[str, Any] = {}
+        if self.client.stopped:
+            stop["stopped"] = self.client.stopped
+            if self.client.fatal is not None:
+                stop["error"] = " ".join(str(self.client.fatal).split())
+        return Summary(backend=self.client.identity, strategy=strategy, config=config,
+                       scorers=SCORERS,
+                       results=[GroupResult.model_validate(g) for g in aggregator.table()],
+                       language_detection=LanguageDetection.model_validate(
+                           self.identifier.describe()), skipped=skipped,
+                       totals=totals, cost_note=cost_note, **stop)
+
+    async def _process(self, todo: list[WorkItem], config: EvalConfig,
+                       strategy: PromptStrategy, bar: Progress) -> list[ResultRow]:
+        """Answer, check, score and label one chunk; returns its rows."""
+        client = self.client
+        keys = [client.key(w.request) for w in todo]
+        items_per_key = Counter(keys)
+
+        def landed(batch: Sequence[Answered]) -> None:
+            items = sum(items_per_key[a.key] for a in batch)
+            bar.update(items, cached=items if batch and batch[0].cached else 0)
+            if not batch or batch[0].cached:
+                return
+            for answer in batch:
+                if answer.cost_usd is not None:
+                    self._in_flight_cost += answer.cost_usd
+            if bar.cost is not None:
+                bar.cost = bar.cost + sum(a.cost_usd or 0.0 for a in batch)
+
+        answers = await client.generate(dict(zip(keys, (w.request for w in todo), strict=True)),
+                                         on_batch=landed)
+        # A stopped client leaves some keys unanswered: those items wait for a re-run.
+        todo = [w for w, k in zip(todo, keys, strict=True) if k in answers]
+        keys = [k for k in keys if k in answers]
+        answered = [w for w, k in zip(todo, keys, strict=True) if answers[k].error is None]
+        scoring = likelihood_requests(answered, config, self.backend.abilities)
+        # Keys hash whole prompts: compute each once, for the lookup and for the rows.
+        pair_keys = {wid: (client.key(new), client.key(old))
+                     for wid, (new, old) in scoring.items()}
+        checks = await client.loglikelihood(
+            {key: r for wid, pair in scoring.items()
+             for key, r in zip(pair_keys[wid], pair, strict=True)}) if scoring else {}
+        tokenizer = self.backend.get_tokenizer() if self.backend.abilities.tokenizer else None
+        generations = [answers[k].generation for k in keys]
+        outputs = [g.text if g is not None else "" for g in generations]
+        extracted = [strategy.extract(w.request, text) if g is not None else ""
+                     for w, g, text in zip(todo, generations, outputs, strict=True)]
+        scores = score_answers(extracted, [w.gold for w in todo], tokenizer)
+        self.identifier.prefetch((a, w.item.target_lang, w.item.source_lang)
+                                 for a, w in zip(extracted, todo, strict=True))
+        rows = []
+        for work, key, text, answer, score in zip(todo, keys, outputs, extracted, scores,
+                                                  strict=True):
+            outcome = answers[key]
+            gen = outcome.generation
+            check = None
+            pair = pair_keys.get(work.id)
+            if pair is not None:
+                if not all(k in checks for k in pair):
+                    continue  # stopped before its likelihood check: left for a re-run
+                check = LikelihoodCheck.model_construct(new_logprob=checks[pair[0]].mean,
+                                                        old_logprob=checks[pair[1]].mean)
+            item = work.item
+            # Every field is built from validated parts, so the row skips validation:
+            # a full configuration writes half a million of them.
+            rows.append(ResultRow.model_construct(
+                id=work.id, task=item.task, index=item.index, case_id=item.target.case_id,
+                source_lang=item.source_lang, target_lang=item.target_lang,
+                metric=work.metric, prompt=work.request.prompt,
+                messages=work.request.messages, cache_key=key, output=text, answer=answer,
+                gold=work.gold,
+                scores={name: 0.0 for name in score} if outcome.error else score,
+                likelihood=check, cached=outcome.cached,
+                input_tokens=gen.input_tokens if gen else None,
+                output_tokens=gen.output_tokens if gen else None,
+                cached_input_tokens=gen.cached_input_tokens if gen else None,
+                cost_usd=outcome.cost_usd,
+                finish_reason=gen.finish_reason if gen else "error", error=outcome.error,
+                answer_language=self.identifier.label(
+                    answer, item.target_lang, item.source_lang, work.gold,
+                    item.source.answer(work.metric))))
+        for outcome in answers.values():  # these costs now live in the rows
+            if not outcome.cached and outcome.cost_usd is not None:
+                self._in_flight_cost -= outcome.cost_usd
+        return rows

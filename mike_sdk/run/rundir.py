@@ -1,0 +1,290 @@
+"""A run folder: ``manifest.json``, ``results.jsonl`` (appended as results arrive) and
+``summary.json``, read and written through their models (:mod:`mike_sdk.run.files`).
+Re-opening a folder with the same configuration resumes it.
+
+A file that does not validate (damaged, or not written by mike-sdk) or a manifest of
+a newer :data:`~mike_sdk.run.files.FORMAT` is refused with a
+:class:`~mike_sdk.errors.ConfigError` that names the file, the line and the way out.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from mike_sdk.errors import ConfigError
+from mike_sdk.run.files import FORMAT, MANIFEST, RESULTS, SUMMARY, Manifest, ResultRow, Summary
+
+LOCK = ".lock"
+_HOW = ("re-run into a new --run-dir (the response cache makes that cheap), or read "
+        "the folder with the mike-sdk version that wrote it (manifest.json: versions)")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _RowId(BaseModel):
+    """Just the id of a row: what resuming and dry runs need."""
+
+    id: str
+
+
+def _problem(exc: ValidationError | ValueError) -> tuple[str, bool]:
+    """The first error as one phrase (the rest are usually its consequences), and whether
+    it is a missing field (a file of an older or other program, not a damaged one)."""
+    if not isinstance(exc, ValidationError):
+        return f"not JSON ({exc})", False
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "the value"
+    if first["type"] == "json_invalid":
+        return f"not JSON ({first['msg']})", False
+    if first["type"] == "missing":
+        return f"field {where!r} is missing", True
+    return f"{where}: {first['msg']}", False
+
+
+def _refuse(path: Path, exc: ValidationError | ValueError) -> ConfigError:
+    problem, missing = _problem(exc)
+    if missing:
+        return ConfigError(f"{path}: {problem}. It was written by an older or other program: "
+                           f"{_HOW}.")
+    return ConfigError(f"{path}: {problem}. The file is damaged: restore it from a copy, "
+                       f"or {_HOW}.")
+
+
+def _read_model(path: Path, model: type[M], defaults: dict[str, Any] | None = None) -> M:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist: is {path.parent} a run folder? `mike eval` "
+                          "writes it (re-running the same command finishes a run).") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _refuse(path, exc) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object. The file is damaged: {_HOW}.")
+    try:
+        return model.model_validate({**(defaults or {}), **data})
+    except ValidationError as exc:
+        raise _refuse(path, exc) from None
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """A folder's ``manifest.json`` (``path``: the file or its folder).
+
+    Raises:
+        ConfigError: missing, damaged, or written by a newer mike-sdk (a newer format).
+    """
+    path = _file(path, MANIFEST)
+    manifest = _read_model(path, Manifest, {"format": 0})
+    if manifest.format > FORMAT:
+        raise ConfigError(f"{path} has run-files format {manifest.format}; this mike-sdk reads "
+                          f"up to {FORMAT}. Upgrade mike-sdk to read it (or re-run into a new "
+                          "--run-dir).")
+    return manifest
+
+
+def read_summary(path: str | Path) -> Summary:
+    """A folder's ``summary.json`` (``path``: the file or its folder).
+
+    Raises:
+        ConfigError: missing or damaged.
+    """
+    return _read_model(_file(path, SUMMARY), Summary)
+
+
+def _file(path: str | Path, name: str) -> Path:
+    path = Path(path)
+    return path / name if path.is_dir() else path
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Numbered complete lines; a torn last line (a killed write) is left out."""
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.endswith(b"\n"):
+                yield number, line
+
+
+def _line_error(path: Path, number: int, exc: ValidationError | ValueError) -> ConfigError:
+    problem, _ = _problem(exc)
+    return ConfigError(
+        f"{path}, line {number}: {problem}. The line is damaged or was not written by "
+        "mike-sdk: delete that line (re-running the same `mike eval` command redoes its "
+        f"item), or {_HOW}.")
+
+
+def iter_result_rows(path: str | Path) -> Iterator[ResultRow]:
+    """The rows of a ``results.jsonl`` (``path``: the file or its folder), in file order.
+
+    Rows of older versions get the defaults of the fields they lack.
+
+    Raises:
+        ConfigError: a complete line that is not a result row (names file and line).
+    """
+    path = _file(path, RESULTS)
+    validate = ResultRow.model_validate_json
+    for number, line in _lines(path):
+        try:
+            yield validate(line)
+        except ValidationError as exc:
+            raise _line_error(path, number, exc) from None
+
+
+def read_row_ids(path: str | Path) -> set[str]:
+    """The ids of the rows of a ``results.jsonl`` (only the ids are validated: fast)."""
+    path = _file(path, RESULTS)
+    validate = _RowId.model_validate_json
+    ids = set()
+    for number, line in _lines(path):
+        try:
+            ids.add(validate(line).id)
+        except ValidationError as exc:
+            raise _line_error(path, number, exc) from None
+    return ids
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file atomically (a crash never leaves half a file)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_manifest(path: str | Path, manifest: Manifest) -> None:
+    """Write ``manifest.json`` atomically (``path``: the file or its folder)."""
+    write_atomic(_file(path, MANIFEST), manifest.model_dump_json(indent=2) + "\n")
+
+
+def write_summary(path: str | Path, summary: Summary) -> None:
+    """Write ``summary.json`` atomically (``path``: the file or its folder).
+
+    Entries left unset are left out, as the aggregator leaves out what does not apply
+    (``paper_f1`` without a tokenizer, language entries without labels): readers of the
+    raw JSON test for presence, and :class:`Summary` reads them back as null.
+    """
+    text = summary.model_dump_json(indent=2, exclude_unset=True)
+    write_atomic(_file(path, SUMMARY), text + "\n")
+
+
+def row_line(row: ResultRow) -> bytes:
+    """One ``results.jsonl`` line."""
+    return row.model_dump_json().encode() + b"\n"
+
+
+class RunDir:
+    """Exclusive access to one run folder while a run writes to it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock: IO[str] | None = None
+        self._results: IO[bytes] | None = None
+
+    @property
+    def results_path(self) -> Path:
+        """The ``results.jsonl`` file."""
+        return self.path / RESULTS
+
+    def open(self, manifest: Manifest,
+             identity_keys: Sequence[str] = Manifest.IDENTITY) -> None:
+        """Lock the folder, check or write the manifest, and get ready to append.
+
+        ``identity_keys`` are the manifest entries that must match to resume. A folder's
+        earlier ``data_files`` are kept (:meth:`update_manifest` adds this session's).
+
+        Raises:
+            ConfigError: another process holds the folder, it holds a different run, or
+                its manifest is unreadable (see :func:`read_manifest`).
+        """
+        new = manifest
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = (self.path / LOCK).open("w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise ConfigError(f"Another process is writing to run folder {self.path}; wait for "
+                              "it or choose another --run-dir.") from None
+        manifest_path = self.path / MANIFEST
+        if manifest_path.exists():
+            try:
+                old = read_manifest(manifest_path)
+            except ConfigError:
+                self.close()
+                raise
+            for key in identity_keys:
+                there, now = getattr(old, key), getattr(new, key)
+                if there != now:
+                    self.close()
+                    raise ConfigError(
+                        f"Run folder {self.path} holds a different run ({key} differs: "
+                        f"{_shown(there)!r} there, {_shown(now)!r} now). Choose another "
+                        "--run-dir, or delete that folder to start over.")
+            new = new.model_copy(update={"data_files": old.data_files})
+        write_manifest(manifest_path, new)
+        self._truncate_torn_line()
+        self._results = self.results_path.open("ab")
+
+    def _truncate_torn_line(self) -> None:
+        # A kill mid-write can leave a partial last line; drop it so appends stay valid.
+        path = self.results_path
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with path.open("rb+") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":
+                return
+            size = fh.seek(0, os.SEEK_END)
+            step, pos = 65536, size
+            while pos > 0:
+                pos = max(0, pos - step)
+                fh.seek(pos)
+                newline = fh.read(size - pos).rfind(b"\n")
+                if newline >= 0:
+                    fh.truncate(pos + newline + 1)
+                    return
+            fh.truncate(0)
+
+    def append(self, rows: Sequence[ResultRow]) -> None:
+        """Append rows and flush them to the OS."""
+        assert self._results is not None, "RunDir.open() first"
+        self._results.write(b"".join(row_line(row) for row in rows))
+        self._results.flush()
+
+    def update_manifest(self, **entries: Any) -> None:
+        """Merge entries into ``manifest.json`` (mappings are merged key by key), e.g.
+        ``update_manifest(data_files={path: sha256})``."""
+        manifest = read_manifest(self.path / MANIFEST)
+        current = manifest.model_dump()
+        for key, value in entries.items():
+            if isinstance(value, Mapping) and isinstance(current.get(key), dict):
+                current[key] = {**current[key], **value}
+            else:
+                current[key] = value
+        write_manifest(self.path, Manifest.model_validate(current))
+
+    def write_summary(self, summary: Summary) -> None:
+        """Write ``summary.json``."""
+        write_summary(self.path, summary)
+
+    def close(self) -> None:
+        """Flush results and release the lock."""
+        if self._results is not None:
+            self._results.close()
+            self._results = None
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+
+def _shown(value: Any) -> Any:
+    """A manifest entry as JSON data, for messages."""
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
