@@ -88,17 +88,25 @@ class AnthropicBackend(RemoteBackend):
                                         default_headers={"x-api-key": key},
                                         http_client=http_client(anthropic, self.options))
 
-    async def _generate_one(self, client: Any, request: GenerationRequest) -> Generation:
+    def payload(self, request: GenerationRequest) -> tuple[dict[str, Any], str]:
+        """The Messages API body for ``request``, and the text prefilled in it."""
         system, turns, started = to_messages(request, self.anthropic_options.prefill)
-        kwargs: dict[str, Any] = {}
+        body: dict[str, Any] = {"model": self.options.model,
+                                "max_tokens": request.max_new_tokens, "messages": turns,
+                                "temperature": 0}
         if system is not None:
-            kwargs["system"] = system
+            body["system"] = system
         if request.stop:
-            kwargs["stop_sequences"] = list(request.stop)
-        # anthropic 2.x refuses temperature as a keyword; the API still takes it in the body.
-        response = await client.messages.create(
-            model=self.options.model, max_tokens=request.max_new_tokens, messages=turns,
-            extra_body={"temperature": 0}, **kwargs)
+            body["stop_sequences"] = list(request.stop)
+        return body, started
+
+    async def _generate_one(self, client: Any, request: GenerationRequest) -> Generation:
+        from anthropic.types import Message
+
+        body, started = self.payload(request)
+        # `post` sends the body as built (`messages.create` re-checks every typed parameter,
+        # most of a request's client CPU), with the SDK's auth, errors and typed response.
+        response = await client.post("/v1/messages", body=body, cast_to=Message)
         text = "".join(getattr(block, "text", "") for block in response.content
                        if getattr(block, "type", None) == "text")
         if response.stop_reason == "stop_sequence" and response.stop_sequence:

@@ -31,6 +31,18 @@ class Stats:
         """Monotonic time the first request arrived."""
         self.last = 0.0
         """Monotonic time the last answer was sent."""
+        self.area = 0.0
+        """Integral of requests in flight over time (mean in flight = area / busy time)."""
+        self._stamp = 0.0
+
+    def change(self, delta: int) -> None:
+        """A request arrived (+1) or was answered (-1)."""
+        now = time.monotonic()
+        if self._stamp:
+            self.area += self.in_flight * (now - self._stamp)
+        self._stamp = now
+        self.in_flight += delta
+        self.peak = max(self.peak, self.in_flight)
 
 
 def check(headers: dict[str, str], body: dict[str, object]) -> tuple[int, str]:
@@ -80,17 +92,18 @@ async def serve(port: int, latency_s: float) -> None:
                 if method == "GET" and path.startswith("/stats"):
                     status, payload = 200, {"peak": stats.peak, "answered": stats.answered,
                                             "refused": stats.refused,
-                                            "busy_s": stats.last - stats.first}
+                                            "busy_s": stats.last - stats.first,
+                                            "mean_in_flight": stats.area / max(
+                                                stats.last - stats.first, 1e-9)}
                 else:
                     stats.first = stats.first or time.monotonic()
-                    stats.in_flight += 1
-                    stats.peak = max(stats.peak, stats.in_flight)
+                    stats.change(+1)
                     try:
                         body = json.loads(data or b"{}")
                         status, why = check(headers, body)
                         await asyncio.sleep(latency_s)
                     finally:
-                        stats.in_flight -= 1
+                        stats.change(-1)
                     stats.last = time.monotonic()
                     if status == 200:
                         stats.answered += 1

@@ -20,13 +20,13 @@ import contextlib
 import platform
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from mike_sdk.backend import Backend
+from mike_sdk.backend import Backend, Likelihood, Tokenizer
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.calls.client import Answered, ModelClient, run_sync
 from mike_sdk.calls.limits import CallGuard, Limits
@@ -57,6 +57,9 @@ TASK_SIZES = {"zsre": 743, "counterfact": 1031, "wikifactdiff": 784}
 _VERSIONED = ("mike-sdk", "pydantic", "diskcache", "torch", "transformers", "openai", "anthropic")
 #: Chunks in flight at once: one being answered, one queued behind it.
 PIPELINE_DEPTH = 2
+#: Items planned or scored between two turns of the event loop: planning and scoring
+#: are CPU work in the loop, and a long stretch of it would leave answered slots idle.
+SLICE = 32
 
 
 def _versions() -> dict[str, str]:
@@ -200,7 +203,7 @@ class Evaluator:
         self._in_flight_cost = 0.0
         try:
             work = iter(planner)
-            while not self.client.stopped and (chunk := list(islice(work, self.chunk_size))):
+            while not self.client.stopped and (chunk := await self._next_chunk(work)):
                 todo = [w for w in chunk if w.id not in done]
                 bar.update(len(chunk) - len(todo), cached=0)
                 if todo:
@@ -215,6 +218,14 @@ class Evaluator:
         finally:
             for task in pending:  # an error or Ctrl-C: stop the chunks still in flight
                 task.cancel()
+
+    async def _next_chunk(self, work: Iterator[WorkItem]) -> list[WorkItem]:
+        """The next chunk of the plan, rendered a slice at a time."""
+        chunk: list[WorkItem] = []
+        while piece := list(islice(work, min(SLICE, self.chunk_size - len(chunk)))):
+            chunk += piece
+            await asyncio.sleep(0)
+        return chunk
 
     def _identifier(self, config: EvalConfig) -> LanguageIdentifier:
         use_lingua = config.language_id == "lingua"
@@ -282,6 +293,22 @@ class Evaluator:
             {key: r for wid, pair in scoring.items()
              for key, r in zip(pair_keys[wid], pair, strict=True)}) if scoring else {}
         tokenizer = self.backend.get_tokenizer() if self.backend.abilities.tokenizer else None
+        rows: list[ResultRow] = []
+        for start in range(0, len(todo), SLICE):
+            await asyncio.sleep(0)  # answers waiting to be read, slots waiting to be used
+            end = start + SLICE
+            rows += self._rows(todo[start:end], keys[start:end], answers, pair_keys, checks,
+                               strategy, tokenizer)
+        for outcome in answers.values():  # these costs now live in the rows
+            if not outcome.cached and outcome.cost_usd is not None:
+                self._in_flight_cost -= outcome.cost_usd
+        return rows
+
+    def _rows(self, todo: list[WorkItem], keys: list[str], answers: dict[str, Answered],
+              pair_keys: dict[str, tuple[str, str]], checks: dict[str, Likelihood],
+              strategy: PromptStrategy, tokenizer: Tokenizer | None) -> list[ResultRow]:
+        """Score and label answered work items (those whose likelihood check is missing
+        because the run stopped are left for a re-run)."""
         generations = [answers[k].generation for k in keys]
         outputs = [g.text if g is not None else "" for g in generations]
         extracted = [strategy.extract(w.request, text) if g is not None else ""
@@ -320,7 +347,4 @@ class Evaluator:
                 answer_language=self.identifier.label(
                     answer, item.target_lang, item.source_lang, work.gold,
                     item.source.answer(work.metric))))
-        for outcome in answers.values():  # these costs now live in the rows
-            if not outcome.cached and outcome.cost_usd is not None:
-                self._in_flight_cost -= outcome.cost_usd
         return rows
