@@ -83,9 +83,10 @@ def main() -> None:
             print(f"cache filled: {stored} entries in {time.perf_counter() - start:.1f} s")
             start = time.perf_counter()
             first = evaluator.run(config, out / "first")
+            method = first.language_detection.method if first.language_detection else "none"
             print(f"first run (answers cached, languages identified): "
-                  f"{first['totals']['rows'] / (time.perf_counter() - start):.0f} items/s, "
-                  f"language id {first['language_detection']['method']}")
+                  f"{first.totals.rows / (time.perf_counter() - start):.0f} items/s, "
+                  f"language id {method}")
             filled.touch()
         else:
             print(f"reusing the cache in {out / 'cache'}")

@@ -118,8 +118,8 @@ def main() -> None:
             for conc in (int(c) for c in args.concurrency.split(",")):
                 r = one_run(args.data_dir, args.requests, conc, args.latency, transport)
                 print(f"{transport:9} {conc:4d} {r['calls']:6.0f} {r['wall_s']:7.2f} "
-                      f"{r['rps']:7.1f} {r['ideal_rps']:6.1f} {r['ratio']:6.1%} {r['served_ratio']:6.1%} "
-                      f"{r['peak']:5.0f} {r['mean_in_flight']:5.1f} "
+                      f"{r['rps']:7.1f} {r['ideal_rps']:6.1f} {r['ratio']:6.1%} "
+                      f"{r['served_ratio']:6.1%} {r['peak']:5.0f} {r['mean_in_flight']:5.1f} "
                       f"{r['cpu_ms_per_request']:10.2f}", flush=True)
 
 

@@ -87,8 +87,8 @@ def main() -> None:
                               progress=False)
         stored = fill_cache(cache, evaluator.benchmark, config, evaluator)
         first = evaluator.run(config, out / "first")
-    print(f"cache filled: {stored} entries; first run: {first['totals']['rows']} rows, "
-          f"language id {first['language_detection']['method']}")
+    print(f"cache filled: {stored} entries; first run: {first.totals.rows} rows, "
+          f"language id {first.language_detection.method if first.language_detection else '?'}")
 
     fresh = [timed(eval_command(data_dir, cache_dir, out / f"run-{i}"))
              for i in range(args.repeat)]

@@ -132,7 +132,7 @@ class ModelClient:
         found = self.lookup(requests)
         out: dict[str, Answered] = {}
         for key, value in found.items():
-            generation = Generation.model_construct(**value)
+            generation = Generation.model_validate(value)  # pydantic-core: faster than construct
             out[key] = Answered(key, generation, True, self.cost(generation))
         if out and on_batch is not None:
             on_batch(list(out.values()))
@@ -152,7 +152,7 @@ class ModelClient:
     async def loglikelihood(self, requests: Mapping[str, LikelihoodRequest]
                             ) -> dict[str, Likelihood]:
         """Scores for requests by cache key (refused or unsent keys are absent)."""
-        out = {k: Likelihood.model_construct(**v) for k, v in self.lookup(requests).items()}
+        out = {k: Likelihood.model_validate(v) for k, v in self.lookup(requests).items()}
         missing = {k: r for k, r in requests.items() if k not in out}
         if missing and not self.stopped:
             def arrived(batch: dict[str, Likelihood], failed: dict[str, str]) -> None:

@@ -293,29 +293,30 @@ class Evaluator:
             {key: r for wid, pair in scoring.items()
              for key, r in zip(pair_keys[wid], pair, strict=True)}) if scoring else {}
         tokenizer = self.backend.get_tokenizer() if self.backend.abilities.tokenizer else None
+        outputs = [g.text if (g := answers[k].generation) is not None else "" for k in keys]
+        extracted = [strategy.extract(w.request, text) if answers[k].generation else ""
+                     for w, k, text in zip(todo, keys, outputs, strict=True)]
+        # One look-up of the stored language verdicts for the whole chunk.
+        self.identifier.prefetch((a, w.item.target_lang, w.item.source_lang)
+                                 for a, w in zip(extracted, todo, strict=True))
         rows: list[ResultRow] = []
         for start in range(0, len(todo), SLICE):
             await asyncio.sleep(0)  # answers waiting to be read, slots waiting to be used
-            end = start + SLICE
-            rows += self._rows(todo[start:end], keys[start:end], answers, pair_keys, checks,
-                               strategy, tokenizer)
+            part = slice(start, start + SLICE)
+            rows += self._rows(todo[part], keys[part], outputs[part], extracted[part], answers,
+                               pair_keys, checks, tokenizer)
         for outcome in answers.values():  # these costs now live in the rows
             if not outcome.cached and outcome.cost_usd is not None:
                 self._in_flight_cost -= outcome.cost_usd
         return rows
 
-    def _rows(self, todo: list[WorkItem], keys: list[str], answers: dict[str, Answered],
+    def _rows(self, todo: list[WorkItem], keys: list[str], outputs: list[str],
+              extracted: list[str], answers: dict[str, Answered],
               pair_keys: dict[str, tuple[str, str]], checks: dict[str, Likelihood],
-              strategy: PromptStrategy, tokenizer: Tokenizer | None) -> list[ResultRow]:
+              tokenizer: Tokenizer | None) -> list[ResultRow]:
         """Score and label answered work items (those whose likelihood check is missing
         because the run stopped are left for a re-run)."""
-        generations = [answers[k].generation for k in keys]
-        outputs = [g.text if g is not None else "" for g in generations]
-        extracted = [strategy.extract(w.request, text) if g is not None else ""
-                     for w, g, text in zip(todo, generations, outputs, strict=True)]
         scores = score_answers(extracted, [w.gold for w in todo], tokenizer)
-        self.identifier.prefetch((a, w.item.target_lang, w.item.source_lang)
-                                 for a, w in zip(extracted, todo, strict=True))
         rows = []
         for work, key, text, answer, score in zip(todo, keys, outputs, extracted, scores,
                                                   strict=True):
@@ -326,25 +327,25 @@ class Evaluator:
             if pair is not None:
                 if not all(k in checks for k in pair):
                     continue  # stopped before its likelihood check: left for a re-run
-                check = LikelihoodCheck.model_construct(new_logprob=checks[pair[0]].mean,
-                                                        old_logprob=checks[pair[1]].mean)
+                check = LikelihoodCheck(new_logprob=checks[pair[0]].mean,
+                                        old_logprob=checks[pair[1]].mean)
             item = work.item
-            # Every field is built from validated parts, so the row skips validation:
-            # a full configuration writes half a million of them.
-            rows.append(ResultRow.model_construct(
-                id=work.id, task=item.task, index=item.index, case_id=item.target.case_id,
-                source_lang=item.source_lang, target_lang=item.target_lang,
-                metric=work.metric, prompt=work.request.prompt,
-                messages=work.request.messages, cache_key=key, output=text, answer=answer,
-                gold=work.gold,
-                scores={name: 0.0 for name in score} if outcome.error else score,
-                likelihood=check, cached=outcome.cached,
-                input_tokens=gen.input_tokens if gen else None,
-                output_tokens=gen.output_tokens if gen else None,
-                cached_input_tokens=gen.cached_input_tokens if gen else None,
-                cost_usd=outcome.cost_usd,
-                finish_reason=gen.finish_reason if gen else "error", error=outcome.error,
-                answer_language=self.identifier.label(
+            # Validating is cheaper than model_construct here (pydantic-core does it), and
+            # a full configuration writes half a million rows.
+            rows.append(ResultRow.model_validate({
+                "id": work.id, "task": item.task, "index": item.index,
+                "case_id": item.target.case_id, "source_lang": item.source_lang,
+                "target_lang": item.target_lang, "metric": work.metric,
+                "prompt": work.request.prompt, "messages": work.request.messages,
+                "cache_key": key, "output": text, "answer": answer, "gold": work.gold,
+                "scores": {name: 0.0 for name in score} if outcome.error else score,
+                "likelihood": check, "cached": outcome.cached,
+                "input_tokens": gen.input_tokens if gen else None,
+                "output_tokens": gen.output_tokens if gen else None,
+                "cached_input_tokens": gen.cached_input_tokens if gen else None,
+                "cost_usd": outcome.cost_usd,
+                "finish_reason": gen.finish_reason if gen else "error", "error": outcome.error,
+                "answer_language": self.identifier.label(
                     answer, item.target_lang, item.source_lang, work.gold,
-                    item.source.answer(work.metric))))
+                    item.source.answer(work.metric))}))
         return rows

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
 
 from mike_sdk.errors import ConfigError
 from mike_sdk.run.files import FORMAT, MANIFEST, RESULTS, SUMMARY, Manifest, ResultRow, Summary
@@ -175,7 +176,7 @@ def write_summary(path: str | Path, summary: Summary) -> None:
 
 def row_line(row: ResultRow) -> bytes:
     """One ``results.jsonl`` line."""
-    return row.model_dump_json().encode() + b"\n"
+    return to_json(row) + b"\n"  # the model's own serializer, straight to bytes
 
 
 class RunDir:

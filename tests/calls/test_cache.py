@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+from pydantic_core import from_json
+
 from mike_sdk.backend import Abilities, Generation, GenerationRequest, Identity
 from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
 from mike_sdk.records import Edit, Question
@@ -74,3 +76,17 @@ def test_two_processes_share_one_cache_folder(tmp_path: Path) -> None:
                                 + [f"shared-{i}" for i in range(1, count, 2)])
         assert len(values) == len(cache)
         assert all(v["text"] == f"value {k}" for k, v in values.items())
+
+
+def test_get_many_reads_what_get_reads(tmp_path: Path) -> None:
+    # get_many reads diskcache's table in one query: it must agree with diskcache's own
+    # get, also for a value large enough to be kept in a file of its own.
+    entries = [(f"key-{i}", {"text": "x" * i}) for i in range(1200)]
+    entries.append(("large", {"text": "y" * 200_000}))
+    with ResponseCache(tmp_path) as cache:
+        cache.put_many(entries)
+        wanted = [key for key, _ in entries] + ["absent", "key-3"]
+        found = cache.get_many(wanted)
+        assert found == {key: from_json(cache._cache.get(key)) for key, _ in entries}
+        assert len(found["large"]["text"]) == 200_000
+        assert (cache.hits, cache.misses) == (len(entries), 1)

@@ -5,23 +5,12 @@ is current. No model is loaded."""
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mike_sdk.backend import (
-    Abilities,
-    Backend,
-    Generation,
-    GenerationRequest,
-    Identity,
-    Likelihood,
-    LikelihoodRequest,
-    Tokenizer,
-)
+from mike_sdk.backends.mock import MockBackend
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.errors import ConfigError
 from mike_sdk.report.runs import load_run
@@ -44,39 +33,6 @@ CONFIG = EvalConfig(tasks=("zsre", "counterfact"), languages=("de", "zh"),
                     strategy="zero-shot", limit=2, language_id="script")
 
 
-class Parrot(Backend):
-    """Answers each edit's new answer; scores likelihoods by length (no model)."""
-
-    @property
-    def identity(self) -> Identity:
-        return Identity(kind="files-test", model="parrot")
-
-    @property
-    def abilities(self) -> Abilities:
-        return Abilities(tokenizer=True, loglikelihood=True, batch_size=8)
-
-    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        out = []
-        for request in requests:
-            fact = re.search(r'New Fact: "[^"]*\? ([^"]*)"', request.prompt or "")
-            out.append(Generation(text=(fact.group(1) if fact else "x") + '"',
-                                  input_tokens=50, output_tokens=3, finish_reason="stop"))
-        return out
-
-    async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
-        return [Likelihood(logprob=-float(len(r.continuation)), tokens=1) for r in requests]
-
-    def get_tokenizer(self) -> Tokenizer:
-        return ByteTokenizer()
-
-
-class ByteTokenizer:
-    """UTF-8 bytes as token ids: enough for the paper's F1."""
-
-    def encode(self, text: str) -> list[int]:
-        return list(text.encode("utf-8"))
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """A folder written by the shipped evaluator on real BMIKE-53 items."""
@@ -85,7 +41,9 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 
     root = tmp_path_factory.mktemp("files")
     with ResponseCache(root / "cache") as cache:
-        evaluator = Evaluator(Parrot(), benchmark=Benchmark(data_dir), cache=cache,
+        # The mock stands in for a model: these tests are about the files, not answers.
+        parrot = MockBackend("parrot", answer="edit", batch_size=8)
+        evaluator = Evaluator(parrot, benchmark=Benchmark(data_dir), cache=cache,
                               progress=False)
         evaluator.run(CONFIG, root / "run")
     return root / "run"
@@ -108,8 +66,8 @@ def test_what_the_evaluator_writes_reads_back(run_dir: Path) -> None:
     assert summary.results == [GroupResult.model_validate(e) for e in aggregator.table()]
     # Readers of `mike report`.
     assert load_summary(run_dir) == summary
-    assert "Backend: files-test parrot" in summary_table(summary)
-    assert load_run(run_dir).describe() == "files-test parrot, strategy zero-shot"
+    assert "Backend: mock parrot" in summary_table(summary)
+    assert load_run(run_dir).describe() == "mock parrot, strategy zero-shot"
 
 
 def test_round_trips(run_dir: Path, tmp_path: Path) -> None:
