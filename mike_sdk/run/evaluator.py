@@ -169,7 +169,9 @@ class Evaluator:
             expected = sum(min(config.limit or TASK_SIZES[t], TASK_SIZES[t]) for t in config.tasks)
             total = expected * len(config.pairs()) * len(config.metrics)
             with Progress(total, enabled=self.progress, initial=len(done)) as bar:
-                bar.cost = aggregator.cost_usd
+                # A model without a price shows no cost at all rather than $0.
+                priced = self.guard.prices.price(identity.model) is not None
+                bar.cost = aggregator.cost_usd if priced else None
                 await self._pipeline(planner, done, config, strategy, bar, run, aggregator)
             # Strategies that read more of the data (retrieval pools) say which files.
             run.update_manifest(data_files={**planner.files, **strategy.files})
@@ -197,7 +199,7 @@ class Evaluator:
                 run.append(rows)
                 for row in rows:
                     aggregator.add(row)
-                if aggregator.cost_usd is not None:
+                if bar.cost is not None and aggregator.cost_usd is not None:
                     bar.cost = aggregator.cost_usd + self._in_flight_cost
 
         self._in_flight_cost = 0.0
@@ -273,11 +275,14 @@ class Evaluator:
             bar.update(items, cached=items if batch and batch[0].cached else 0)
             if not batch or batch[0].cached:
                 return
-            for answer in batch:
-                if answer.cost_usd is not None:
-                    self._in_flight_cost += answer.cost_usd
+            paid = [a for a in batch if a.error is None]
+            if any(a.cost_usd is None for a in paid):
+                bar.cost = None  # no price for the model: show no cost rather than $0
+                return
+            cost = sum(a.cost_usd or 0.0 for a in paid)
+            self._in_flight_cost += cost
             if bar.cost is not None:
-                bar.cost = bar.cost + sum(a.cost_usd or 0.0 for a in batch)
+                bar.cost += cost
 
         answers = await client.generate(dict(zip(keys, (w.request for w in todo), strict=True)),
                                          on_batch=landed)
@@ -305,9 +310,9 @@ class Evaluator:
             part = slice(start, start + SLICE)
             rows += self._rows(todo[part], keys[part], outputs[part], extracted[part], answers,
                                pair_keys, checks, tokenizer)
-        for outcome in answers.values():  # these costs now live in the rows
-            if not outcome.cached and outcome.cost_usd is not None:
-                self._in_flight_cost -= outcome.cost_usd
+        # These costs now live in the rows.
+        self._in_flight_cost -= sum(a.cost_usd or 0.0 for a in answers.values()
+                                    if not a.cached and a.error is None)
         return rows
 
     def _rows(self, todo: list[WorkItem], keys: list[str], outputs: list[str],
