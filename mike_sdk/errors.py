@@ -57,3 +57,13 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> ConfigError:
     ordered = closest_first(name, valid)
     hint = f" Did you mean {ordered[0]!r}?" if ordered else ""
     return ConfigError(f"Unknown {kind} {name!r}.{hint} Valid names: {', '.join(ordered)}.")
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: enough to recognise an error in one line.
+
+    >>> one_line(ValueError("bad value\\nmore detail"))
+    'ValueError: bad value'
+    """
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -16,15 +16,9 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
 
-from mike_sdk.errors import ConfigError, PluginError, unknown_name
+from mike_sdk.errors import ConfigError, PluginError, one_line, unknown_name
 
 T = TypeVar("T")
-
-
-def _one_line(exc: BaseException) -> str:
-    """``Type: first line of the message``, enough to recognise an error in a listing."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _distribution(ep: EntryPoint) -> str | None:
@@ -92,7 +86,7 @@ class Registry(Generic[T]):
         try:
             factory = ep.load()
         except Exception as exc:  # any failure inside third-party code: report, don't crash
-            error = self._plugin_error(name, ep, _one_line(exc))
+            error = self._plugin_error(name, ep, one_line(exc))
         else:
             if callable(factory):
                 # The plugin's module may have registered it already (same object).

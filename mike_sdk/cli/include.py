@@ -18,12 +18,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from mike_sdk.errors import ConfigError
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+from mike_sdk.errors import ConfigError, one_line
 
 
 def _looks_like_path(target: str) -> bool:
@@ -101,7 +96,7 @@ def include(target: str, *, verbose: bool = False) -> ModuleType:
     kind = "file" if as_file else "module"
     hint = "" if verbose else " (-v shows the traceback)"
     # A ConfigError (say, a name registered twice) is already a sentence of ours.
-    problem = str(error) if isinstance(error, ConfigError) else _one_line(error)
+    problem = str(error) if isinstance(error, ConfigError) else one_line(error)
     raise ConfigError(f"--include {target}: importing {kind} {target!r} failed: "
                       f"{problem}{hint}")
 
