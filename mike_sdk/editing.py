@@ -1,9 +1,15 @@
 """Edit a model's knowledge in context and ask it questions, in any language.
 
->>> from mike_sdk import ask, Edit, load_backend                            # doctest: +SKIP
->>> model = load_backend("hf")                                              # doctest: +SKIP
->>> ask(model, Edit(question="Who is the CEO of Acme?", answer="Ada Lovelace"),
-...     "Wer ist der CEO von Acme?", language="de").answer                   # doctest: +SKIP
+>>> from mike_sdk import Benchmark, Edit, ask, load_backend
+>>> model = load_backend("mock", answer="edit")   # or load_backend("hf"), "openai", ...
+>>> fact = Edit(question="Who is the CEO of Acme?", answer="Ada Lovelace")
+>>> answer = ask(model, fact, "Wer ist der CEO von Acme?", language="de",
+...              benchmark=Benchmark("bmike53"))
+>>> answer.answer, answer.cached
+('Ada Lovelace', False)
+>>> ask(model, fact, "Wer ist der CEO von Acme?", language="de",
+...     benchmark=Benchmark("bmike53")).cached        # the same question: from the cache
+True
 """
 
 from __future__ import annotations
@@ -137,7 +143,8 @@ def ask(model: Backend | ModelClient, edit: Edit, question: str | Question, *,
     """Put ``edit`` in the prompt and ask ``question``; see :func:`ask_many`.
 
     >>> fact = Edit(question="Where does Spike Hughes originate from?", answer="Philadelphia")
-    >>> ask(backend, fact, "斯派克·休斯来自哪里？", language="zh").answer  # doctest: +SKIP
+    >>> ask(load_backend("hf"), fact, "斯派克·休斯来自哪里？", language="zh").answer
+    ... # doctest: +SKIP
     '费城'
     """
     return ask_many(model, edit, [question], language=language, metric=metric,

@@ -77,9 +77,12 @@ class RunStopped(BackendError):
 class Evaluator:
     """Evaluates one backend on BMIKE-53 through a :class:`ModelClient`.
 
-    >>> evaluator = Evaluator(backend, benchmark=Benchmark("bmike53"))  # doctest: +SKIP
-    >>> config = EvalConfig(languages=("de",), limit=5)
-    >>> summary = evaluator.run(config, "runs/demo")  # doctest: +SKIP
+    >>> from mike_sdk.backends.mock import MockBackend
+    >>> evaluator = Evaluator(MockBackend(), benchmark=Benchmark("bmike53"), progress=False)
+    >>> config = EvalConfig(tasks=("zsre",), languages=("de",), limit=2)
+    >>> summary = evaluator.run(config, "runs/demo")
+    >>> summary.totals.rows, summary.totals.cache_hits
+    (8, 0)
 
     Pass a backend (a client is built with ``cache`` and ``limits``) or a ready
     :class:`ModelClient` to share its cache, limits and budget with other callers.
