@@ -84,8 +84,8 @@ class OpenAIBackend(RemoteBackend):
     def _official(self) -> bool:
         return self._base_url is None or host_of(self._base_url) == DEFAULT_HOST
 
-    def payload(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
-        """The endpoint and the JSON body for ``request`` (what goes on the wire)."""
+    def payload(self, request: GenerationRequest) -> dict[str, Any]:
+        """The JSON body for ``request`` (what goes on the wire)."""
         want_logprobs = request.logprobs or self.openai_options.logprobs
         body: dict[str, Any] = {"model": self.options.model}
         if self.openai_options.mode == "completions":
@@ -113,26 +113,25 @@ class OpenAIBackend(RemoteBackend):
         body["temperature"] = 0
         if request.stop:
             body["stop"] = list(request.stop)
-        path = "/completions" if self.openai_options.mode == "completions" \
-            else "/chat/completions"
-        return path, body
+        return body
 
     async def _generate_one(self, client: Any, request: GenerationRequest) -> Generation:
         from openai.types import Completion
         from openai.types.chat import ChatCompletion
 
-        path, body = self.payload(request)
+        body = self.payload(request)
         want_logprobs = request.logprobs or self.openai_options.logprobs
         # The SDK's own `create` spends most of a request's client CPU re-checking typed
         # parameters that `payload` already built; `post` sends the body as it is, with
         # the SDK's auth, base URL, timeouts, errors and typed response.
         if self.openai_options.mode == "completions":
-            response = await client.post(path, body=body, cast_to=Completion)
+            response = await client.post("/completions", body=body, cast_to=Completion)
             choice = _first_choice(response)
             text = choice.text or ""
             logprobs = _completion_logprobs(choice) if want_logprobs else None
         else:
-            response = await client.post(path, body=body, cast_to=ChatCompletion)
+            response = await client.post("/chat/completions", body=body,
+                                         cast_to=ChatCompletion)
             choice = _first_choice(response)
             text = choice.message.content or ""
             logprobs = _chat_logprobs(choice) if want_logprobs else None

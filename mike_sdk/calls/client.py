@@ -169,7 +169,7 @@ class ModelClient:
             raise self.fatal
         for key in keys:
             if key not in answers:
-                raise BudgetExceeded(f"Not sent: max_cost ${self.limits.max_cost} reached.")
+                raise BudgetReached(f"Not sent: max_cost ${self.limits.max_cost} reached.")
             if answers[key].error is not None:
                 raise BadRequest(answers[key].error or "")
         return [answers[k] for k in keys]
@@ -257,10 +257,6 @@ def run_sync(backend: Backend, work: Awaitable[T]) -> T:
             await backend.release_connections()
 
     return asyncio.run(main())
-
-
-class BudgetExceeded(CallFailed):
-    """A request was not sent because ``max_cost`` was reached."""
 
 
 def _length(request: BaseModel) -> int:

@@ -43,8 +43,8 @@ class Limits(BaseModel):
     """Price file overriding the shipped defaults (None: ``$MIKE_PRICES`` or defaults only)."""
 
 
-class BudgetReached(Exception):
-    """The next call could cross ``max_cost``: no new calls."""
+class BudgetReached(CallFailed):
+    """The next call could cross ``max_cost``: it is not sent, nor any after it."""
 
 
 class CallGuard:
@@ -84,7 +84,8 @@ class CallGuard:
         if self.limits.max_cost is not None:
             reserve = self.estimated_cost(batch) or 0.0
             if self.spent + self._reserved + reserve > self.limits.max_cost:
-                raise BudgetReached
+                raise BudgetReached(f"Not sent: it could take this session past max_cost "
+                                    f"${self.limits.max_cost}.")
             self._reserved += reserve
         estimate = sum(estimate_tokens(r) for r in batch)
 

@@ -107,8 +107,6 @@ class Evaluator:
         self.identifier = LanguageIdentifier(use_lingua=False)
         """Labels each answer's language (set per run: scripts only, or with lingua)."""
         self._verdicts: IdentificationCache | None = None
-        self._in_flight_cost = 0.0
-        """USD of answers received but not yet in written rows (for the progress bar)."""
 
     @property
     def cache(self) -> ResponseCache:
@@ -202,10 +200,7 @@ class Evaluator:
                 run.append(rows)
                 for row in rows:
                     aggregator.add(row)
-                if bar.cost is not None and aggregator.cost_usd is not None:
-                    bar.cost = aggregator.cost_usd + self._in_flight_cost
 
-        self._in_flight_cost = 0.0
         try:
             work = iter(planner)
             while not self.client.stopped and (chunk := await self._next_chunk(work)):
@@ -278,14 +273,12 @@ class Evaluator:
             bar.update(items, cached=items if batch and batch[0].cached else 0)
             if not batch or batch[0].cached:
                 return
+            # The bar counts each paid request once, as it lands.
             paid = [a for a in batch if a.error is None]
             if any(a.cost_usd is None for a in paid):
                 bar.cost = None  # no price for the model: show no cost rather than $0
-                return
-            cost = sum(a.cost_usd or 0.0 for a in paid)
-            self._in_flight_cost += cost
-            if bar.cost is not None:
-                bar.cost += cost
+            elif bar.cost is not None:
+                bar.cost += sum(a.cost_usd or 0.0 for a in paid)
 
         answers = await client.generate(dict(zip(keys, (w.request for w in todo), strict=True)),
                                          on_batch=landed)
@@ -313,9 +306,6 @@ class Evaluator:
             part = slice(start, start + SLICE)
             rows += self._rows(todo[part], keys[part], outputs[part], extracted[part], answers,
                                pair_keys, checks, tokenizer)
-        # These costs now live in the rows.
-        self._in_flight_cost -= sum(a.cost_usd or 0.0 for a in answers.values()
-                                    if not a.cached and a.error is None)
         return rows
 
     def _rows(self, todo: list[WorkItem], keys: list[str], outputs: list[str],
