@@ -1,7 +1,11 @@
 """Built-in backends. Importing this package registers them (heavy imports stay lazy).
 
-``openai`` and ``anthropic`` register here but import their SDKs on first call only;
+``openai``, ``anthropic`` and their cloud variants (``azure-openai``,
+``anthropic-bedrock``, ``anthropic-vertex``) register here but import their SDKs on
+first call only;
 ``mock`` is a deterministic stand-in model for tests and strategy development.
 """
 
-from . import anthropic, hf, mock, openai  # noqa: F401  (registers "anthropic", "hf", "mock", "openai")
+# Importing registers: "anthropic", "anthropic-bedrock", "anthropic-vertex", "azure-openai",
+# "hf", "mock", "openai".
+from . import anthropic, anthropic_cloud, azure_openai, hf, mock, openai  # noqa: F401

@@ -80,7 +80,8 @@ class MockOptions(BaseModel):
     failure_rate: float = Field(default=0.0, ge=0, le=1)
     """Share of requests that fail, chosen by a hash of the request and ``seed``."""
     failure_kinds: tuple[FailureKind, ...] = Field(default=("transient",), min_length=1)
-    """Failure classes raised (one per failing request, picked by its hash)."""
+    """Failure classes raised (one per failing request, picked by its hash); a comma list
+    on the command line."""
     failures_per_request: int | None = Field(default=1, ge=1)
     """Attempts that fail before a failing request succeeds (None: it always fails)."""
     retry_after_s: float | None = Field(default=None, ge=0)
@@ -99,6 +100,12 @@ class MockOptions(BaseModel):
     """Offers its word tokenizer (for the paper's F1)."""
     loglikelihood: bool = True
     """Scores continuations (deterministic pseudo log-probabilities)."""
+
+    @field_validator("failure_kinds", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        # ``--backend-option failure_kinds=bad_request,transient`` arrives as one string.
+        return tuple(value.split(",")) if isinstance(value, str) else value
 
     @field_validator("text", mode="before")
     @classmethod

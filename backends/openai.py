@@ -2,12 +2,18 @@
 
 ``mode="chat"`` sends the strategy's chat messages to ``/v1/chat/completions``;
 ``mode="completions"`` sends the raw completion prompt to ``/v1/completions``, which is
-the paper's protocol (use it for base models behind vLLM or llama.cpp). Greedy
-(temperature 0) either way. The key comes from ``api_key=`` or ``OPENAI_API_KEY``.
+the paper's protocol (use it for base models behind vLLM or llama.cpp). Each request is
+built from the model's profile (:mod:`mike_sdk.providers.profiles`): greedy
+(temperature 0) and the stop string where the model accepts them, the token-limit field
+it wants, and for reasoning models ``reasoning_effort`` (lowest by default) with a
+reasoning budget added to the answer's. The key comes from ``api_key=`` or
+``OPENAI_API_KEY``; ``preset=`` (``deepseek``, ``gemini``, ``vllm``, ...: see
+:mod:`mike_sdk.providers.presets`) sets another provider's base URL and key variable.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
@@ -20,8 +26,10 @@ from mike_sdk.backend import (
     GenerationRequest,
 )
 from mike_sdk.calls.failures import BadRequest, Transient
+from mike_sdk.providers.presets import get_preset
+from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET
 
-from .remote import RemoteBackend, RemoteOptions, host_of, http_client
+from .remote import RemoteBackend, RemoteOptions, http_client
 
 __all__ = ["OpenAIBackend", "OpenAIOptions"]
 
@@ -50,20 +58,38 @@ class OpenAIBackend(RemoteBackend):
     base_url_env = "OPENAI_BASE_URL"
     default_host = DEFAULT_HOST
     sdk_name = "openai"
+    #: A local server's preset: it may run without a key.
+    _key_optional = False
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  organization: str | None = None, project: str | None = None,
                  mode: Literal["chat", "completions"] = "chat", max_concurrency: int = 8,
                  timeout: float = 60, logprobs: bool = False,
-                 transport: Literal["auto", "httpx", "aiohttp"] = "auto") -> None:
+                 transport: Literal["auto", "httpx", "aiohttp"] = "auto",
+                 profile: str | None = None, profiles: str | None = None,
+                 reasoning_effort: str | None = None,
+                 reasoning_budget: int = DEFAULT_REASONING_BUDGET,
+                 preset: str | None = None) -> None:
+        chosen = get_preset(preset) if preset is not None else None
+        if chosen is not None:
+            # Before the base class reads the key variable or the base URL.
+            self.key_env, self._key_optional = chosen.key_env, chosen.key_optional
+            base_url = base_url or chosen.base_url
         options: OpenAIOptions = self._validate(
             OpenAIOptions, model=model, base_url=base_url,
             api_key=SecretStr(api_key) if api_key is not None else None,
             organization=organization, project=project, mode=mode,
             max_concurrency=max_concurrency, timeout=timeout, logprobs=logprobs,
-            transport=transport)
+            transport=transport, profile=profile, profiles=profiles,
+            reasoning_effort=reasoning_effort, reasoning_budget=reasoning_budget)
         super().__init__(options)
         self.openai_options = options
+
+    def _key(self) -> str:
+        if self._key_optional and self.options.api_key is None \
+                and not os.environ.get(self.key_env):
+            return "EMPTY"  # a local server started without --api-key takes any key
+        return super()._key()
 
     @property
     def abilities(self) -> Abilities:
@@ -81,18 +107,18 @@ class OpenAIBackend(RemoteBackend):
                                   timeout=opts.timeout, max_retries=0,
                                   http_client=http_client(openai, opts))
 
-    def _official(self) -> bool:
-        return self._base_url is None or host_of(self._base_url) == DEFAULT_HOST
-
     def payload(self, request: GenerationRequest) -> dict[str, Any]:
-        """The JSON body for ``request`` (what goes on the wire)."""
+        """The JSON body for ``request`` (what goes on the wire), built from the profile."""
+        settings = self.settings
         want_logprobs = request.logprobs or self.openai_options.logprobs
         body: dict[str, Any] = {"model": self.options.model}
+        # Reasoning tokens come out of the same limit as the answer's.
+        limit = request.max_new_tokens + (settings.reasoning_budget or 0)
         if self.openai_options.mode == "completions":
             if request.prompt is None:
                 raise BadRequest("Completions mode needs a completion prompt; this request "
                                  "has chat messages only (use mode='chat').")
-            body.update(prompt=request.prompt, max_tokens=request.max_new_tokens)
+            body.update(prompt=request.prompt, max_tokens=limit)
             if want_logprobs:
                 body["logprobs"] = 1
         else:
@@ -106,12 +132,12 @@ class OpenAIBackend(RemoteBackend):
             if want_logprobs:
                 # top_logprobs too: llama.cpp returns nothing without it.
                 body.update(logprobs=True, top_logprobs=1)
-            # OpenAI's newer models refuse max_tokens; compatible servers may not know the
-            # newer name.
-            limit = "max_completion_tokens" if self._official() else "max_tokens"
-            body[limit] = request.max_new_tokens
-        body["temperature"] = 0
-        if request.stop:
+            body[settings.token_limit] = limit
+        if settings.sampling == "greedy":
+            body["temperature"] = 0
+        if settings.reasoning_effort is not None:
+            body["reasoning_effort"] = settings.reasoning_effort
+        if request.stop and settings.stop:  # else the answer is cut from the text anyway
             body["stop"] = list(request.stop)
         return body
 
@@ -136,13 +162,16 @@ class OpenAIBackend(RemoteBackend):
             text = choice.message.content or ""
             logprobs = _chat_logprobs(choice) if want_logprobs else None
         usage = response.usage
+        reasoning = _reasoning_tokens(usage)
+        reason = finish_reason(choice.finish_reason, request)
+        if reason == "length" and not text and reasoning:
+            reason = "reasoning"
         return Generation(
             text=text,
             input_tokens=getattr(usage, "prompt_tokens", None),
             output_tokens=getattr(usage, "completion_tokens", None),
-            cached_input_tokens=_cached_tokens(usage),
-            finish_reason=finish_reason(choice.finish_reason, request),
-            logprobs=logprobs)
+            cached_input_tokens=_cached_tokens(usage), reasoning_tokens=reasoning,
+            finish_reason=reason, logprobs=logprobs)
 
 
 def _first_choice(response: Any) -> Any:
@@ -168,6 +197,12 @@ def _cached_tokens(usage: Any) -> int | None:
     details = getattr(usage, "prompt_tokens_details", None)
     cached = getattr(details, "cached_tokens", None)
     return int(cached) if cached is not None else None
+
+
+def _reasoning_tokens(usage: Any) -> int | None:
+    details = getattr(usage, "completion_tokens_details", None)
+    reasoning = getattr(details, "reasoning_tokens", None)
+    return int(reasoning) if reasoning is not None else None
 
 
 def _completion_logprobs(choice: Any) -> tuple[float, ...] | None:

@@ -32,6 +32,8 @@ from mike_sdk.backend import (
 )
 from mike_sdk.calls.failures import AuthFailed, BadRequest, CallFailed, Transient, classify_status
 from mike_sdk.errors import ConfigError
+from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
+from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
 
 __all__ = ["RemoteBackend", "RemoteOptions", "http_client", "redact", "resolve_key",
            "translate"]
@@ -58,6 +60,16 @@ class RemoteOptions(BaseModel):
     """The SDK's HTTP transport: ``aiohttp`` (less client CPU per request, measured in
     ``bench/bench_concurrency.py``), the SDK's default ``httpx``, or ``auto``: aiohttp
     when it is installed."""
+    profile: str | None = None
+    """The model profile entry to use by name (default: the first that matches the model;
+    see ``mike backends --models``)."""
+    profiles: str | None = None
+    """A profile file that extends the shipped table (default: ``$MIKE_PROFILES``)."""
+    reasoning_effort: str | None = None
+    """Reasoning effort, one of the profile's ``efforts``; default: the lowest for OpenAI's
+    reasoning models, no thinking for Claude."""
+    reasoning_budget: int = Field(default=DEFAULT_REASONING_BUDGET, ge=1)
+    """Tokens for hidden reasoning on top of the answer's budget (reasoning models only)."""
 
 
 def http_client(sdk: ModuleType, options: RemoteOptions) -> Any:
@@ -165,6 +177,7 @@ class RemoteBackend(Backend):
     """
 
     kind = "remote"
+    provider: Provider = "openai"
     key_env = "API_KEY"
     base_url_env = "BASE_URL"
     default_host = ""
@@ -175,6 +188,16 @@ class RemoteBackend(Backend):
         self._base_url = options.base_url or os.environ.get(self.base_url_env) or None
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.profile: ModelProfile = ProfileTable.load(options.profiles).find(
+            self.provider, self.profile_model(), name=options.profile)
+        self.settings: RequestSettings = settings_for(
+            self.profile, reasoning_effort=options.reasoning_effort,
+            reasoning_budget=options.reasoning_budget,
+            option_hint="Set it with --backend-option reasoning_effort=VALUE.")
+
+    def profile_model(self) -> str:
+        """The model name that profiles match (a cloud deployment may say otherwise)."""
+        return self.options.model
 
     @classmethod
     def _validate(cls, model_type: type[BaseModel], **values: Any) -> Any:
@@ -199,7 +222,11 @@ class RemoteBackend(Backend):
         model = self.options.model
         if self._base_url is not None and host_of(self._base_url) != self.default_host:
             model = f"{model}@{host_of(self._base_url)}"
-        return Identity(kind=self.kind, model=model)
+        return Identity(kind=self.kind, model=model, settings=self.settings.tag())
+
+    def request_settings(self) -> RequestSettings:
+        """The settings every request is built from (the model's profile plus options)."""
+        return self.settings
 
     @property
     def abilities(self) -> Abilities:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mike_sdk.registry import Registry
+
+if TYPE_CHECKING:
+    from mike_sdk.providers.settings import RequestSettings
 
 
 class Abilities(BaseModel):
@@ -48,6 +51,9 @@ class Identity(BaseModel):
     """Model revision or content fingerprint, where known."""
     precision: str | None = None
     """Numeric precision of local weights (``float32``, ``bfloat16``, ...), where it matters."""
+    settings: str | None = None
+    """What every request asks beyond the model, where that changes answers (a hosted
+    model's sampling, prefill, reasoning effort: :meth:`RequestSettings.tag`)."""
 
 
 class ChatMessage(BaseModel):
@@ -78,7 +84,9 @@ class GenerationRequest(BaseModel):
     """Ask for per-token log-probabilities of the generated tokens."""
 
 
-FinishReason = Literal["stop", "length", "eos", "error"]
+FinishReason = Literal["stop", "length", "eos", "reasoning", "error"]
+"""``reasoning``: the token limit ran out while the model was still reasoning, so the
+answer is empty (raise the reasoning budget or lower the effort)."""
 
 
 class Generation(BaseModel):
@@ -94,6 +102,9 @@ class Generation(BaseModel):
     """Generated tokens."""
     cached_input_tokens: int | None = None
     """Prompt tokens the provider served from its prompt cache (billed at a discount)."""
+    reasoning_tokens: int | None = None
+    """Hidden reasoning (thinking) tokens, already counted in ``output_tokens`` and billed
+    as output."""
     finish_reason: FinishReason = "length"
     """Why generation ended."""
     logprobs: tuple[float, ...] | None = None
@@ -175,6 +186,11 @@ class Backend(ABC):
         raise NotImplementedError(
             f"{type(self).__name__} does not score continuations (no loglikelihood); "
             "run without the new-vs-old check (--no-likelihood) or implement it.")
+
+    def request_settings(self) -> RequestSettings | None:
+        """How a hosted model's requests are built (recorded in the run), or ``None``
+        (the default: the request is sent as the strategy rendered it)."""
+        return None
 
     def get_tokenizer(self) -> Tokenizer | None:
         """The model's tokenizer (without loading the model), or ``None`` (the default)."""

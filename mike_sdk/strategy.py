@@ -84,6 +84,11 @@ class PromptStrategy(ABC):
         """Settings recorded in run manifests (override when a strategy has options)."""
         return {"name": self.name}
 
+    def chat_protocol(self) -> dict[str, object] | None:
+        """How chat messages are rendered and replies read, recorded in the manifest of
+        runs that send chat (default: None, nothing to record)."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()})"
 

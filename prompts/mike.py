@@ -8,19 +8,18 @@ A completion prompt is the chosen demonstrations, then the query::
 
 The model continues greedily for at most 15 tokens; the answer is cut at the
 first ``"``. Chat-only backends get the same content as a user message under a
-system instruction (see :mod:`mike_sdk.prompts.chat`).
+system instruction (the chat protocol, :mod:`mike_sdk.chat`).
 """
 
 from __future__ import annotations
 
 from mike_sdk.backend import Abilities, GenerationRequest
+from mike_sdk.chat import ANSWER_TOKENS, chat_messages, describe_protocol, extract_chat_answer
 from mike_sdk.errors import ConfigError
 from mike_sdk.records import MetricName
 from mike_sdk.strategy import STRATEGIES, PromptCase, PromptStrategy
 
-from .chat import chat_messages, extract_chat_answer
-
-MAX_NEW_TOKENS = 15
+MAX_NEW_TOKENS = ANSWER_TOKENS
 ANSWER_END = '"'
 
 
@@ -72,13 +71,16 @@ class DemonstrationStrategy(PromptStrategy):
                                      max_new_tokens=MAX_NEW_TOKENS)
         if abilities.chat:
             return GenerationRequest(messages=chat_messages(content),
-                                     max_new_tokens=2 * MAX_NEW_TOKENS)
+                                     max_new_tokens=MAX_NEW_TOKENS)
         raise ConfigError("The backend declares neither completion nor chat ability.")
 
     def extract(self, request: GenerationRequest, text: str) -> str:
         if request.prompt is not None:
             return text.split(ANSWER_END)[0]
         return extract_chat_answer(text)
+
+    def chat_protocol(self) -> dict[str, object]:
+        return describe_protocol()
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name,

@@ -28,3 +28,4 @@ def benchmark(data_dir: Path):  # type: ignore[no-untyped-def]
 
 # Local servers for the remote-backend tests (session scope, started on first use).
 from servers import faults, katan, llama  # noqa: E402, F401
+from strict_api import strict_api  # noqa: E402, F401

@@ -47,7 +47,10 @@ def request_key(identity: Identity, call: str, request: BaseModel) -> str:
     (64, True)
     """
     # Field order is fixed by the models, so this serialisation is canonical.
-    blob = to_json({"v": KEY_VERSION, "backend": identity, "call": call,
+    # Identities without settings keep the keys they had before the field existed.
+    backend = identity if identity.settings is not None else identity.model_dump(
+        exclude={"settings"})
+    blob = to_json({"v": KEY_VERSION, "backend": backend, "call": call,
                     "request": request.model_dump(mode="json", exclude_none=True)})
     return hashlib.sha256(blob).hexdigest()
 

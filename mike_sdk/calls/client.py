@@ -38,6 +38,7 @@ from mike_sdk.backend import (
 from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
 from mike_sdk.calls.failures import BadRequest, CallFailed
 from mike_sdk.calls.limits import BudgetReached, CallGuard, Limits
+from mike_sdk.calls.refusals import RefusalWatch
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=BaseModel)
@@ -82,7 +83,11 @@ class ModelClient:
             or abilities.max_concurrency
         self.batch_size = abilities.batch_size
         self.identity: Identity = backend.identity
-        self.guard = CallGuard(self.limits, self.identity.model)
+        settings = backend.request_settings()
+        self.hidden_output = (settings.reasoning_budget or 0) if settings is not None else 0
+        """Output tokens a request may spend beyond its ``max_new_tokens`` (reasoning)."""
+        self.guard = CallGuard(self.limits, self.identity.model,
+                               hidden_output=self.hidden_output)
         self.calls = 0
         """Requests the backend answered for this client."""
         self.errors = 0
@@ -91,6 +96,8 @@ class ModelClient:
         """``max_cost`` or ``error`` once the client stopped sending; None while it sends."""
         self.fatal: CallFailed | None = None
         """The failure that stopped the client (credentials, model, retries given up)."""
+        self.refusals = RefusalWatch(_profile_hint(backend))
+        """Holds refusals until the model first answers, to stop on systematic ones."""
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -199,6 +206,11 @@ class ModelClient:
         ``arrived`` sees each batch (answers, refusals) once it is cached."""
         slots = self._slot()
         keys = sorted(requests, key=lambda k: _length(requests[k]))
+
+        def refuse(key: str, message: str) -> None:
+            self.errors += 1
+            arrived({}, {key: message})
+
         size = self.batch_size
         batches = [keys[i:i + size] for i in range(0, len(keys), size)]
 
@@ -207,13 +219,13 @@ class ModelClient:
                 answers = await self.guard.call(fn, [requests[k] for k in batch])
             except BadRequest as exc:
                 if len(batch) == 1:
-                    self.errors += 1
-                    arrived({}, {batch[0]: " ".join(str(exc).split())})
+                    self.refusals.refused(batch[0], " ".join(str(exc).split()), refuse)
                     return
                 for key in batch:  # find which request of the batch was refused
                     await ask([key])
                 return
             self.calls += len(batch)
+            self.refusals.answer()
             fresh = dict(zip(batch, answers, strict=True))
             if self.cache is not None:
                 self.cache.put_many((k, v.model_dump()) for k, v in fresh.items()
@@ -241,10 +253,22 @@ class ModelClient:
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             self._tasks.difference_update(tasks)
+        if self.fatal is None:  # all sent: refusals still held were isolated after all
+            self.refusals.flush()
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(
                     outcome, asyncio.CancelledError):
                 raise outcome
+
+
+def _profile_hint(backend: Backend) -> str:
+    settings = backend.request_settings()
+    if settings is None:
+        return ""
+    return (f"The requests were built from model profile {settings.profile!r} (see `mike "
+            "backends --models`): correct it in a profile file (--backend-option "
+            "profiles=FILE or $MIKE_PROFILES), choose another entry (--backend-option "
+            "profile=NAME), or change reasoning_effort / reasoning_budget.")
 
 
 def run_sync(backend: Backend, work: Awaitable[T]) -> T:

@@ -50,9 +50,12 @@ class BudgetReached(CallFailed):
 class CallGuard:
     """Applies :class:`Limits` to the calls of one session and counts what they cost."""
 
-    def __init__(self, limits: Limits, model: str) -> None:
+    def __init__(self, limits: Limits, model: str, *, hidden_output: int = 0) -> None:
         self.limits = limits
         self.model = model
+        self.hidden_output = hidden_output
+        """Output tokens a request may spend beyond its ``max_new_tokens`` (a reasoning
+        model's budget): part of every upper bound."""
         self.prices = PriceTable.load(limits.prices)
         self.limiter = RateLimiter(limits.rpm, limits.tpm) if limits.rpm or limits.tpm else None
         self.stats = RetryStats()
@@ -61,10 +64,12 @@ class CallGuard:
         self._reserved = 0.0
 
     def estimated_cost(self, requests: Sequence[BaseModel]) -> float | None:
-        """Upper-bound USD of a batch (output counted at ``max_new_tokens``), or None."""
+        """Upper-bound USD of a batch (output counted at ``max_new_tokens`` plus the hidden
+        reasoning budget), or None."""
         total = 0.0
         for request in requests:
-            output = request.max_new_tokens if isinstance(request, GenerationRequest) else 0
+            output = (request.max_new_tokens + self.hidden_output
+                      if isinstance(request, GenerationRequest) else 0)
             cost = self.prices.cost(self.model, estimate_input_tokens(request), output)
             if cost is None:
                 return None
@@ -87,7 +92,7 @@ class CallGuard:
                 raise BudgetReached(f"Not sent: it could take this session past max_cost "
                                     f"${self.limits.max_cost}.")
             self._reserved += reserve
-        estimate = sum(estimate_tokens(r) for r in batch)
+        estimate = sum(estimate_tokens(r, self.hidden_output) for r in batch)
 
         async def attempt() -> Sequence[R]:
             if self.limiter is not None:

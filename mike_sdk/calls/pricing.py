@@ -6,8 +6,9 @@ defaults model by model::
 
     {"gpt-4o-mini": {"input": 0.15, "cached_input": 0.075, "output": 0.6}}
 
-A model is looked up by its exact name, then by the longest known prefix
-(``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``). An unknown model has no
+A model is looked up by its exact name, then by the longest known prefix of its family
+name (``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``, Bedrock's
+``us.anthropic.claude-opus-4-7-v1:0`` as ``claude-opus-4-7``). An unknown model has no
 cost (``None``), never an error.
 """
 
@@ -23,9 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mike_sdk.backend import Generation
 from mike_sdk.errors import ConfigError
+from mike_sdk.providers.names import model_family_name
 
 PRICES_ENV = "MIKE_PRICES"
-DEFAULTS_AS_OF = "2025-08"
+DEFAULTS_AS_OF = "2026-11"
 DEFAULTS_NOTE = (f"defaults as of {DEFAULTS_AS_OF}, check your provider's price page and "
                  f"override with --prices FILE or ${PRICES_ENV}")
 
@@ -40,31 +42,49 @@ class Price(BaseModel):
     cached_input: float | None = Field(default=None, ge=0)
     """Prompt tokens served from the provider's prompt cache (default: the input price)."""
     output: float = Field(ge=0)
-    """Generated tokens."""
+    """Generated tokens (reasoning tokens included: providers bill them as output)."""
+    as_of: str | None = None
+    """When the price was read from the provider's price page (``YYYY-MM``)."""
 
 
-# Defaults as of 2025-08 (list prices, standard tier, USD per million tokens). Check your
-# provider: prices change, and batch or priority tiers differ.
+# List prices, standard tier, USD per million tokens, with the month they were read from
+# the provider's price page. Check your provider: prices change, and batch or priority
+# tiers differ. The OpenAI-compatible providers' models are priced where they were found.
+_LISTED: dict[str, tuple[float, float | None, float, str]] = {
+    "gpt-5": (1.25, 0.125, 10.0, "2026-11"),
+    "gpt-5-mini": (0.25, 0.025, 2.0, "2026-11"),
+    "gpt-5-nano": (0.05, 0.005, 0.4, "2026-11"),
+    "gpt-4.1": (2.0, 0.5, 8.0, "2026-03"),
+    "gpt-4.1-mini": (0.4, 0.1, 1.6, "2026-03"),
+    "gpt-4.1-nano": (0.1, 0.025, 0.4, "2025-08"),
+    "gpt-4o": (2.5, 1.25, 10.0, "2025-08"),
+    "gpt-4o-mini": (0.15, 0.075, 0.6, "2025-08"),
+    "o3": (2.0, 0.5, 8.0, "2026-03"),
+    "o4-mini": (1.1, 0.275, 4.4, "2026-03"),
+    "claude-opus-5": (5.0, 0.5, 25.0, "2026-11"),
+    "claude-opus-4-8": (5.0, 0.5, 25.0, "2026-11"),
+    "claude-opus-4-7": (5.0, 0.5, 25.0, "2026-11"),
+    "claude-opus-4-6": (5.0, 0.5, 25.0, "2026-11"),
+    "claude-opus-4-5": (5.0, 0.5, 25.0, "2026-11"),
+    "claude-opus-4-1": (15.0, 1.5, 75.0, "2025-08"),
+    "claude-opus-4": (15.0, 1.5, 75.0, "2025-08"),
+    "claude-sonnet-4-6": (3.0, 0.3, 15.0, "2026-11"),
+    "claude-sonnet-4-5": (3.0, 0.3, 15.0, "2026-11"),
+    "claude-sonnet-4": (3.0, 0.3, 15.0, "2025-08"),
+    "claude-haiku-4-5": (1.0, 0.1, 5.0, "2026-11"),
+    "claude-3-7-sonnet": (3.0, 0.3, 15.0, "2025-08"),
+    "claude-3-5-haiku": (0.8, 0.08, 4.0, "2025-08"),
+    "deepseek-chat": (0.28, 0.028, 0.42, "2025-12"),
+    "deepseek-reasoner": (0.28, 0.028, 0.42, "2025-12"),
+}
 DEFAULT_PRICES: dict[str, Price] = {
-    name: Price(input=i, cached_input=c, output=o) for name, (i, c, o) in {
-        "gpt-5": (1.25, 0.125, 10.0),
-        "gpt-5-mini": (0.25, 0.025, 2.0),
-        "gpt-5-nano": (0.05, 0.005, 0.4),
-        "gpt-4.1": (2.0, 0.5, 8.0),
-        "gpt-4.1-mini": (0.4, 0.1, 1.6),
-        "gpt-4.1-nano": (0.1, 0.025, 0.4),
-        "gpt-4o": (2.5, 1.25, 10.0),
-        "gpt-4o-mini": (0.15, 0.075, 0.6),
-        "claude-opus-4-1": (15.0, 1.5, 75.0),
-        "claude-opus-4": (15.0, 1.5, 75.0),
-        "claude-sonnet-4": (3.0, 0.3, 15.0),
-        "claude-3-7-sonnet": (3.0, 0.3, 15.0),
-        "claude-3-5-haiku": (0.8, 0.08, 4.0),
-    }.items()
+    name: Price(input=i, cached_input=c, output=o, as_of=when)
+    for name, (i, c, o, when) in _LISTED.items()
 }
 
 
-def _read(path: Path) -> Any:
+def read_user_file(path: Path) -> Any:
+    """The parsed content of a user's JSON or TOML file (by its suffix)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".toml":
         try:
@@ -92,7 +112,7 @@ class PriceTable:
             return table
         file = Path(source).expanduser()
         try:
-            raw = _read(file)
+            raw = read_user_file(file)
             if not isinstance(raw, dict):
                 raise ValueError("expected an object of model names")
             table.prices.update({str(k): Price.model_validate(v) for k, v in raw.items()})
@@ -111,8 +131,8 @@ class PriceTable:
         if model in self.prices:
             return self.prices[model]
         if model not in self._found:  # every row asks again: match each name once
-            name = model.rsplit("/", 1)[-1]
-            matches = [k for k in self.prices if name.startswith(k)]
+            name = model_family_name(model)
+            matches = [k for k in self.prices if name.startswith(k.lower())]
             self._found[model] = self.prices[max(matches, key=len)] if matches else None
         return self._found[model]
 

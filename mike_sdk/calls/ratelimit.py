@@ -39,10 +39,12 @@ def estimate_input_tokens(request: BaseModel) -> int:
     return 0
 
 
-def estimate_tokens(request: BaseModel) -> int:
-    """Tokens a call may use: estimated prompt tokens plus ``max_new_tokens`` (an upper bound
-    on the output), the figure a tokens-per-minute budget is charged before the call."""
-    extra = request.max_new_tokens if isinstance(request, GenerationRequest) else 0
+def estimate_tokens(request: BaseModel, hidden_output: int = 0) -> int:
+    """Tokens a call may use: estimated prompt tokens plus ``max_new_tokens`` and any hidden
+    reasoning budget (an upper bound on the output), the figure a tokens-per-minute budget
+    is charged before the call."""
+    extra = (request.max_new_tokens + hidden_output
+             if isinstance(request, GenerationRequest) else 0)
     return estimate_input_tokens(request) + extra
 
 

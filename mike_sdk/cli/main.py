@@ -13,17 +13,17 @@ from typing import Any
 from mike_sdk.backend import BACKENDS, Backend
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.cli.include import include_all
+from mike_sdk.cli.listing import cmd_backends, cmd_strategies
 from mike_sdk.data.benchmark import TASK_FILES, Benchmark
 from mike_sdk.data.languages import LANGUAGES, parse_languages
-from mike_sdk.errors import ConfigError, MikeError, PluginError
+from mike_sdk.errors import ConfigError, MikeError
 from mike_sdk.records import TASKS
-from mike_sdk.registry import Registry
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.strategy import STRATEGIES
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values parse as int, float, true/false or stay strings."""
+    """``key=value`` pairs; values parse as int, float, true/false, none or stay strings."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -32,6 +32,8 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
         value: Any = raw
         if raw.lower() in ("true", "false"):
             value = raw.lower() == "true"
+        elif raw.lower() in ("none", "null"):
+            value = None
         else:
             for cast in (int, float):
                 try:
@@ -184,29 +186,6 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(registry: Registry[Any], width: int) -> int:
-    """One line per name; a plugin that fails to load is shown as broken, not fatal."""
-    broken = []
-    for name, entry in registry.entries():
-        if isinstance(entry, PluginError):
-            print(f"{name:{width}} [broken plugin] {entry.reason}")
-            broken.append(entry)
-        else:
-            doc = (entry.__doc__ or "").strip().splitlines()
-            print(f"{name:{width}} {doc[0] if doc else ''}")
-    for error in broken:
-        print(f"mike: warning: {error}", file=sys.stderr)
-    return 0
-
-
-def cmd_strategies(args: argparse.Namespace) -> int:
-    return _list(STRATEGIES, 26)
-
-
-def cmd_backends(args: argparse.Namespace) -> int:
-    return _list(BACKENDS, 10)
-
-
 INCLUDE_HELP = ("import a module (dotted name) or .py file before the command, so that its "
                 "@STRATEGIES.register / @BACKENDS.register run (repeatable)")
 
@@ -319,6 +298,13 @@ def parser() -> argparse.ArgumentParser:
         listing = sub.add_parser(name, help=f"list {what}, including broken plugins")
         _add_include(listing)
         listing.set_defaults(func=func)
+        if name == "backends":
+            listing.add_argument("--models", action="store_true", help="print the model "
+                                 "profiles: what each hosted model family accepts")
+            listing.add_argument("--profiles", metavar="FILE", help="with --models: a "
+                                 "profile file to add (default: $MIKE_PROFILES)")
+            listing.add_argument("--presets", action="store_true", help="print the "
+                                 "OpenAI-compatible provider presets")
     return top
 
 

@@ -39,6 +39,26 @@ def format_table(rows: list[list[str]]) -> str:
                      for r in rows)
 
 
+def request_notes(requests: Mapping[str, Any] | None, totals: Mapping[str, Any]) -> list[str]:
+    """What a reader must know about how a hosted model was asked: its profile, whether
+    it was sampled rather than greedy, and answers lost to the reasoning budget."""
+    if not requests:
+        return []
+    lines = [f"Requests: profile {requests['profile']}, "
+             f"{'prefilled' if requests.get('prefill') else 'no prefill'}, "
+             f"effort {requests.get('reasoning_effort') or '-'}, reasoning budget "
+             f"{requests.get('reasoning_budget') or '-'}"]
+    if requests.get("sampling") == "provider-default":
+        lines.append("Sampled at the provider's default temperature (the model refuses "
+                     "temperature 0): answers may differ between runs.")
+    starved = totals.get("out_of_reasoning_budget") or 0
+    if starved:
+        lines.append(f"{starved} answers are empty because the model ran out of tokens while "
+                     "reasoning (finish_reason 'reasoning'): raise reasoning_budget or lower "
+                     "reasoning_effort.")
+    return lines
+
+
 def summary_table(summary: Summary | Mapping[str, Any]) -> str:
     """Per task x language x metric scores, then the per-task averages over languages.
 
@@ -85,6 +105,7 @@ def summary_table(summary: Summary | Mapping[str, Any]) -> str:
               f"{summary.get('strategy', {}).get('name')}",
               "Scorers: " + "; ".join(f"{k}: {v}" for k, v in summary.get("scorers", {}).items()
                                       if k in shown)]
+    lines += request_notes(summary.get("requests"), totals)
     if WRONG in shown:
         method = (summary.get("language_detection") or {}).get("method", "?")
         lines.append(f"{WRONG}: answers in the edit's or a third language, of those whose "

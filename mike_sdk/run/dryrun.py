@@ -2,8 +2,9 @@
 
 Plans every work item, leaves out what the run folder already holds and what the
 response cache answers, and estimates the rest: input tokens as
-``ceil(characters / 4)``, output tokens at ``max_new_tokens`` (an upper bound:
-answers usually stop earlier), priced with the run's price table.
+``ceil(characters / 4)``, output tokens at ``max_new_tokens`` plus a reasoning model's
+reasoning budget (an upper bound: answers usually stop earlier), priced with the run's
+price table.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class DryRun(BaseModel):
     input_tokens: int
     """Estimated prompt tokens of those calls (characters / 4)."""
     output_tokens: int
-    """Output tokens at ``max_new_tokens`` each: an upper bound."""
+    """Output tokens at ``max_new_tokens`` (plus the reasoning budget) each: an upper
+    bound."""
     cost_usd: float | None
     """Estimated cost (an upper bound), or None when the model has no price."""
     model: str
@@ -58,8 +60,8 @@ class DryRun(BaseModel):
                  f"Calls to send: {self.calls}"
                  + (f" (+{self.likelihood_calls} likelihood)" if self.likelihood_calls else ""),
                  f"Estimated input tokens: {self.input_tokens} (characters / 4)",
-                 f"Estimated output tokens: {self.output_tokens} (at max_new_tokens: an upper "
-                 "bound)",
+                 f"Estimated output tokens: {self.output_tokens} (at max_new_tokens plus any "
+                 "reasoning budget: an upper bound)",
                  f"Estimated cost: {cost}",
                  "Nothing was sent."]
         return "\n".join(lines)
@@ -90,7 +92,7 @@ def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
             elif key not in seen:
                 seen.add(key)
                 in_tokens += estimate_input_tokens(w.request)
-                out_tokens += w.request.max_new_tokens
+                out_tokens += w.request.max_new_tokens + client.hidden_output
         for pair in likelihood_requests(todo, config, abilities).values():
             ll_keys = [client.key(r) for r in pair]
             ll_found = client.lookup(ll_keys)

@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from mike_sdk.backend import Backend, Likelihood, Tokenizer
+from mike_sdk.backend import Abilities, Backend, Likelihood, Tokenizer
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.calls.client import Answered, ModelClient, run_sync
 from mike_sdk.calls.limits import CallGuard, Limits
@@ -156,8 +156,10 @@ class Evaluator:
             raise ConfigError("language_id='lingua' needs the language identifier: "
                               "pip install 'mike-sdk[analysis]' (or use 'script').")
         run = RunDir(run_dir)
+        described = self._described(strategy, abilities)
         run.open(Manifest(config=config, backend=identity, strategy=strategy.describe(),
-                          abilities=abilities, versions=_versions(), scorers=SCORERS))
+                          abilities=abilities, versions=_versions(), scorers=SCORERS,
+                          **described))
         self.client.reset()
         try:
             aggregator, done = Aggregator(), set()
@@ -176,7 +178,7 @@ class Evaluator:
                 await self._pipeline(planner, done, config, strategy, bar, run, aggregator)
             # Strategies that read more of the data (retrieval pools) say which files.
             run.update_manifest(data_files={**planner.files, **strategy.files})
-            summary = self._summary(config, strategy.describe(), aggregator, planner.skipped,
+            summary = self._summary(config, strategy, aggregator, planner.skipped,
                                     time.perf_counter() - started)
             run.write_summary(summary)
         finally:
@@ -233,7 +235,13 @@ class Evaluator:
             self._verdicts = IdentificationCache(self.cache.directory / "language-ids.sqlite")
         return LanguageIdentifier(use_lingua=use_lingua, store=self._verdicts)
 
-    def _summary(self, config: EvalConfig, strategy: dict[str, Any], aggregator: Aggregator,
+    def _described(self, strategy: PromptStrategy, abilities: Abilities) -> dict[str, Any]:
+        """The manifest's and summary's record of how requests were built."""
+        chat = abilities.chat and not abilities.completion
+        return {"requests": self.backend.request_settings(),
+                "chat_protocol": strategy.chat_protocol() if chat else None}
+
+    def _summary(self, config: EvalConfig, strategy: PromptStrategy, aggregator: Aggregator,
                  skipped: dict[str, dict[str, int]], wall_s: float) -> Summary:
         stats = self.guard.stats
         model = self.client.identity.model
@@ -242,6 +250,8 @@ class Evaluator:
                         input_tokens=aggregator.input_tokens,
                         output_tokens=aggregator.output_tokens,
                         cached_input_tokens=aggregator.cached_input_tokens,
+                        reasoning_tokens=aggregator.reasoning_tokens,
+                        out_of_reasoning_budget=aggregator.out_of_reasoning_budget,
                         cost_usd=aggregator.cost_usd, errors=aggregator.errors,
                         retries=stats.retries, rate_limited=stats.rate_limited,
                         wall_time_s=round(wall_s, 3))
@@ -254,8 +264,9 @@ class Evaluator:
             stop["stopped"] = self.client.stopped
             if self.client.fatal is not None:
                 stop["error"] = " ".join(str(self.client.fatal).split())
-        return Summary(backend=self.client.identity, strategy=strategy, config=config,
-                       scorers=SCORERS,
+        return Summary(backend=self.client.identity, strategy=strategy.describe(),
+                       config=config, scorers=SCORERS,
+                       **self._described(strategy, self.backend.abilities),
                        results=[GroupResult.model_validate(g) for g in aggregator.table()],
                        language_detection=LanguageDetection.model_validate(
                            self.identifier.describe()), skipped=skipped,
@@ -341,6 +352,7 @@ class Evaluator:
                 "input_tokens": gen.input_tokens if gen else None,
                 "output_tokens": gen.output_tokens if gen else None,
                 "cached_input_tokens": gen.cached_input_tokens if gen else None,
+                "reasoning_tokens": gen.reasoning_tokens if gen else None,
                 "cost_usd": outcome.cost_usd,
                 "finish_reason": gen.finish_reason if gen else "error", "error": outcome.error,
                 "answer_language": self.identifier.label(

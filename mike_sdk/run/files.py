@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mike_sdk.backend import Abilities, ChatMessage, Identity
+from mike_sdk.providers.settings import RequestSettings
 from mike_sdk.records import MetricName, TaskName
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.scoring.confusion import AnswerLanguage, Label
@@ -84,11 +85,14 @@ class ResultRow(BaseModel):
     """Generated tokens reported by the backend."""
     cached_input_tokens: int | None = None
     """Prompt tokens the provider served from its prompt cache (None in rows of older runs)."""
+    reasoning_tokens: int | None = None
+    """Hidden reasoning tokens, part of ``output_tokens`` (None: the model did not say)."""
     cost_usd: float | None = None
     """What the call cost (or would have, for a cached answer); None when the price is
     unknown (and in rows of older runs)."""
     finish_reason: str
-    """Why generation ended (``error`` for a refused request)."""
+    """Why generation ended (``error`` for a refused request, ``reasoning`` for an empty
+    answer because the token limit ran out while the model reasoned)."""
     error: str | None = None
     """Why the request was refused (its answer is empty and its scores 0), or None."""
     answer_language: AnswerLanguage | None = None
@@ -182,6 +186,11 @@ class Totals(BaseModel):
     """Generated tokens of the rows that called the backend."""
     cached_input_tokens: int | None = None
     """Prompt tokens served from the provider's prompt cache (None: older version)."""
+    reasoning_tokens: int | None = None
+    """Hidden reasoning tokens of those calls (part of ``output_tokens``); None when no
+    row reported any."""
+    out_of_reasoning_budget: int = 0
+    """Rows whose answer is empty because the model ran out of tokens while reasoning."""
     cost_usd: float | None = None
     """What those calls cost; None when a price is unknown (or an older version wrote it)."""
     errors: int = 0
@@ -209,6 +218,11 @@ class _Described(BaseModel):
     options that depend on the strategy (demonstrations, retrieval settings)."""
     scorers: dict[str, str]
     """Each scorer's name and definition."""
+    requests: RequestSettings | None = None
+    """How a hosted model's requests were built (profile, sampling, prefill, reasoning);
+    None for backends that send requests as rendered."""
+    chat_protocol: dict[str, Any] | None = None
+    """The strategy's chat protocol (instruction, extraction), for runs that sent chat."""
 
     @field_validator("strategy")
     @classmethod
@@ -232,7 +246,8 @@ class Manifest(_Described):
     session finishes planning)."""
 
     #: Entries that must match for a run to resume in the same folder.
-    IDENTITY: ClassVar[tuple[str, ...]] = ("config", "backend", "strategy")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("config", "backend", "strategy", "requests",
+                                            "chat_protocol")
 
 
 class Summary(_Described):

@@ -38,6 +38,8 @@ class Aggregator:
         self.input_tokens = 0
         self.output_tokens = 0
         self.cached_input_tokens = 0
+        self.reasoning_tokens: int | None = None
+        self.out_of_reasoning_budget = 0
         self.errors = 0
         self._cost = 0.0
         self._cost_known = True
@@ -62,6 +64,8 @@ class Aggregator:
             sums["likelihood_n"] += 1
             sums["likelihood"] += check.new_logprob > check.old_logprob
         self.rows += 1
+        if row.finish_reason == "reasoning":
+            self.out_of_reasoning_budget += 1
         if row.cached:
             self.cached += 1
         elif row.error:
@@ -70,6 +74,8 @@ class Aggregator:
             self.input_tokens += row.input_tokens or 0
             self.output_tokens += row.output_tokens or 0
             self.cached_input_tokens += row.cached_input_tokens or 0
+            if row.reasoning_tokens is not None:
+                self.reasoning_tokens = (self.reasoning_tokens or 0) + row.reasoning_tokens
             if row.cost_usd is None:
                 self._cost_known = False
             else:

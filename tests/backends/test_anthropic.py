@@ -11,7 +11,7 @@ import pytest
 from servers import KATAN_ANTHROPIC_KEY, SLOW_SECONDS, Katan
 
 from mike_sdk.backend import BACKENDS, ChatMessage, Generation, GenerationRequest
-from mike_sdk.backends.anthropic import AnthropicBackend, to_messages
+from mike_sdk.backends.anthropic import AnthropicBackend, messages_body, to_messages
 from mike_sdk.calls.failures import (
     AuthFailed,
     BadRequest,
@@ -20,7 +20,8 @@ from mike_sdk.calls.failures import (
     RateLimited,
     Transient,
 )
-from mike_sdk.prompts.chat import SYSTEM_INSTRUCTION, chat_messages, extract_chat_answer
+from mike_sdk.chat import SYSTEM_INSTRUCTION, chat_messages, extract_chat_answer
+from mike_sdk.errors import ConfigError
 from mike_sdk.prompts.mike import query_text
 
 QUERY = query_text("The capital of France is Lyon.", "What is the capital of France?")
@@ -52,24 +53,58 @@ def test_construction_is_cheap_and_keyless(monkeypatch: pytest.MonkeyPatch) -> N
         generate(backend, [GenerationRequest(prompt="hi")])
 
 
-def test_prefill_only_after_the_answer_slot() -> None:
-    system, turns, started = to_messages(GenerationRequest(messages=chat_messages(QUERY)), True)
-    assert system == SYSTEM_INSTRUCTION and started == '"'
-    assert turns == [{"role": "user", "content": QUERY}, {"role": "assistant", "content": '"'}]
-    _, turns, started = to_messages(GenerationRequest(messages=chat_messages(QUERY)), False)
-    assert started == "" and len(turns) == 1
-    _, turns, started = to_messages(GenerationRequest(prompt="Tell me a joke."), True)
-    assert started == "" and turns == [{"role": "user", "content": "Tell me a joke."}]
+def test_prefill_only_after_the_answer_slot_and_where_the_profile_allows() -> None:
+    older = AnthropicBackend("claude-haiku-4-5", api_key="k").settings
+    assert older.prefill and older.sampling == "greedy" and older.api_version == "2023-06-01"
+    request = GenerationRequest(messages=chat_messages(QUERY))
+    body, started = messages_body("m", request, older, "anthropic-budget")
+    assert body["system"] == SYSTEM_INSTRUCTION and started == '"'
+    assert body["messages"] == [{"role": "user", "content": QUERY},
+                                {"role": "assistant", "content": '"'}]
+    assert body["stop_sequences"] == ['"'] and body["temperature"] == 0
+    body, started = messages_body("m", GenerationRequest(prompt="Tell me a joke."), older,
+                                  "anthropic-budget")
+    assert started == "" and body["messages"] == [{"role": "user",
+                                                   "content": "Tell me a joke."}]
+    # Claude 4.6 refuses prefill; Opus 4.7 refuses temperature too.
+    newer = AnthropicBackend("claude-sonnet-4-6", api_key="k").settings
+    body, started = messages_body("m", request, newer, "anthropic-adaptive")
+    assert started == "" and len(body["messages"]) == 1 and "stop_sequences" not in body
+    latest = AnthropicBackend("claude-opus-4-7", api_key="k").settings
+    body, _ = messages_body("m", request, latest, "anthropic-adaptive")
+    assert "temperature" not in body and latest.sampling == "provider-default"
+    assert latest.api_version is None  # the SDK's 2026-10-21
     with pytest.raises(BadRequest):
-        to_messages(GenerationRequest(messages=(ChatMessage(role="system", content="x"),)), True)
+        to_messages(GenerationRequest(messages=(ChatMessage(role="system", content="x"),)))
+
+
+def test_thinking_only_when_asked_with_its_budget_added() -> None:
+    plain = AnthropicBackend("claude-sonnet-4-6", api_key="k")
+    assert plain.settings.reasoning_effort is None
+    assert "thinking" not in plain.payload(GenerationRequest(prompt="q"))[0]
+    adaptive = AnthropicBackend("claude-sonnet-4-6", api_key="k", reasoning_effort="low",
+                                reasoning_budget=2000)
+    body, _ = adaptive.payload(GenerationRequest(messages=chat_messages(QUERY)))
+    assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {
+        "effort": "low"}
+    # Thinking excludes temperature and prefill; its budget comes on top of the answer's.
+    assert "temperature" not in body and len(body["messages"]) == 1
+    assert body["max_tokens"] == 15 + 2000
+    budget = AnthropicBackend("claude-haiku-4-5", api_key="k", reasoning_effort="on",
+                              reasoning_budget=100)
+    body, _ = budget.payload(GenerationRequest(prompt="q"))
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}  # Anthropic's least
+    with pytest.raises(ConfigError, match="valid: low, medium, high, max"):
+        AnthropicBackend("claude-sonnet-4-6", api_key="k", reasoning_effort="minimal")
 
 
 def test_system_messages_and_prefill_reach_the_server(katan: Katan) -> None:
-    backend = AnthropicBackend("echo", base_url=katan.url, api_key=KATAN_ANTHROPIC_KEY)
+    backend = AnthropicBackend("echo", base_url=katan.url, api_key=KATAN_ANTHROPIC_KEY,
+                               profile="anthropic/claude-4.5-and-earlier")
     request = GenerationRequest(messages=chat_messages(QUERY), max_new_tokens=30)
     (reply,) = generate(backend, [request])
     header = reply.text.split("\n", 1)[0]
-    # system + user + the assistant prefill; temperature 0 went through extra_body.
+    # system + user + the assistant prefill, and the profile's temperature 0.
     assert "messages=3" in header and "max_tokens=30" in header and "temperature=0.0" in header
     assert reply.text.startswith('"[echo]')  # the prefill opens the returned text
     assert echo_user(reply.text) == QUERY

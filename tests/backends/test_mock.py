@@ -186,4 +186,4 @@ def test_cli_eval_runs_on_the_mock(data_dir: Path, tmp_path: Path,
     assert {r["answer"] for r in rows} == {"2006"}
     assert any(r["scores"]["paper_f1"] == 1.0 for r in rows)
     assert main(["backends"]) == 0
-    assert "mock       A deterministic fake model" in capsys.readouterr().out
+    assert "mock               A deterministic fake model" in capsys.readouterr().out

@@ -82,6 +82,25 @@ def test_identity_names_the_server_but_not_its_credentials() -> None:
     assert "pw" not in repr(backend) and "user" not in repr(backend)
 
 
+def test_requests_follow_the_models_profile() -> None:
+    chat = GenerationRequest(messages=QUESTION, stop=('"',))
+    reasoning = OpenAIBackend("gpt-5-mini", api_key="k").payload(chat)
+    # Reasoning models: no temperature, no stop, the newer limit with the reasoning budget.
+    assert reasoning == {"model": "gpt-5-mini", "messages": [dict(QUESTION[0])],
+                         "max_completion_tokens": 15 + 1024, "reasoning_effort": "minimal"}
+    assert OpenAIBackend("o4-mini", api_key="k", reasoning_effort="high",
+                         reasoning_budget=4000).payload(chat)["max_completion_tokens"] == 4015
+    classic = OpenAIBackend("gpt-4.1-mini", api_key="k").payload(chat)
+    assert classic["temperature"] == 0 and classic["stop"] == ['"']
+    assert classic["max_completion_tokens"] == 15 and "reasoning_effort" not in classic
+    # An OpenAI-compatible server gets the classic field name.
+    compatible = OpenAIBackend("llama", base_url="http://h:1/v1", api_key="k").payload(chat)
+    assert compatible["max_tokens"] == 15 and compatible["temperature"] == 0
+    # The settings are part of the cache identity.
+    assert OpenAIBackend("gpt-5-mini", api_key="k").identity.settings == (
+        "provider-default,effort=minimal,reasoning_budget=1024")
+
+
 # ------------------------------------------------------------------- llama.cpp, SmolLM2
 
 def test_chat_mode_real_model(llama: str) -> None:

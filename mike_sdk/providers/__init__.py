@@ -1,0 +1,1 @@
+"""What the hosted providers accept: model profiles, request settings, provider presets."""
