@@ -34,18 +34,18 @@ from mike_sdk.errors import BackendError, ConfigError
 from .embedded import EMBEDDED_MODEL_NAME, embedded_model_dir, embedded_revision
 from .hf_batching import (
     HFTokenizer,
-    StopOnStrings,
     cuda_possible,
-    eos_ids,
+    generate_rows,
     left_pad,
     score_batch,
     tokenizer_file,
 )
+from .hf_prefix import PrefixReuse, PrefixStats
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["HFBackend", "HFOptions", "HFTokenizer", "folder_fingerprint"]
+__all__ = ["HFBackend", "HFOptions", "HFTokenizer", "PrefixStats", "folder_fingerprint"]
 
 logger = logging.getLogger("mike_sdk.backends.hf")
 
@@ -65,6 +65,8 @@ class HFOptions(BaseModel):
     batch_size: int = Field(default=16, ge=1)
     gguf_file: str | None = None
     trust_remote_code: bool = False
+    prefix_reuse: bool = True
+    """Encode a prompt prefix shared by several requests once (see :mod:`.hf_prefix`)."""
 
 
 def folder_fingerprint(folder: Path, gguf_file: str | None = None) -> str:
@@ -101,12 +103,13 @@ class HFBackend(Backend):
         batch_size: int = 16,
         gguf_file: str | None = None,
         trust_remote_code: bool = False,
+        prefix_reuse: bool = True,
     ) -> None:
         try:
             self.options = HFOptions(
                 model=model, revision=revision, device=device, dtype=dtype,  # type: ignore[arg-type]
                 device_map=device_map, batch_size=batch_size, gguf_file=gguf_file,
-                trust_remote_code=trust_remote_code)
+                trust_remote_code=trust_remote_code, prefix_reuse=prefix_reuse)
         except ValidationError as exc:
             raise ConfigError(f"Invalid options for the 'hf' backend: {exc}") from None
         self.model: Any = None
@@ -114,6 +117,8 @@ class HFBackend(Backend):
         self._tokenizer: HFTokenizer | None = None
         self._identity: Identity | None = None
         self._lock = threading.Lock()
+        # Not in the identity: the reused keys and values are the ones the plain path computes.
+        self._prefixes = PrefixReuse()
 
     def _local_folder(self) -> Path | None:
         if self.options.model is None:
@@ -275,11 +280,12 @@ class HFBackend(Backend):
             return self.model, tokenizer
 
     async def aclose(self) -> None:
-        """Free the model (the small tokenizer stays)."""
+        """Free the model and its prefix caches (the small tokenizer stays)."""
         with self._lock:
             if self.model is None:
                 return
             self.model = None
+            self._prefixes.clear()
         gc.collect()
         import torch
 
@@ -292,11 +298,17 @@ class HFBackend(Backend):
             return []
         return await asyncio.to_thread(self._generate_sync, list(requests))
 
-    def _prompt_ids(self, tokenizer: Any, request: GenerationRequest) -> list[int]:
+    @property
+    def prefix_stats(self) -> PrefixStats:
+        """Prompt tokens run, prefix encodings, reuses and fallbacks since construction."""
+        return self._prefixes.stats
+
+    def _prompt_text(self, tokenizer: Any, request: GenerationRequest) -> tuple[str, bool]:
+        """The text to tokenize, and whether the tokenizer adds its special tokens."""
         if request.prompt is not None:
             # With special tokens, as the paper does (``tokenizer(prompt)``): Gemma needs BOS.
-            ids = list(tokenizer(request.prompt)["input_ids"])
-        elif request.messages is None:
+            return request.prompt, True
+        if request.messages is None:
             raise BackendError("A generation request needs a prompt or messages.")
         elif not getattr(tokenizer, "chat_template", None):
             raise BackendError(f"Model {self.identity.model!r} has no chat template, so it takes "
@@ -306,64 +318,41 @@ class HFBackend(Backend):
             text = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
                                                  tokenize=False)
             # The template already holds BOS and the turn markers.
-            ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-        if not ids:
-            raise BackendError("The prompt encodes to no tokens; there is nothing to continue.")
-        return ids
+            return str(text), False
 
     def _generate_sync(self, requests: list[GenerationRequest]) -> list[Generation]:
         import torch
 
         model, tokenizer = self._loaded()
-        encoded = [self._prompt_ids(tokenizer, r) for r in requests]
-        # Longest first: similar lengths share a batch (little padding), and running out
-        # of memory shows on the first batch rather than the last.
-        order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
+        texts = [self._prompt_text(tokenizer, r) for r in requests]
+
+        def tokenize(text: str, special: bool) -> list[int]:
+            return list(tokenizer(text, add_special_tokens=special)["input_ids"])
+
+        encoded = [tokenize(text, special) for text, special in texts]
+        if not all(encoded):
+            raise BackendError("The prompt encodes to no tokens; there is nothing to continue.")
         results: dict[int, Generation] = {}
         size = self.options.batch_size
         with torch.inference_mode():
-            for start in range(0, len(order), size):
-                chunk = order[start : start + size]
-                batch = self._generate_batch(model, tokenizer, [encoded[i] for i in chunk],
-                                             [requests[i] for i in chunk])
+            plain = list(range(len(requests)))
+            if self.options.prefix_reuse:
+                shared = self._prefixes.plan(texts, encoded, tokenize)
+                rows = {i: (encoded[i], prefix, requests[i]) for i, prefix in shared.items()}
+                results = self._prefixes.generate(model, tokenizer, rows, size)
+                plain = sorted(set(plain) - set(results))
+            # Longest first: similar lengths share a batch (little padding), and running out
+            # of memory shows on the first batch rather than the last.
+            plain.sort(key=lambda i: -len(encoded[i]))
+            self.prefix_stats.prompt_tokens += sum(len(encoded[i]) for i in plain)
+            for start in range(0, len(plain), size):
+                chunk = plain[start : start + size]
+                prompts = [encoded[i] for i in chunk]
+                input_ids, attention_mask = left_pad(prompts, int(tokenizer.pad_token_id))
+                batch = generate_rows(model, tokenizer, input_ids, attention_mask,
+                                      [requests[i] for i in chunk], [len(p) for p in prompts])
                 results.update(zip(chunk, batch, strict=True))
         return [results[i] for i in range(len(requests))]
-
-    def _generate_batch(self, model: Any, tokenizer: Any, prompts: list[list[int]],
-                        requests: list[GenerationRequest]) -> list[Generation]:
-        import torch
-        from transformers import StoppingCriteriaList
-
-        input_ids, attention_mask = left_pad(prompts, int(tokenizer.pad_token_id))
-        prompt_len = input_ids.shape[1]
-        criterion = StopOnStrings(tokenizer, prompt_len, requests)
-        output = model.generate(
-            input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device),
-            do_sample=False, max_new_tokens=max(r.max_new_tokens for r in requests),
-            stopping_criteria=StoppingCriteriaList([criterion]),
-            pad_token_id=tokenizer.pad_token_id, return_dict_in_generate=True,
-            output_scores=any(r.logprobs for r in requests))
-        sequences = output.sequences[:, prompt_len:].cpu()
-        stop_ids = eos_ids(model, tokenizer)
-        generations = []
-        for row, request in enumerate(requests):
-            ids = sequences[row].tolist()
-            length = criterion.done_at[row] or min(len(ids), request.max_new_tokens)
-            reason: Literal["stop", "eos", "length"] = (
-                "stop" if criterion.stopped[row] else "length")
-            eos_at = next((pos for pos, t in enumerate(ids[:length]) if t in stop_ids), None)
-            if eos_at is not None:
-                length, reason = eos_at + 1, "eos"
-            ids = ids[:length]
-            logprobs = None
-            if request.logprobs and output.scores:
-                logprobs = tuple(float(torch.log_softmax(output.scores[s][row].float(), -1)[t])
-                                 for s, t in enumerate(ids))
-            generations.append(Generation(
-                text=tokenizer.decode(ids, skip_special_tokens=True),
-                input_tokens=len(prompts[row]), output_tokens=length,
-                finish_reason=reason, logprobs=logprobs))
-        return generations
 
     async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
         """Summed log-probability of each continuation after its context (the paper's way)."""

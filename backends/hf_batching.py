@@ -1,6 +1,7 @@
 """Helpers of the Hugging Face backend: the scoring tokenizer (a folder's
 ``tokenizer.json``, no ``transformers``), whether CUDA can be there (no ``torch``),
-left-padded batches, per-row stopping at stop strings, and continuation scoring."""
+left-padded batches, greedy generation of one batch with per-row stopping at stop
+strings, and continuation scoring."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from mike_sdk.backend import GenerationRequest
+from mike_sdk.backend import Generation, GenerationRequest
 
 if TYPE_CHECKING:
     import torch
@@ -104,7 +105,6 @@ class HFTokenizer:
         return [self.encode(text) for text in texts]
 
 
-
 class StopOnStrings:
     """Per-row stopping criterion: a row is done once its generated text contains one of its
     stop strings or it used its own token budget (rows of one batch may differ in both).
@@ -159,6 +159,54 @@ def eos_ids(model: Any, tokenizer: Any) -> set[int]:
 
 def forward_parameters(model: Any) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
+
+
+def cache_argument(model: Any) -> str:
+    """The name under which ``model`` takes a key/value cache (``cache`` since transformers
+    5, ``past_key_values`` before)."""
+    return "cache" if "cache" in forward_parameters(model) else "past_key_values"
+
+
+def generate_rows(model: Any, tokenizer: Any, input_ids: torch.Tensor,
+                  attention_mask: torch.Tensor, requests: list[GenerationRequest],
+                  input_tokens: list[int], cache: Any = None) -> list[Generation]:
+    """Greedy generations of one batch: row ``i`` continues ``input_ids[i]`` (padding masked
+    out by ``attention_mask``) for ``requests[i]``, stopping at its stop strings, its token
+    budget or EOS. ``cache`` holds the keys and values of the first columns where they are
+    already computed (a shared prefix); ``input_tokens`` are the rows' prompt lengths."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    prompt_len = input_ids.shape[1]
+    criterion = StopOnStrings(tokenizer, prompt_len, requests)
+    extra = {} if cache is None else {cache_argument(model): cache}
+    output = model.generate(
+        input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device),
+        do_sample=False, max_new_tokens=max(r.max_new_tokens for r in requests),
+        stopping_criteria=StoppingCriteriaList([criterion]),
+        pad_token_id=tokenizer.pad_token_id, return_dict_in_generate=True,
+        output_scores=any(r.logprobs for r in requests), **extra)
+    sequences = output.sequences[:, prompt_len:].cpu()
+    stop_ids = eos_ids(model, tokenizer)
+    generations = []
+    for row, request in enumerate(requests):
+        ids = sequences[row].tolist()
+        length = criterion.done_at[row] or min(len(ids), request.max_new_tokens)
+        reason: Literal["stop", "eos", "length"] = (
+            "stop" if criterion.stopped[row] else "length")
+        eos_at = next((pos for pos, t in enumerate(ids[:length]) if t in stop_ids), None)
+        if eos_at is not None:
+            length, reason = eos_at + 1, "eos"
+        ids = ids[:length]
+        logprobs = None
+        if request.logprobs and output.scores:
+            logprobs = tuple(float(torch.log_softmax(output.scores[s][row].float(), -1)[t])
+                             for s, t in enumerate(ids))
+        generations.append(Generation(
+            text=tokenizer.decode(ids, skip_special_tokens=True),
+            input_tokens=input_tokens[row], output_tokens=length,
+            finish_reason=reason, logprobs=logprobs))
+    return generations
 
 
 def score_batch(model: Any, pad_id: int, items: list[tuple[list[int], int]]) -> list[float]:

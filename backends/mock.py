@@ -45,7 +45,7 @@ from mike_sdk.backend import (
     LikelihoodRequest,
 )
 from mike_sdk.calls.failures import BadRequest, CallFailed, RateLimited, Transient
-from mike_sdk.errors import ConfigError
+from mike_sdk.errors import ConfigError, invalid_options
 
 __all__ = ["MockBackend", "MockOptions", "MockTokenizer", "request_text"]
 
@@ -153,7 +153,7 @@ class MockBackend(Backend):
         try:
             self.options = MockOptions(model=model, **options)
         except ValidationError as exc:
-            raise ConfigError(f"Invalid options for the 'mock' backend: {exc}") from None
+            raise invalid_options("the 'mock' backend", exc) from None
         opts = self.options
         if not (opts.completion or opts.chat):
             raise ConfigError("The 'mock' backend needs completion=True or chat=True.")

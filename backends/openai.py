@@ -31,7 +31,8 @@ from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET
 
 from .remote import RemoteBackend, RemoteOptions, http_client
 
-__all__ = ["OpenAIBackend", "OpenAIOptions"]
+__all__ = ["OpenAIBackend", "OpenAIOptions",
+           "read_chat_completion", "read_completion"]
 
 DEFAULT_HOST = "api.openai.com"
 
@@ -146,32 +147,53 @@ class OpenAIBackend(RemoteBackend):
         from openai.types.chat import ChatCompletion
 
         body = self.payload(request)
-        want_logprobs = request.logprobs or self.openai_options.logprobs
+        want_logprobs = self.wants_logprobs(request)
         # The SDK's own `create` spends most of a request's client CPU re-checking typed
         # parameters that `payload` already built; `post` sends the body as it is, with
         # the SDK's auth, base URL, timeouts, errors and typed response.
         if self.openai_options.mode == "completions":
             response = await client.post("/completions", body=body, cast_to=Completion)
-            choice = _first_choice(response)
-            text = choice.text or ""
-            logprobs = _completion_logprobs(choice) if want_logprobs else None
-        else:
-            response = await client.post("/chat/completions", body=body,
-                                         cast_to=ChatCompletion)
-            choice = _first_choice(response)
-            text = choice.message.content or ""
-            logprobs = _chat_logprobs(choice) if want_logprobs else None
-        usage = response.usage
-        reasoning = _reasoning_tokens(usage)
-        reason = finish_reason(choice.finish_reason, request)
-        if reason == "length" and not text and reasoning:
-            reason = "reasoning"
-        return Generation(
-            text=text,
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None),
-            cached_input_tokens=_cached_tokens(usage), reasoning_tokens=reasoning,
-            finish_reason=reason, logprobs=logprobs)
+            return read_completion(response, request, want_logprobs)
+        response = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+        return read_chat_completion(response, request, want_logprobs)
+
+    def wants_logprobs(self, request: GenerationRequest) -> bool:
+        """Whether ``request`` asks for generated-token log-probabilities (it or the option)."""
+        return request.logprobs or self.openai_options.logprobs
+
+
+def read_chat_completion(response: Any, request: GenerationRequest,
+                         want_logprobs: bool) -> Generation:
+    """The :class:`Generation` of a chat completion (an ``openai.types.chat.ChatCompletion``):
+    what a live call and a batch result both become."""
+    choice = _first_choice(response)
+    text = choice.message.content or ""
+    logprobs = _chat_logprobs(choice) if want_logprobs else None
+    return _generation(response, choice, text, logprobs, request)
+
+
+def read_completion(response: Any, request: GenerationRequest,
+                    want_logprobs: bool) -> Generation:
+    """The :class:`Generation` of a legacy completion (an ``openai.types.Completion``)."""
+    choice = _first_choice(response)
+    text = choice.text or ""
+    logprobs = _completion_logprobs(choice) if want_logprobs else None
+    return _generation(response, choice, text, logprobs, request)
+
+
+def _generation(response: Any, choice: Any, text: str, logprobs: tuple[float, ...] | None,
+                request: GenerationRequest) -> Generation:
+    usage = response.usage
+    reasoning = _reasoning_tokens(usage)
+    reason = finish_reason(choice.finish_reason, request)
+    if reason == "length" and not text and reasoning:
+        reason = "reasoning"
+    return Generation(
+        text=text,
+        input_tokens=getattr(usage, "prompt_tokens", None),
+        output_tokens=getattr(usage, "completion_tokens", None),
+        cached_input_tokens=_cached_tokens(usage), reasoning_tokens=reasoning,
+        finish_reason=reason, logprobs=logprobs)
 
 
 def _first_choice(response: Any) -> Any:

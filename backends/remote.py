@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from mike_sdk.backend import (
     Abilities,
@@ -30,8 +30,15 @@ from mike_sdk.backend import (
     Likelihood,
     LikelihoodRequest,
 )
-from mike_sdk.calls.failures import AuthFailed, BadRequest, CallFailed, Transient, classify_status
-from mike_sdk.errors import ConfigError
+from mike_sdk.calls.failures import (
+    AuthFailed,
+    BadRequest,
+    CallFailed,
+    Transient,
+    Unreachable,
+    classify_status,
+)
+from mike_sdk.errors import ConfigError, invalid_options
 from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
 
@@ -60,6 +67,13 @@ class RemoteOptions(BaseModel):
     """The SDK's HTTP transport: ``aiohttp`` (less client CPU per request, measured in
     ``bench/bench_concurrency.py``), the SDK's default ``httpx``, or ``auto``: aiohttp
     when it is installed."""
+    @field_validator("base_url")
+    @classmethod
+    def _has_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (e.g. http://{value})")
+        return value
+
     profile: str | None = None
     """The model profile entry to use by name (default: the first that matches the model;
     see ``mike backends --models``)."""
@@ -145,7 +159,7 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 
 def translate(exc: BaseException, sdk: ModuleType, *, key_env: str,
-              secrets: Sequence[str]) -> CallFailed | None:
+              secrets: Sequence[str], where: str = "the server") -> CallFailed | None:
     """The :mod:`mike_sdk.calls.failures` class of an SDK exception, or ``None`` if not the SDK's.
 
     Works for both official SDKs: they share ``APIStatusError`` (with ``status_code`` and
@@ -163,7 +177,8 @@ def translate(exc: BaseException, sdk: ModuleType, *, key_env: str,
         if isinstance(exc, sdk.APITimeoutError) and not _is_connection_error(root):
             return Transient("The request timed out (raise timeout= if the server is slow).")
         detail = type(root).__name__ if root is not exc else "connection error"
-        return Transient(f"Could not reach the server ({detail}).")
+        return Unreachable(f"Could not reach {where} ({detail}): is the server running and "
+                           "the base URL right?")
     if isinstance(exc, sdk.APIError):
         return BadRequest(redact(f"The API refused the call: {exc}", secrets))
     return None
@@ -204,16 +219,15 @@ class RemoteBackend(Backend):
         try:
             return model_type(**values)
         except ValidationError as exc:
-            raise ConfigError(f"Invalid options for the {cls.kind!r} backend: "
-                              f"{redact(str(exc), [str(values.get('api_key') or '')])}"
-                              ) from None
+            secret = values.get("api_key")
+            shown = secret.get_secret_value() if isinstance(secret, SecretStr) else ""
+            raise invalid_options(f"the {cls.kind!r} backend", exc, [shown]) from None
 
     def __repr__(self) -> str:
         # Never the key, nor a user:password part of the URL.
         shown = self.options.model_dump(exclude={"api_key"})
         if self._base_url is not None:
-            parts = urlsplit(self._base_url)
-            shown["base_url"] = f"{parts.scheme}://{host_of(self._base_url)}{parts.path}"
+            shown["base_url"] = self.where()
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @property
@@ -261,12 +275,20 @@ class RemoteBackend(Backend):
             import importlib
 
             sdk = importlib.import_module(self.sdk_name)
-            failure = translate(exc, sdk, key_env=self.key_env, secrets=self._secrets())
+            failure = translate(exc, sdk, key_env=self.key_env, secrets=self._secrets(),
+                                where=self.where())
             if failure is None:
                 raise
         # Raised outside the handler so that the SDK's exception (which may quote the key
         # or the request) is not chained to ours.
         raise failure
+
+    def where(self) -> str:
+        """The API root without credentials, for messages and logs."""
+        if self._base_url is None:
+            return f"https://{self.default_host}" if self.default_host else "the server"
+        parts = urlsplit(self._base_url)
+        return f"{parts.scheme}://{host_of(self._base_url)}{parts.path}"
 
     def _secrets(self) -> list[str]:
         key = self.options.api_key

@@ -31,7 +31,7 @@ from mike_sdk.editing import Answer, ask, ask_many
 from mike_sdk.errors import BackendError, ConfigError, DataError, MikeError
 from mike_sdk.records import Demonstration, Edit, FactRecord, Item, Question
 from mike_sdk.run.config import EvalConfig
-from mike_sdk.run.files import Manifest, ResultRow, Summary
+from mike_sdk.runfolder.files import Manifest, ResultRow, Summary
 from mike_sdk.strategy import STRATEGIES, PromptCase, PromptStrategy, get_strategy
 
 __version__ = "0.1.0"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from pydantic import ValidationError
+
 
 class MikeError(Exception):
     """Base class for every error the SDK raises on purpose."""
@@ -57,6 +59,22 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> ConfigError:
     ordered = closest_first(name, valid)
     hint = f" Did you mean {ordered[0]!r}?" if ordered else ""
     return ConfigError(f"Unknown {kind} {name!r}.{hint} Valid names: {', '.join(ordered)}.")
+
+
+def invalid_options(what: str, exc: ValidationError, secrets: Iterable[str] = ()) -> ConfigError:
+    """One line per option problem, joined: ``Invalid options for the 'mock' backend:
+    answr: Extra inputs are not permitted (got 'fixed').`` (secrets replaced by ``***``)."""
+    parts = []
+    for problem in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in problem["loc"]) or "options"
+        given = problem.get("input")
+        shown = f" (got {given!r})" if isinstance(given, int | float | str) else ""
+        parts.append(f"{where}: {problem['msg']}{shown}")
+    text = "; ".join(parts)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return ConfigError(f"Invalid options for {what}: {text}.")
 
 
 def one_line(exc: BaseException) -> str:

@@ -12,11 +12,12 @@ imports no plugin, and a broken plugin fails only the runs that use it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
 
-from mike_sdk.errors import ConfigError, PluginError, one_line, unknown_name
+from mike_sdk.errors import ConfigError, PluginError, closest_first, one_line, unknown_name
 
 T = TypeVar("T")
 
@@ -140,8 +141,24 @@ class Registry(Generic[T]):
                 yield name, exc
 
     def create(self, name: str, **options: object) -> T:
-        """Build the thing registered as ``name`` with ``options``."""
-        return self.get(name)(**options)
+        """Build the thing registered as ``name`` with ``options``; an option it does not
+        take is a :class:`ConfigError` that lists the ones it does."""
+        factory = self.get(name)
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # no signature to read (a C callable): just call
+            return factory(**options)
+        try:
+            signature.bind(**options)
+        except TypeError as exc:
+            takes = [p.name for p in signature.parameters.values()
+                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            unknown = sorted(set(options) - set(takes))
+            hint = (f" Did you mean {closest_first(unknown[0], takes)[0]!r}?"
+                    if unknown and takes else "")
+            raise ConfigError(f"The {self.kind} {name!r} does not take these options: {exc}."
+                              f"{hint} Its options: {', '.join(takes) or 'none'}.") from None
+        return factory(**options)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -27,5 +27,6 @@ def benchmark(data_dir: Path):  # type: ignore[no-untyped-def]
 
 
 # Local servers for the remote-backend tests (session scope, started on first use).
+from batch_servers import batch_server  # noqa: E402, F401
 from servers import faults, katan, llama  # noqa: E402, F401
 from strict_api import strict_api  # noqa: E402, F401

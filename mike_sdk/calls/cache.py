@@ -4,23 +4,34 @@ Keys hash the canonical request: backend kind, model identity, the call type
 and everything sent (prompt or messages, generation parameters). Never a secret,
 never the strategy's name: two strategies that render the same prompt share the
 answer. Values are JSON. diskcache (SQLite) makes it safe for several processes
-to share one folder.
+to share one folder (:mod:`mike_sdk.calls.leases` makes them pay once between them).
+
+A damaged ``cache.db`` is moved aside with a warning and a fresh cache started; a
+folder that cannot be written (read-only, a full disk) is a one-line
+:class:`~mike_sdk.errors.ConfigError` that names the folder and the fix.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import diskcache
 from pydantic import BaseModel
 from pydantic_core import from_json, to_json
 
 from mike_sdk.backend import Generation, Identity
+from mike_sdk.errors import ConfigError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CACHE_ENV = "MIKE_CACHE_DIR"
 #: Keys per look-up query (SQLite allows 32,766 parameters; small queries stay fast).
@@ -62,17 +73,148 @@ def cacheable(generation: Generation) -> bool:
     return not (generation.text == "" and generation.finish_reason == "length")
 
 
+Problem = Literal["corrupt", "read-only", "full", "in the way"]
+
+_ERRNO: dict[int, Problem] = {errno.EROFS: "read-only", errno.EACCES: "read-only",
+                              errno.EPERM: "read-only", errno.ENOSPC: "full",
+                              errno.EDQUOT: "full", errno.ENOTDIR: "in the way",
+                              errno.EEXIST: "in the way"}
+
+
+def storage_problem(exc: BaseException) -> Problem | None:
+    """What a failure to read or write a cache file says about the file or its folder
+    (None: nothing this module handles, such as a locked database).
+
+    >>> storage_problem(sqlite3.DatabaseError("file is not a database"))
+    'corrupt'
+    >>> storage_problem(sqlite3.OperationalError("database or disk is full"))
+    'full'
+    >>> storage_problem(OSError(errno.EROFS, "Read-only file system"))
+    'read-only'
+    >>> storage_problem(sqlite3.OperationalError("database is locked")) is None
+    True
+    """
+    if isinstance(exc, sqlite3.Error):
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        text = str(exc).lower()
+        if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in text \
+                or "not a database" in text:
+            return "corrupt"
+        if name == "SQLITE_FULL" or "disk is full" in text:
+            return "full"
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")) \
+                or "readonly" in text or "unable to open" in text:
+            return "read-only"
+        return None
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return _ERRNO.get(exc.errno)
+    return None
+
+
+def storage_error(folder: Path, exc: BaseException) -> ConfigError | None:
+    """The one-line error for a cache folder that cannot be written (None: another
+    failure, left as it is).
+
+    >>> print(storage_error(Path("/c"), sqlite3.OperationalError("database or disk is full")))
+    The cache folder /c is on a full disk (database or disk is full): free space there, \
+or give another folder with --cache-dir (or $MIKE_CACHE_DIR).
+    """
+    problem = storage_problem(exc)
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    fix = "or give another folder with --cache-dir (or $MIKE_CACHE_DIR)."
+    if problem == "full":
+        return ConfigError(f"The cache folder {folder} is on a full disk ({detail}): "
+                           f"free space there, {fix}")
+    if problem == "read-only":
+        return ConfigError(f"The cache folder {folder} cannot be written ({detail}): "
+                           f"make it writable, {fix}")
+    if problem == "in the way":
+        return ConfigError(f"The cache folder {folder} cannot be created ({detail}): a "
+                           f"file is in the way; move it, {fix}")
+    return None
+
+
+FileId = tuple[int, int] | None
+
+
+def file_id(path: Path) -> FileId:
+    """``(device, inode)`` of a file, None if absent: tells whether it was replaced."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def move_aside(path: Path, seen: FileId, exc: BaseException, lost: str) -> None:
+    """Rename a damaged SQLite file (with its ``-wal`` and ``-shm``) to
+    ``NAME.damaged-YYYYmmdd-HHMMSS`` and warn, unless another process already did
+    (the file is no longer the one that was ``seen``)."""
+    if seen is None or file_id(path) != seen:
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    number = 1
+    while target.exists():
+        target, number = path.with_name(f"{path.name}.damaged-{stamp}-{number}"), number + 1
+    os.replace(path, target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+    log.warning("%s is damaged (%s): moved it aside to %s and started a fresh one; %s",
+                path, " ".join(str(exc).split()), target.name, lost)
+
+
 class ResponseCache:
     """Backend responses by request key, in a diskcache folder."""
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = Path(directory) if directory else default_cache_root() / "responses"
-        self.directory.mkdir(parents=True, exist_ok=True)
-        # No eviction: an evicted answer would be paid for again.
-        self._cache = diskcache.Cache(str(self.directory), size_limit=2**50,
-                                      eviction_policy="none")
+        self.file = self.directory / "cache.db"
+        self._seen: FileId = None
+        self._cache = self._open()
         self.hits = 0
         self.misses = 0
+
+    def _open(self) -> diskcache.Cache:
+        for _ in range(3):  # a damaged file is moved aside and the cache opened again
+            seen = None
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                seen = file_id(self.file)
+                # No eviction: an evicted answer would be paid for again.
+                cache = diskcache.Cache(str(self.directory), size_limit=2**50,
+                                        eviction_policy="none")
+                self._seen = file_id(self.file)
+                return cache
+            except (sqlite3.Error, OSError) as exc:
+                self._trouble(exc, seen)
+        raise ConfigError(f"The response cache {self.file} is damaged again each time it "
+                          "is opened: give another folder with --cache-dir.")
+
+    def _trouble(self, exc: BaseException, seen: FileId) -> None:
+        """Move a damaged file aside (the caller opens a fresh one), else raise the
+        one-line error of an unwritable folder, else let the failure through."""
+        if storage_problem(exc) == "corrupt":
+            move_aside(self.file, seen, exc, "the answers stored in it will be asked "
+                       "(and paid for) again.")
+            return
+        error = storage_error(self.directory, exc)
+        if error is not None:
+            raise error from exc
+        raise exc
+
+    def _guarded(self, work: Callable[[], T]) -> T:
+        """``work()``; a cache found damaged on the way is replaced and ``work`` done
+        again on the fresh one."""
+        try:
+            return work()
+        except (sqlite3.Error, OSError) as exc:
+            self._trouble(exc, self._seen)
+        self._cache.close()
+        self._cache = self._open()
+        return work()
 
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.directory)!r})"
@@ -80,14 +222,17 @@ class ResponseCache:
     def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The cached values among ``keys`` (absent keys are left out)."""
         wanted = list(dict.fromkeys(keys))
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), _QUERY_SIZE):
-            part = wanted[start:start + _QUERY_SIZE]
-            for key, raw in self._select(part):
-                if raw is not None:
-                    found[key] = from_json(raw)
+        found = self._guarded(lambda: self._read(wanted))
         self.hits += len(found)
         self.misses += len(wanted) - len(found)
+        return found
+
+    def _read(self, wanted: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), _QUERY_SIZE):
+            for key, raw in self._select(wanted[start:start + _QUERY_SIZE]):
+                if raw is not None:
+                    found[key] = from_json(raw)
         return found
 
     def _select(self, keys: list[str]) -> Iterator[tuple[str, bytes | None]]:
@@ -103,7 +248,9 @@ class ResponseCache:
             rows = self._cache._sql(
                 f"SELECT key, mode, value FROM Cache WHERE raw = 1 AND key IN ({marks})",
                 keys).fetchall()
-        except (AttributeError, sqlite3.Error):
+        except (AttributeError, sqlite3.Error) as exc:
+            if storage_problem(exc) is not None:
+                raise
             rows = [(key, None, None) for key in keys]
         for key, mode, value in rows:
             if mode == diskcache.core.MODE_RAW and isinstance(value, bytes):
@@ -113,12 +260,17 @@ class ResponseCache:
 
     def put_many(self, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Store several values in one transaction."""
-        with self._cache.transact():
-            for key, value in entries:
-                self._cache.set(key, to_json(value))
+        encoded = [(key, to_json(value)) for key, value in entries]
+
+        def write() -> None:
+            with self._cache.transact():
+                for key, raw in encoded:
+                    self._cache.set(key, raw)
+
+        self._guarded(write)
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return self._guarded(lambda: len(self._cache))
 
     def close(self) -> None:
         """Close the SQLite connections."""

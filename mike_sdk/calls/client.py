@@ -9,6 +9,12 @@ client (however many callers share it), each batch under the
 :class:`~mike_sdk.calls.limits.CallGuard` (budget, rate limits, retries) and cached as
 soon as it returns. Cost is computed once per generation, here.
 
+Clients that share a cache folder (in one process or several) pay once for a request:
+a request is sent only under its lease (:mod:`mike_sdk.calls.leases`, taken as its
+batch gets a slot); a request another client is sending is waited for, its answer read
+from the cache once stored (or its refusal recorded), and sent here after all if that
+client gives it back unanswered or dies.
+
 >>> from mike_sdk.backends.mock import MockBackend
 >>> client = ModelClient(MockBackend(), concurrency=4)
 >>> answers = client.generate_sync([GenerationRequest(prompt="Q: 1+1?")])
@@ -37,8 +43,10 @@ from mike_sdk.backend import (
 )
 from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
 from mike_sdk.calls.failures import BadRequest, CallFailed
+from mike_sdk.calls.leases import Claim, Leases
 from mike_sdk.calls.limits import BudgetReached, CallGuard, Limits
 from mike_sdk.calls.refusals import RefusalWatch
+from mike_sdk.errors import ConfigError
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=BaseModel)
@@ -70,13 +78,17 @@ class ModelClient:
 
     ``concurrency`` (else ``limits.max_concurrency``, else the backend's
     ``abilities.max_concurrency``) is the number of backend calls in flight at once.
-    ``cache=None`` makes no cache lookups or writes.
+    ``cache=None`` makes no cache lookups or writes. ``shared=False`` sends without
+    leases: for a cache no other client sends for at the same time.
     """
 
     def __init__(self, backend: Backend, *, cache: ResponseCache | None = None,
-                 limits: Limits | None = None, concurrency: int | None = None) -> None:
+                 limits: Limits | None = None, concurrency: int | None = None,
+                 shared: bool = True) -> None:
         self.backend = backend
         self.cache = cache
+        self.leases = Leases(cache.directory) if cache is not None and shared else None
+        """This client's leases in the cache folder (None: not shared, or no cache)."""
         self.limits = limits or Limits()
         abilities = backend.abilities
         self.concurrency = concurrency or self.limits.max_concurrency \
@@ -136,14 +148,19 @@ class ModelClient:
         present with ``error`` set. ``on_batch`` sees each batch of answers as it lands,
         cache hits first.
         """
-        found = self.lookup(requests)
         out: dict[str, Answered] = {}
-        for key, value in found.items():
-            generation = Generation.model_validate(value)  # pydantic-core: faster than construct
-            out[key] = Answered(key, generation, True, self.cost(generation))
-        if out and on_batch is not None:
-            on_batch(list(out.values()))
-        missing = {k: r for k, r in requests.items() if k not in found}
+
+        def found(values: Mapping[str, dict[str, Any]]) -> None:
+            answers = []
+            for key, value in values.items():
+                generation = Generation.model_validate(value)  # pydantic-core: fast
+                answers.append(Answered(key, generation, True, self.cost(generation)))
+            out.update((a.key, a) for a in answers)
+            if answers and on_batch is not None:
+                on_batch(answers)
+
+        found(self.lookup(requests))
+        missing = {k: r for k, r in requests.items() if k not in out}
         if missing and not self.stopped:
             def arrived(batch: dict[str, Generation], failed: dict[str, str]) -> None:
                 answers = [Answered(k, g, False, self.cost(g)) for k, g in batch.items()]
@@ -153,19 +170,24 @@ class ModelClient:
                 if on_batch is not None:
                     on_batch(answers)
 
-            await self._send(self.backend.generate, missing, arrived)
+            await self._send(self.backend.generate, missing, arrived, found)
         return out
 
     async def loglikelihood(self, requests: Mapping[str, LikelihoodRequest]
                             ) -> dict[str, Likelihood]:
         """Scores for requests by cache key (refused or unsent keys are absent)."""
-        out = {k: Likelihood.model_validate(v) for k, v in self.lookup(requests).items()}
+        out: dict[str, Likelihood] = {}
+
+        def found(values: Mapping[str, dict[str, Any]]) -> None:
+            out.update((k, Likelihood.model_validate(v)) for k, v in values.items())
+
+        found(self.lookup(requests))
         missing = {k: r for k, r in requests.items() if k not in out}
         if missing and not self.stopped:
             def arrived(batch: dict[str, Likelihood], failed: dict[str, str]) -> None:
                 out.update(batch)
 
-            await self._send(self.backend.loglikelihood, missing, arrived)
+            await self._send(self.backend.loglikelihood, missing, arrived, found)
         return out
 
     async def generate_many(self, requests: Sequence[GenerationRequest]) -> list[Answered]:
@@ -201,18 +223,22 @@ class ModelClient:
 
     async def _send(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
                     requests: dict[str, Q],
-                    arrived: Callable[[dict[str, R], dict[str, str]], None]) -> None:
+                    arrived: Callable[[dict[str, R], dict[str, str]], None],
+                    found: Callable[[Mapping[str, dict[str, Any]]], None]) -> None:
         """Send ``requests`` in length-sorted batches under the one concurrency limit;
-        ``arrived`` sees each batch (answers, refusals) once it is cached."""
+        ``arrived`` sees each batch (answers, refusals) once it is cached, ``found`` the
+        answers another client paid for (a shared cache: see :class:`Claim`)."""
         slots = self._slot()
-        keys = sorted(requests, key=lambda k: _length(requests[k]))
+        claim = Claim(self.leases, self.lookup, found) if self.leases is not None else None
 
-        def refuse(key: str, message: str) -> None:
+        def record(key: str, message: str) -> None:
             self.errors += 1
             arrived({}, {key: message})
 
-        size = self.batch_size
-        batches = [keys[i:i + size] for i in range(0, len(keys), size)]
+        def refuse(key: str, message: str) -> None:
+            if claim is not None:
+                claim.refused(key, message)
+            record(key, message)
 
         async def ask(batch: list[str]) -> None:
             try:
@@ -230,35 +256,65 @@ class ModelClient:
             if self.cache is not None:
                 self.cache.put_many((k, v.model_dump()) for k, v in fresh.items()
                                     if not isinstance(v, Generation) or cacheable(v))
+            if claim is not None:
+                claim.release(batch)
             arrived(fresh, {})
 
-        async def send(batch: list[str]) -> None:
+        async def send(batch: list[str], claimed: bool = False) -> None:
             async with slots:
                 if self.stopped:
                     return
                 try:
-                    await ask(batch)
+                    if claim is not None and not claimed:
+                        batch = claim.take(batch)
+                    if batch:
+                        await ask(batch)
                 except BudgetReached:
                     self.stopped = "max_cost"
-                except CallFailed as exc:
-                    # Credentials, model, or retries given up: stop every caller now.
-                    self.fatal, self.stopped = exc, "error"
+                except (CallFailed, ConfigError) as exc:
+                    # Credentials, model, retries given up, or a cache that cannot be
+                    # written: stop every caller now.
+                    self.stopped = "error"
+                    if isinstance(exc, CallFailed):
+                        self.fatal = exc
                     for task in list(self._tasks):
                         if task is not asyncio.current_task():
                             task.cancel()
+                    if isinstance(exc, ConfigError):
+                        raise
 
-        tasks = [asyncio.create_task(send(b)) for b in batches]
-        self._tasks.update(tasks)
+        def start(keys: Iterable[str], claimed: bool = False) -> set[asyncio.Task[None]]:
+            order = sorted(keys, key=lambda k: _length(requests[k]))
+            size = self.batch_size
+            new = {asyncio.create_task(send(order[i:i + size], claimed))
+                   for i in range(0, len(order), size)}
+            self._tasks.update(new)
+            return new
+
+        tasks = start(requests)
+        done: set[asyncio.Task[None]] = set()
         try:
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            while tasks or (claim is not None and claim.waiting and not self.stopped):
+                if tasks:
+                    timeout = None if claim is None else claim.pause()
+                    finished, tasks = await asyncio.wait(tasks, timeout=timeout)
+                    done |= finished
+                elif claim is not None:
+                    await asyncio.sleep(claim.pause())
+                if claim is not None and not self.stopped:
+                    tasks |= start(claim.look(record), claimed=True)
+            if self.fatal is None:  # all sent: refusals still held were isolated after all
+                self.refusals.flush()
         finally:
-            self._tasks.difference_update(tasks)
-        if self.fatal is None:  # all sent: refusals still held were isolated after all
-            self.refusals.flush()
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException) and not isinstance(
-                    outcome, asyncio.CancelledError):
-                raise outcome
+            for task in tasks:
+                task.cancel()
+            self._tasks.difference_update(tasks | done)
+            if claim is not None:
+                claim.close()  # unsent (stopped, cancelled) or refused: given back
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
 
 
 def _profile_hint(backend: Backend) -> str:

@@ -7,6 +7,7 @@ retry and rate-limit code in the core decides what to do:
 |---|---|---|
 | :class:`RateLimited` | 429 | wait at least ``retry_after``, then retry |
 | :class:`Transient` | 5xx, 503, timeouts, dropped connections | retry with jittered backoff |
+| :class:`Unreachable` | refused connection, unknown host | retry; give up soon if never reached |
 | :class:`BadRequest` | 400, 413, 422 | record the error on its item, go on |
 | :class:`AuthFailed` | 401, 403 | stop the run at once, naming what to fix |
 | :class:`ModelNotFound` | 404 model | stop the run at once |
@@ -50,6 +51,11 @@ class Transient(CallFailed):
     """A failure that may not happen again: 5xx, overload, timeout, dropped connection."""
 
     retryable = True
+
+
+class Unreachable(Transient):
+    """No connection to the server (refused, unknown host, dropped before any answer):
+    retried, but a run that has not reached the server yet gives up within seconds."""
 
 
 class BadRequest(CallFailed):

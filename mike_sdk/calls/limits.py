@@ -14,10 +14,10 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mike_sdk.backend import Generation, GenerationRequest
-from mike_sdk.calls.failures import CallFailed, RateLimited
+from mike_sdk.backend import Generation, GenerationRequest, LikelihoodRequest
+from mike_sdk.calls.failures import CallFailed, RateLimited, Unreachable
 from mike_sdk.calls.pricing import PriceTable
-from mike_sdk.calls.ratelimit import RateLimiter, estimate_input_tokens, estimate_tokens
+from mike_sdk.calls.ratelimit import RateLimiter, estimate_tokens
 from mike_sdk.calls.retry import RetryPolicy, RetryStats, call_with_retry
 
 Q = TypeVar("Q", bound=BaseModel)
@@ -43,6 +43,31 @@ class Limits(BaseModel):
     """Price file overriding the shipped defaults (None: ``$MIKE_PRICES`` or defaults only)."""
 
 
+#: Attempts before a server never reached yet counts as down (about 3 s of backoff).
+UNREACHABLE_ATTEMPTS = 3
+#: Tokens a chat template may add per message and per request (roles, separators).
+TEMPLATE_TOKENS = 8
+
+
+def max_input_tokens(request: BaseModel) -> int:
+    """An upper bound on a request's prompt tokens: its UTF-8 bytes (a byte-level BPE or
+    byte-fallback token covers at least one byte) plus the chat template's tokens.
+    ``characters / 4`` is no bound: non-Latin text runs at two or three bytes, and
+    often more than one token, per character.
+
+    >>> max_input_tokens(GenerationRequest(prompt="日本"))  # 6 bytes, 16 template tokens
+    22
+    """
+    if isinstance(request, GenerationRequest):
+        texts = [request.prompt] if request.prompt is not None else [
+            m.content for m in request.messages or ()]
+    elif isinstance(request, LikelihoodRequest):
+        texts = [request.context, request.continuation]
+    else:
+        return 0
+    return sum(len(t.encode("utf-8")) + TEMPLATE_TOKENS for t in texts) + TEMPLATE_TOKENS
+
+
 class BudgetReached(CallFailed):
     """The next call could cross ``max_cost``: it is not sent, nor any after it."""
 
@@ -60,17 +85,22 @@ class CallGuard:
         self.limiter = RateLimiter(limits.rpm, limits.tpm) if limits.rpm or limits.tpm else None
         self.stats = RetryStats()
         self.spent = 0.0
-        """USD spent by finished calls of this session (known prices only)."""
+        """USD spent by finished calls (known prices only); a run adds what its earlier
+        sessions spent."""
+        self.reached = False
+        """Whether a call has been answered: until then an unreachable server ends the
+        retries after :data:`UNREACHABLE_ATTEMPTS` (seconds, not minutes)."""
         self._reserved = 0.0
 
     def estimated_cost(self, requests: Sequence[BaseModel]) -> float | None:
-        """Upper-bound USD of a batch (output counted at ``max_new_tokens`` plus the hidden
-        reasoning budget), or None."""
+        """Upper-bound USD of a batch, or None (no price): input at
+        :func:`max_input_tokens`, output at ``max_new_tokens`` plus the hidden reasoning
+        budget."""
         total = 0.0
         for request in requests:
             output = (request.max_new_tokens + self.hidden_output
                       if isinstance(request, GenerationRequest) else 0)
-            cost = self.prices.cost(self.model, estimate_input_tokens(request), output)
+            cost = self.prices.cost(self.model, max_input_tokens(request), output)
             if cost is None:
                 return None
             total += cost
@@ -106,11 +136,16 @@ class CallGuard:
                 raise
             if self.limiter is not None:
                 self.limiter.settle(estimate, _used_tokens(answers))
+            self.reached = True
             return answers
+
+        def give_up(failure: CallFailed, attempts: int) -> bool:
+            return (isinstance(failure, Unreachable) and not self.reached
+                    and attempts >= UNREACHABLE_ATTEMPTS)
 
         try:
             return list(await call_with_retry(attempt, self.limits.retry, stats=self.stats,
-                                              on_failure=self._on_failure))
+                                              on_failure=self._on_failure, give_up=give_up))
         finally:
             # The caller charges the real cost right after (no await in between), so the
             # budget never sees a moment where a finished call counts for nothing.

@@ -14,16 +14,15 @@ cost (``None``), never an error.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mike_sdk.backend import Generation
 from mike_sdk.errors import ConfigError
+from mike_sdk.overrides import read_override
 from mike_sdk.providers.names import model_family_name
 
 PRICES_ENV = "MIKE_PRICES"
@@ -45,6 +44,19 @@ class Price(BaseModel):
     """Generated tokens (reasoning tokens included: providers bill them as output)."""
     as_of: str | None = None
     """When the price was read from the provider's price page (``YYYY-MM``)."""
+    batch: float = Field(default=0.5, gt=0, le=1)
+    """What the provider's batch interface charges, as a share of every rate above (OpenAI's
+    Batch API and Anthropic's Message Batches: half, cached input included)."""
+    batch_as_of: str | None = None
+    """When the batch share was read from the provider's price page (``YYYY-MM``)."""
+
+    def at_batch_rates(self) -> Price:
+        """This price with every rate at the batch share (what a batch request costs)."""
+        return Price(input=self.input * self.batch, output=self.output * self.batch,
+                     cached_input=None if self.cached_input is None
+                     else self.cached_input * self.batch,
+                     as_of=self.batch_as_of or self.as_of, batch=1.0,
+                     batch_as_of=self.batch_as_of)
 
 
 # List prices, standard tier, USD per million tokens, with the month they were read from
@@ -77,22 +89,15 @@ _LISTED: dict[str, tuple[float, float | None, float, str]] = {
     "deepseek-chat": (0.28, 0.028, 0.42, "2025-12"),
     "deepseek-reasoner": (0.28, 0.028, 0.42, "2025-12"),
 }
+#: Both batch interfaces charge half the standard rates (cached input too), as read from
+#: platform.openai.com/docs/guides/batch and docs.anthropic.com/en/docs/build-with-claude/
+#: batch-processing; DeepSeek offers no batch interface.
+BATCH_SHARE, BATCH_AS_OF = 0.5, "2026-11"
 DEFAULT_PRICES: dict[str, Price] = {
-    name: Price(input=i, cached_input=c, output=o, as_of=when)
+    name: Price(input=i, cached_input=c, output=o, as_of=when, batch=BATCH_SHARE,
+                batch_as_of=BATCH_AS_OF)
     for name, (i, c, o, when) in _LISTED.items()
 }
-
-
-def read_user_file(path: Path) -> Any:
-    """The parsed content of a user's JSON or TOML file (by its suffix)."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            raise ConfigError(f"Price file {path}: TOML needs Python 3.11+; use JSON.") from None
-        return tomllib.loads(text)
-    return json.loads(text)
 
 
 class PriceTable:
@@ -107,21 +112,17 @@ class PriceTable:
     def load(cls, path: str | Path | None = None) -> PriceTable:
         """The defaults overridden by ``path`` (or ``$MIKE_PRICES`` when ``path`` is None)."""
         table = cls()
-        source = path if path is not None else os.environ.get(PRICES_ENV) or None
-        if source is None:
-            return table
-        file = Path(source).expanduser()
+        where = path if path is not None else os.environ.get(PRICES_ENV)
         try:
-            raw = read_user_file(file)
+            raw = read_override(path, PRICES_ENV, "Price file", "--prices")
+            if raw is None:
+                return table
             if not isinstance(raw, dict):
                 raise ValueError("expected an object of model names")
             table.prices.update({str(k): Price.model_validate(v) for k, v in raw.items()})
-        except FileNotFoundError:
-            raise ConfigError(f"Price file {file} not found (from --prices or "
-                              f"${PRICES_ENV}).") from None
         except (ValueError, ValidationError) as exc:
             first = str(exc).splitlines()[0]
-            raise ConfigError(f"Price file {file} is invalid: {first}. Expected "
+            raise ConfigError(f"Price file {where} is invalid: {first}. Expected "
                               '{"model": {"input": USD, "cached_input": USD, "output": USD}} '
                               "per million tokens.") from None
         return table
@@ -137,17 +138,22 @@ class PriceTable:
         return self._found[model]
 
     def cost(self, model: str, input_tokens: int | None, output_tokens: int | None,
-             cached_input_tokens: int | None = None) -> float | None:
-        """USD for this usage, or ``None`` when the model or the usage is unknown."""
+             cached_input_tokens: int | None = None, *, batch: bool = False) -> float | None:
+        """USD for this usage, or ``None`` when the model or the usage is unknown;
+        ``batch=True`` prices it at the provider's batch rates."""
         price = self.price(model)
         if price is None or input_tokens is None or output_tokens is None:
             return None
+        if batch:
+            price = price.at_batch_rates()
         cached = min(cached_input_tokens or 0, input_tokens)
         cached_rate = price.input if price.cached_input is None else price.cached_input
         return ((input_tokens - cached) * price.input + cached * cached_rate
                 + output_tokens * price.output) / 1e6
 
-    def generation_cost(self, model: str, generation: Generation) -> float | None:
-        """USD of one :class:`Generation`, from the usage it reports."""
+    def generation_cost(self, model: str, generation: Generation, *,
+                        batch: bool = False) -> float | None:
+        """USD of one :class:`Generation`, from the usage it reports (``batch=True``: at
+        the provider's batch rates)."""
         return self.cost(model, generation.input_tokens, generation.output_tokens,
-                         generation.cached_input_tokens)
+                         generation.cached_input_tokens, batch=batch)

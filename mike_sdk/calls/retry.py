@@ -10,6 +10,7 @@ Timeouts and dropped connections that escape a backend count as :class:`Transien
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -18,9 +19,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from mike_sdk.calls.failures import CallFailed, RateLimited, Transient
+from mike_sdk.calls.failures import CallFailed, RateLimited, Transient, Unreachable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class RetryPolicy(BaseModel):
@@ -70,11 +72,14 @@ def _backoff(policy: RetryPolicy, attempt: int) -> float:
 
 async def call_with_retry(fn: Callable[[], Awaitable[T]], policy: RetryPolicy, *,
                           stats: RetryStats | None = None,
-                          on_failure: Callable[[CallFailed], None] | None = None) -> T:
+                          on_failure: Callable[[CallFailed], None] | None = None,
+                          give_up: Callable[[CallFailed, int], bool] | None = None) -> T:
     """``await fn()``, retried under ``policy``; raises the last :class:`CallFailed`.
 
     ``on_failure`` sees every retryable failure before the wait (the rate limiter
-    uses it to pause everyone on a 429 with ``retry_after``).
+    uses it to pause everyone on a 429 with ``retry_after``); ``give_up(failure,
+    attempts)`` may end the retries sooner than the policy would. Each retry is logged
+    (connection failures as warnings: they name the server).
     """
 
     def wait(state: RetryCallState) -> float:
@@ -84,12 +89,21 @@ async def call_with_retry(fn: Callable[[], Awaitable[T]], policy: RetryPolicy, *
 
     def stop(state: RetryCallState) -> bool:
         elapsed = state.seconds_since_start or 0.0
+        failure = _failure(state)
+        if give_up is not None and failure is not None \
+                and give_up(failure, state.attempt_number):
+            return True
         return (state.attempt_number >= policy.max_attempts
                 or elapsed + state.upcoming_sleep > policy.deadline_s)
 
     def before_sleep(state: RetryCallState) -> None:
         if stats is not None:
             stats.retries += 1
+        failure = _failure(state)
+        if failure is not None:
+            level = logging.WARNING if isinstance(failure, Unreachable) else logging.INFO
+            log.log(level, "%s (attempt %d of %d; next in %.1f s)", failure,
+                    state.attempt_number, policy.max_attempts, state.upcoming_sleep)
 
     def retryable(exc: BaseException) -> bool:
         failure = as_failure(exc)

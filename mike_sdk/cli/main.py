@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import re
 import sys
@@ -10,16 +11,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from mike_sdk.backend import BACKENDS, Backend
 from mike_sdk.calls.cache import ResponseCache
+from mike_sdk.cli.batches import add_parser as add_batches_parser
+from mike_sdk.cli.data import add_data_parser
+from mike_sdk.cli.export import add_export_parser
 from mike_sdk.cli.include import include_all
 from mike_sdk.cli.listing import cmd_backends, cmd_strategies
-from mike_sdk.data.benchmark import TASK_FILES, Benchmark
-from mike_sdk.data.languages import LANGUAGES, parse_languages
-from mike_sdk.errors import ConfigError, MikeError
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.data.languages import parse_languages
+from mike_sdk.errors import ConfigError, MikeError, one_line
 from mike_sdk.records import TASKS
 from mike_sdk.run.config import EvalConfig
-from mike_sdk.strategy import STRATEGIES
+from mike_sdk.strategy import get_strategy
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -77,8 +83,6 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from mike_sdk.calls.client import ModelClient
     from mike_sdk.calls.limits import Limits
     from mike_sdk.run.evaluator import Evaluator
@@ -86,15 +90,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     options = _backend_options(args)
     if args.source_language and args.source_languages:
         raise ConfigError("give --source-languages or --source-language, not both.")
-    config = EvalConfig(tasks=args.tasks, languages=args.languages,
-                        source_languages=parse_languages(
-                            args.source_languages or args.source_language or "en"),
-                        skip_same_language=args.skip_same_language,
-                        language_id=args.language_id, strategy=args.strategy,
-                        strategy_options=_options(args.strategy_option),
-                        metrics=args.metrics, limit=args.limit,
-                        likelihood=not args.no_likelihood)
-    STRATEGIES.get(config.strategy)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    try:
+        config = EvalConfig(tasks=args.tasks, languages=args.languages,
+                            source_languages=parse_languages(
+                                args.source_languages or args.source_language or "en"),
+                            skip_same_language=args.skip_same_language,
+                            language_id=args.language_id, strategy=args.strategy,
+                            strategy_options=_options(args.strategy_option),
+                            metrics=args.metrics, limit=args.limit,
+                            likelihood=not args.no_likelihood, shard=args.shard)
+    except ValidationError as exc:
+        raise _flag_error(exc) from None
+    # Unknown strategies and strategy options fail here, before any model loads.
+    get_strategy(config.strategy, **config.strategy_options)
     benchmark = Benchmark(args.data_dir)
     backend = build_backend(args.backend, args.model, options)
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(backend, config)
@@ -103,26 +113,64 @@ def cmd_eval(args: argparse.Namespace) -> int:
         limits = Limits(rpm=args.rpm, tpm=args.tpm, max_concurrency=args.concurrency,
                         max_cost=args.max_cost, prices=args.prices)
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        field = {"max_concurrency": "concurrency"}.get(str(problem["loc"][0]),
-                                                       str(problem["loc"][0]))
-        raise ConfigError(f"--{field.replace('_', '-')}: {problem['msg']}.") from None
+        raise _flag_error(exc) from None
     with ResponseCache(args.cache_dir) as cache:
         client = ModelClient(backend, cache=cache, limits=limits)
         if args.dry_run:
             from mike_sdk.run.dryrun import dry_run
 
-            print(dry_run(client, benchmark, config, run_dir).describe())
+            print(dry_run(client, benchmark, config, run_dir, batch=args.batch).describe())
             return 0
-        evaluator = Evaluator(client, benchmark=benchmark, progress=not args.no_progress)
-        summary = evaluator.run(config, run_dir)
+        if args.batch:
+            from mike_sdk.batch.mode import run_batched
+            from mike_sdk.batch.runner import BatchOptions
+
+            summary = run_batched(client, config, run_dir, benchmark=benchmark,
+                                  options=BatchOptions(fallback=args.batch_fallback),
+                                  progress=not args.no_progress).summary
+        else:
+            evaluator = Evaluator(client, benchmark=benchmark, progress=not args.no_progress)
+            summary = evaluator.run(config, run_dir, retry_errors=args.retry_errors)
     from mike_sdk.report.table import summary_table
 
     print(summary_table(summary))
-    if summary.stopped == "max_cost":
-        print(f"Stopped at --max-cost ${args.max_cost}: re-run the same command (with a "
-              "higher --max-cost or none) to resume.", file=sys.stderr)
     print(f"\nResults: {run_dir / 'results.jsonl'}  Summary: {run_dir / 'summary.json'}")
+    if summary.stopped == "max_cost":
+        print(f"mike: stopped at --max-cost ${args.max_cost} (the run has spent "
+              f"${summary.totals.cost_usd or 0:.4f} over all its sessions): re-run the same "
+              "command with a higher --max-cost (or none) to resume.", file=sys.stderr)
+        return 3
+    errors = summary.totals.errors
+    if errors:
+        print(f"mike: {errors} of {summary.totals.rows} requests were refused (error rows, "
+              "scored 0); see their `error` in results.jsonl, and re-run with --retry-errors "
+              "to send them again.", file=sys.stderr)
+        return 1
+    return 0
+
+
+#: CLI flag of each configuration field whose name differs.
+_FLAGS = {"max_concurrency": "concurrency", "source_languages": "source-languages",
+          "strategy_options": "strategy-option"}
+
+
+def _flag_error(exc: ValidationError) -> ConfigError:
+    """A validation error of a configuration built from flags, named by its flag."""
+    problem = exc.errors(include_url=False)[0]
+    name = str(problem["loc"][0]) if problem["loc"] else "option"
+    flag = _FLAGS.get(name, name.replace("_", "-"))
+    given = problem.get("input")
+    shown = f" (got {given!r})" if isinstance(given, int | float | str) else ""
+    return ConfigError(f"--{flag}: {problem['msg']}{shown}.")
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from mike_sdk.report.table import summary_table
+    from mike_sdk.runfolder.merge import merge_shards
+
+    summary = merge_shards(args.shard_dirs, args.out)
+    print(summary_table(summary))
+    print(f"\nMerged {len(args.shard_dirs)} shards into {args.out}")
     return 0
 
 
@@ -152,7 +200,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from mike_sdk.run.reproduce import ReproduceOptions, format_reproduction, reproduce
 
-    backend = build_backend(args.backend, args.model, _backend_options(args))
+    options = _backend_options(args)
+    if args.exact:
+        if args.backend != "hf":
+            raise ConfigError("--exact is the authors' procedure on a local model: it needs "
+                              "--backend hf.")
+        # The authors' procedure: float32 weights, one prompt at a time, nothing shared.
+        options.update(dtype="float32", batch_size=1, prefix_reuse=False)
+        print("Exact mode: float32, one prompt at a time, no prefix reuse.", file=sys.stderr)
+    backend = build_backend(args.backend, args.model, options)
     result = reproduce(backend, ReproduceOptions(
         out=args.out, languages=args.languages, limit=None if args.limit == 0 else args.limit,
         data_dir=args.data_dir, cache_dir=args.cache_dir, progress=not args.no_progress))
@@ -160,32 +216,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_data_download(args: argparse.Namespace) -> int:
-    from mike_sdk.data.download import default_data_dir, download_data
-
-    dest = Path(args.dest) if args.dest else default_data_dir()
-    report = download_data(dest, base_url=args.base_url, files=args.files or None,
-                           progress=not args.no_progress)
-    print(f"{len(report.downloaded)} files downloaded ({report.bytes_downloaded} bytes), "
-          f"{len(report.skipped)} already present, into {report.dest}")
-    return 0
-
-
-def cmd_data_info(args: argparse.Namespace) -> int:
-    from mike_sdk.report.table import format_table
-
-    bench = Benchmark(args.data_dir)
-    print(f"BMIKE-53 at {bench.root}")
-    rows = [["task", "language", "items", "scorable", "skipped"]]
-    for task in args.tasks.split(",") if args.tasks else TASKS:
-        for lang in LANGUAGES:
-            items = bench.items(task, lang)
-            total = len(items.items) + items.skipped
-            rows.append([task, lang, str(total), str(len(items.items)), str(items.skipped)])
-    print(format_table(rows))
-    return 0
-
-
+OPTION_HELP = ("an option of {what}, repeatable; values read as numbers, true/false or none "
+               "where they look like one")
+NO_PROGRESS_HELP = "no progress bar (plain progress lines are printed when stderr is no terminal)"
 INCLUDE_HELP = ("import a module (dotted name) or .py file before the command, so that its "
                 "@STRATEGIES.register / @BACKENDS.register run (repeatable)")
 
@@ -224,17 +257,23 @@ def parser() -> argparse.ArgumentParser:
                     "only ('script'), or 'lingua' when installed ('auto', default)")
     ev.add_argument("--strategy", default="8-shot-metric-specific",
                     help="prompt strategy (see `mike strategies`)")
-    ev.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE")
-    ev.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
-    ev.add_argument("--metrics", default="reliability,generality,locality,portability")
+    ev.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
+                    help=OPTION_HELP.format(what="the strategy's constructor"))
+    ev.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                    help=OPTION_HELP.format(what="the backend (see docs/backends.md)"))
+    ev.add_argument("--metrics", default="reliability,generality,locality,portability",
+                    help="comma list of reliability, generality, locality, portability "
+                    "(default: all four)")
     ev.add_argument("--limit", type=int, help="first N items of each test file")
+    ev.add_argument("--shard", metavar="I/N", help="run shard I of N (items whose position "
+                    "is I-1 modulo N, every language); `mike merge` joins the N folders")
     ev.add_argument("--batch-size", type=int, help="requests per backend batch")
     ev.add_argument("--device", help="hf: cpu, cuda, cuda:1, ...")
     ev.add_argument("--no-likelihood", action="store_true", help="skip the new-vs-old check")
     ev.add_argument("--data-dir", help="BMIKE-53 folder (default: $MIKE_DATA_DIR, then cache)")
     ev.add_argument("--run-dir", help="run folder (default: runs/<model>-<strategy>-<hash>)")
     ev.add_argument("--cache-dir", help="response cache folder (default: user cache)")
-    ev.add_argument("--no-progress", action="store_true")
+    ev.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     ev.add_argument("--rpm", type=float, help="requests per minute the account allows")
     ev.add_argument("--tpm", type=float, help="tokens per minute the account allows")
     ev.add_argument("--concurrency", type=int, help="backend calls in flight at once, the one "
@@ -245,6 +284,15 @@ def parser() -> argparse.ArgumentParser:
                     "tokens) overriding the shipped defaults (default: $MIKE_PRICES)")
     ev.add_argument("--dry-run", action="store_true", help="print calls, estimated tokens "
                     "and cost; send nothing")
+    ev.add_argument("--batch", action="store_true", help="send the requests the cache lacks "
+                    "through the provider's batch interface (half price, up to 24 h); re-run "
+                    "the same command to re-attach (see `mike batches`)")
+    ev.add_argument("--batch-fallback", choices=("error", "live"), default="error",
+                    help="with --batch: a request still unanswered after 3 batches becomes "
+                    "an error row (default) or is sent live, at the live price")
+    ev.add_argument("--retry-errors", action="store_true", help="send the requests of "
+                    "refused items (error rows) again; their new rows replace them in the "
+                    "summary")
     _add_include(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -266,7 +314,8 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--backend", default="hf", help="backend name (see `mike backends`)")
     rp.add_argument("--model", help="model name or local folder (hf: default is the embedded "
                     "Gemma 3 270M)")
-    rp.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
+    rp.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                    help=OPTION_HELP.format(what="the backend (see docs/backends.md)"))
     rp.add_argument("--languages", default="de,zh", help="target languages: comma list, "
                     "or 'targets' for the paper's 52 (default: de,zh)")
     rp.add_argument("--limit", type=int, default=2, help="first N items of each test file "
@@ -274,25 +323,22 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="runs/reproduce", help="folder of the four run folders")
     rp.add_argument("--batch-size", type=int, help="requests per backend batch")
     rp.add_argument("--device", help="hf: cpu, cuda, cuda:1, ...")
+    rp.add_argument("--exact", action="store_true", help="the authors' procedure exactly: "
+                    "float32, one prompt at a time (hf backend; slow)")
     rp.add_argument("--data-dir", help="BMIKE-53 folder (default: $MIKE_DATA_DIR, then cache)")
     rp.add_argument("--cache-dir", help="response cache folder (default: user cache)")
-    rp.add_argument("--no-progress", action="store_true")
+    rp.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     _add_include(rp)
     rp.set_defaults(func=cmd_reproduce)
 
-    data = sub.add_parser("data", help="get or inspect the benchmark data")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-    dl = data_sub.add_parser("download", help="download the pinned official files")
-    dl.add_argument("--dest", help="folder (default: the user cache, or $MIKE_CACHE_DIR)")
-    dl.add_argument("--base-url", help="mirror to download from")
-    dl.add_argument("--files", nargs="*", help="only these files (paths under data/)")
-    dl.add_argument("--no-progress", action="store_true")
-    dl.set_defaults(func=cmd_data_download)
-    info = data_sub.add_parser("info", help="items and scorable items per task and language")
-    info.add_argument("--data-dir")
-    info.add_argument("--tasks", help=f"comma list of {', '.join(TASK_FILES)}")
-    info.set_defaults(func=cmd_data_info)
-
+    add_data_parser(sub)
+    add_export_parser(sub)
+    mg = sub.add_parser("merge", help="join the run folders of --shard 1/N .. N/N into one "
+                        "run (results, summary), refusing shards of different runs")
+    mg.add_argument("shard_dirs", nargs="+", metavar="SHARD_DIR", help="the shards' folders")
+    mg.add_argument("--out", required=True, help="the merged run folder (new)")
+    mg.set_defaults(func=cmd_merge)
+    add_batches_parser(sub)
     for name, func, what in (("strategies", cmd_strategies, "prompt strategies"),
                              ("backends", cmd_backends, "backends")):
         listing = sub.add_parser(name, help=f"list {what}, including broken plugins")
@@ -308,6 +354,19 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def os_error(exc: OSError) -> str:
+    """One line for a file-system failure: the file, the problem, the way out."""
+    where = f" {exc.filename}" if exc.filename else ""
+    problem = exc.strerror or one_line(exc)
+    if exc.errno == errno.ENOSPC:
+        fix = "free some space, or choose a --run-dir / --cache-dir on another disk"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "choose a --run-dir / --cache-dir you can write to"
+    else:
+        fix = "check the path"
+    return f"cannot use{where}: {problem}. {fix[0].upper()}{fix[1:]}; finished rows are kept."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``mike``; exits 2 with a one-line message on bad input."""
     args = parser().parse_args(argv)
@@ -318,7 +377,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     verbose=args.verbose)
         return int(args.func(args))
     except MikeError as exc:
+        if args.verbose:
+            logging.getLogger("mike_sdk").exception("the failure in full")
         print(f"mike: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a read-only folder, a full disk: say which file and what to do
+        if args.verbose:
+            logging.getLogger("mike_sdk").exception("the failure in full")
+        print(f"mike: error: {os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mike: interrupted; re-run the same command to resume.", file=sys.stderr)

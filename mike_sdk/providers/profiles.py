@@ -30,8 +30,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mike_sdk.calls.pricing import read_user_file
 from mike_sdk.errors import ConfigError, unknown_name
+from mike_sdk.overrides import read_override
 
 from .names import model_family_name
 
@@ -122,18 +122,14 @@ class ProfileTable:
     def load(cls, path: str | Path | None = None) -> ProfileTable:
         """The shipped table extended by ``path`` (else ``$MIKE_PROFILES``, if set)."""
         table = cls.shipped()
-        source = path if path is not None else os.environ.get(PROFILES_ENV) or None
-        if source is None:
-            return table
-        file = Path(source).expanduser()
+        file = path if path is not None else os.environ.get(PROFILES_ENV)
         try:
-            raw = read_user_file(file)
-        except FileNotFoundError:
-            raise ConfigError(f"Profile file {file} not found (from profiles= or "
-                              f"${PROFILES_ENV}).") from None
+            raw = read_override(path, PROFILES_ENV, "Profile file", "profiles=")
         except ValueError as exc:
             raise ConfigError(f"Profile file {file} is not valid JSON or TOML: "
                               f"{str(exc).splitlines()[0]}.") from None
+        if raw is None:
+            return table
         mine = _entries(raw, str(file))
         replaced = {p.name for p in mine}
         return cls([*mine, *(p for p in table.entries if p.name not in replaced)])

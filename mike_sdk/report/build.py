@@ -140,6 +140,10 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     """Write the report of ``run_dirs`` (the first is the baseline of the differences) into
     ``out``; returns the files written."""
     options = options or ReportOptions()
+    if "png" in options.formats:
+        from mike_sdk.report.figures import require_matplotlib
+
+        require_matplotlib()  # before anything is written: no half-written report
     runs = load_runs(run_dirs, options.labels)
     stats = compute_stats(runs, options.resamples, options.seed)
     scorer = _scorer(stats, options.scorer)

@@ -7,6 +7,7 @@ package does not depend on it: ``pip install 'mike-sdk[report]'``.
 
 from __future__ import annotations
 
+import importlib.util
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +24,17 @@ if TYPE_CHECKING:
     from mike_sdk.report.confusion import ConfusionStat, ConfusionStats
 
 
+def require_matplotlib() -> None:
+    """Fail before any file is written when PNG figures are asked for without matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ConfigError("PNG figures need matplotlib: pip install 'mike-sdk[report]' (or "
+                          "leave png out of --format). Nothing was written.")
+
+
 def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise ConfigError("PNG figures need matplotlib: pip install 'mike-sdk[report]'.") \
-            from None
+    require_matplotlib()
+    import matplotlib
+
     matplotlib.use("Agg")  # files only; never opens a window
     import matplotlib.pyplot as plt
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mike_sdk.errors import ConfigError
-from mike_sdk.run.files import MANIFEST, RESULTS, SUMMARY, Manifest, ResultRow, Summary
-from mike_sdk.run.rundir import iter_result_rows, read_manifest, read_summary
+from mike_sdk.runfolder.files import MANIFEST, RESULTS, SUMMARY, Manifest, ResultRow, Summary
+from mike_sdk.runfolder.rundir import iter_result_rows, read_manifest, read_summary
 
 #: Scorers in the order tables show them (``likelihood`` is the new-vs-old check).
 SCORERS = ("em", "paper_f1", "token_f1", "likelihood")

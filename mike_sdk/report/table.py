@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from mike_sdk.errors import ConfigError
-from mike_sdk.run.files import MANIFEST, SUMMARY, Summary
-from mike_sdk.run.rundir import read_manifest, read_summary
+from mike_sdk.runfolder.files import MANIFEST, SUMMARY, Summary
+from mike_sdk.runfolder.rundir import read_manifest, read_summary
 
 COLUMNS = ("em", "paper_f1", "token_f1", "likelihood")
 WRONG = "wrong_lang%"
@@ -20,7 +20,7 @@ def load_summary(run_dir: str | Path) -> Summary:
 
     Raises:
         ConfigError: no summary yet, or a file that does not read (see
-            :func:`~mike_sdk.run.files.read_summary`; a newer format is refused).
+            :func:`~mike_sdk.runfolder.files.read_summary`; a newer format is refused).
     """
     path = Path(run_dir) / SUMMARY
     if not path.exists():
@@ -62,7 +62,7 @@ def request_notes(requests: Mapping[str, Any] | None, totals: Mapping[str, Any])
 def summary_table(summary: Summary | Mapping[str, Any]) -> str:
     """Per task x language x metric scores, then the per-task averages over languages.
 
-    ``summary`` is a :class:`~mike_sdk.run.files.Summary` or its JSON form (entries other
+    ``summary`` is a :class:`~mike_sdk.runfolder.files.Summary` or its JSON form (entries other
     than ``results`` may be left out).
     """
     if isinstance(summary, Summary):
@@ -94,7 +94,8 @@ def summary_table(summary: Summary | Mapping[str, Any]) -> str:
     skipped = {f"{t}/{lang}": n for t, langs in summary.get("skipped", {}).items()
                for lang, n in langs.items() if n}
     if skipped:
-        lines += ["", "Skipped items (target or source language missing): "
+        lines += ["", "Skipped items (a language entry or a required field is missing; "
+                  "`mike data info` counts both): "
                   + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))]
     totals = summary.get("totals", {})
     if totals:
@@ -105,9 +106,14 @@ def summary_table(summary: Summary | Mapping[str, Any]) -> str:
               f"{summary.get('strategy', {}).get('name')}",
               "Scorers: " + "; ".join(f"{k}: {v}" for k, v in summary.get("scorers", {}).items()
                                       if k in shown)]
+    if "likelihood" in shown:
+        lines.append("likelihood: % of checked items whose new answer is more probable than "
+                     "the old one after the prompt (mean log-probability per token; "
+                     "CounterFact and WikiFactDiff, backends that score likelihoods).")
     lines += request_notes(summary.get("requests"), totals)
     if WRONG in shown:
         method = (summary.get("language_detection") or {}).get("method", "?")
         lines.append(f"{WRONG}: answers in the edit's or a third language, of those whose "
-                     f"language was decided ({method}; `mike report` has the counts).")
+                     f"language was decided ({method}; `mike report RUN_DIR --out DIR` writes "
+                     "the counts).")
     return "\n".join(lines)

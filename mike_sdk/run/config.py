@@ -45,6 +45,21 @@ class EvalConfig(BaseModel):
     ``auto``: ``lingua`` when it is installed, else ``script`` (a run records which)."""
     likelihood: bool = True
     """Run the new-vs-old likelihood check where the task and backend allow it."""
+    shard: tuple[int, int] | None = None
+    """``(i, n)``: only items whose position is ``i - 1`` modulo ``n`` (every shard has
+    every language); ``mike merge`` joins the ``n`` shards' folders into one run."""
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "2/4" on the command line
+            part, sep, whole = value.partition("/")
+            if not sep or not part.strip().isdigit() or not whole.strip().isdigit():
+                raise ValueError(f"expected I/N such as 2/4, got {value!r}")
+            value = (int(part), int(whole))
+        if value is not None and not 1 <= value[0] <= value[1]:
+            raise ValueError(f"shard {value[0]}/{value[1]}: I must be between 1 and N")
+        return value
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -101,5 +116,7 @@ class EvalConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """A short stable hash of the configuration (names default run folders)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        # Unsharded configurations keep the fingerprint they had before shards existed.
+        exclude = {"shard"} if self.shard is None else set()
+        blob = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]

@@ -1,9 +1,9 @@
 """``mike eval --dry-run``: what a run would send and cost, without calling the backend.
 
 Plans every work item, leaves out what the run folder already holds and what the
-response cache answers, and estimates the rest: input tokens as
-``ceil(characters / 4)``, output tokens at ``max_new_tokens`` plus a reasoning model's
-reasoning budget (an upper bound: answers usually stop earlier), priced with the run's
+response cache answers, and bounds the rest from above: input tokens as UTF-8 bytes plus
+chat-template tokens (what ``--max-cost`` reserves), output tokens at ``max_new_tokens``
+plus a reasoning model's budget (answers usually stop earlier), priced with the run's
 price table.
 """
 
@@ -15,13 +15,13 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from mike_sdk.calls.client import ModelClient
+from mike_sdk.calls.limits import max_input_tokens
 from mike_sdk.calls.pricing import DEFAULTS_NOTE
-from mike_sdk.calls.ratelimit import estimate_input_tokens
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.likelihood import likelihood_requests
 from mike_sdk.run.plan import Planner
-from mike_sdk.run.rundir import read_row_ids
+from mike_sdk.runfolder.rundir import read_row_ids
 from mike_sdk.strategy import get_strategy
 
 
@@ -41,7 +41,7 @@ class DryRun(BaseModel):
     likelihood_calls: int
     """Likelihood-scoring requests to send (backends that score only)."""
     input_tokens: int
-    """Estimated prompt tokens of those calls (characters / 4)."""
+    """Prompt tokens of those calls, at most (UTF-8 bytes plus template tokens)."""
     output_tokens: int
     """Output tokens at ``max_new_tokens`` (plus the reasoning budget) each: an upper
     bound."""
@@ -59,7 +59,8 @@ class DryRun(BaseModel):
                  f"{self.cache_hits} answered by the cache.",
                  f"Calls to send: {self.calls}"
                  + (f" (+{self.likelihood_calls} likelihood)" if self.likelihood_calls else ""),
-                 f"Estimated input tokens: {self.input_tokens} (characters / 4)",
+                 f"Input tokens: at most {self.input_tokens} (UTF-8 bytes plus template "
+                 "tokens; tokenizers usually need 3-4 times fewer)",
                  f"Estimated output tokens: {self.output_tokens} (at max_new_tokens plus any "
                  "reasoning budget: an upper bound)",
                  f"Estimated cost: {cost}",
@@ -68,9 +69,10 @@ class DryRun(BaseModel):
 
 
 def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
-            run_dir: str | Path | None) -> DryRun:
+            run_dir: str | Path | None, *, batch: bool = False) -> DryRun:
     """Plan ``config`` for the client's backend without calling it (or loading a model);
-    cache lookups and prices are the client's, as in a real run."""
+    cache lookups and prices are the client's, as in a real run (at the provider's batch
+    rates with ``batch``)."""
     identity, abilities = client.identity, client.backend.abilities
     prices = client.guard.prices
     strategy = get_strategy(config.strategy, **config.strategy_options)
@@ -91,13 +93,13 @@ def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
                 hits += 1
             elif key not in seen:
                 seen.add(key)
-                in_tokens += estimate_input_tokens(w.request)
+                in_tokens += max_input_tokens(w.request)
                 out_tokens += w.request.max_new_tokens + client.hidden_output
         for pair in likelihood_requests(todo, config, abilities).values():
             ll_keys = [client.key(r) for r in pair]
             ll_found = client.lookup(ll_keys)
             ll_seen.update(k for k in ll_keys if k not in ll_found)
-    cost = prices.cost(identity.model, in_tokens, out_tokens)
+    cost = prices.cost(identity.model, in_tokens, out_tokens, batch=batch)
     return DryRun(items=items, done=skipped, cache_hits=hits,
                   calls=len(seen), likelihood_calls=len(ll_seen), input_tokens=in_tokens,
                   output_tokens=out_tokens, cost_usd=cost, model=identity.model)

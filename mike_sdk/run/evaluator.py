@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import platform
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from itertools import islice
@@ -34,7 +33,12 @@ from mike_sdk.calls.pricing import DEFAULTS_NOTE
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import BackendError, ConfigError
 from mike_sdk.run.config import EvalConfig
-from mike_sdk.run.files import (
+from mike_sdk.run.likelihood import likelihood_requests
+from mike_sdk.run.plan import Planner, WorkItem, check_data_files
+from mike_sdk.run.progress import Progress
+from mike_sdk.run.results import Aggregator
+from mike_sdk.run.resume import Resumed, resume
+from mike_sdk.runfolder.files import (
     GroupResult,
     LanguageDetection,
     LikelihoodCheck,
@@ -43,11 +47,9 @@ from mike_sdk.run.files import (
     Summary,
     Totals,
 )
-from mike_sdk.run.likelihood import likelihood_requests
-from mike_sdk.run.plan import Planner, WorkItem
-from mike_sdk.run.progress import Progress
-from mike_sdk.run.results import Aggregator
-from mike_sdk.run.rundir import RunDir, iter_result_rows
+from mike_sdk.runfolder.ledger import Ledger
+from mike_sdk.runfolder.prompts import PromptStore
+from mike_sdk.runfolder.rundir import RunDir, read_manifest
 from mike_sdk.scoring.confusion import LanguageIdentifier, lingua_available
 from mike_sdk.scoring.scorers import SCORERS, score_answers
 from mike_sdk.scoring.verdicts import IdentificationCache
@@ -135,11 +137,16 @@ class Evaluator:
         """Why the last run stopped early: ``max_cost`` or ``error``; None if it did not."""
         return self.client.stopped
 
-    def run(self, config: EvalConfig, run_dir: str | Path) -> Summary:
-        """Run (or resume) ``config`` into ``run_dir``; returns the summary."""
-        return run_sync(self.backend, self.arun(config, run_dir))
+    def run(self, config: EvalConfig, run_dir: str | Path, *,
+            retry_errors: bool = False) -> Summary:
+        """Run (or resume) ``config`` into ``run_dir``; returns the summary.
 
-    async def arun(self, config: EvalConfig, run_dir: str | Path) -> Summary:
+        ``retry_errors`` sends the requests of refused items (error rows) again.
+        """
+        return run_sync(self.backend, self.arun(config, run_dir, retry_errors=retry_errors))
+
+    async def arun(self, config: EvalConfig, run_dir: str | Path, *,
+                   retry_errors: bool = False) -> Summary:
         """Async form of :meth:`run`."""
         started = time.perf_counter()
         strategy = get_strategy(config.strategy, **config.strategy_options)
@@ -156,32 +163,37 @@ class Evaluator:
             raise ConfigError("language_id='lingua' needs the language identifier: "
                               "pip install 'mike-sdk[analysis]' (or use 'script').")
         run = RunDir(run_dir)
-        described = self._described(strategy, abilities)
         run.open(Manifest(config=config, backend=identity, strategy=strategy.describe(),
                           abilities=abilities, versions=_versions(), scorers=SCORERS,
-                          **described))
+                          **self._described(strategy, abilities)))
         self.client.reset()
+        ledger = Ledger(run.path)
         try:
-            aggregator, done = Aggregator(), set()
-            for row in iter_result_rows(run.results_path):
-                if row.id not in done:
-                    done.add(row.id)
-                    aggregator.add(row)
-            planner = Planner(self.benchmark, config, strategy, abilities)
+            state = resume(run, ledger, retry_errors=retry_errors)
+            # Every session of the run counts against --max-cost, not only this one.
+            self.guard.spent = ledger.cost_usd or 0.0
+            planner = Planner(self.benchmark, config, strategy, abilities,
+                              recorded=read_manifest(run.path).data_files,
+                              on_read=lambda files: run.update_manifest(data_files=files))
             self.identifier = self._identifier(config)
-            expected = sum(min(config.limit or TASK_SIZES[t], TASK_SIZES[t]) for t in config.tasks)
+            mine, of = config.shard or (1, 1)
+            expected = sum(len(range(mine - 1, min(config.limit or TASK_SIZES[t],
+                                                   TASK_SIZES[t]), of)) for t in config.tasks)
             total = expected * len(config.pairs()) * len(config.metrics)
-            with Progress(total, enabled=self.progress, initial=len(done)) as bar:
+            with Progress(total, enabled=self.progress, initial=len(state.done)) as bar:
                 # A model without a price shows no cost at all rather than $0.
                 priced = self.guard.prices.price(identity.model) is not None
-                bar.cost = aggregator.cost_usd if priced else None
-                await self._pipeline(planner, done, config, strategy, bar, run, aggregator)
+                bar.cost = ledger.cost_usd if priced else None
+                await self._pipeline(planner, state, config, strategy, bar, run, ledger)
+                bar.finish()
             # Strategies that read more of the data (retrieval pools) say which files.
-            run.update_manifest(data_files={**planner.files, **strategy.files})
-            summary = self._summary(config, strategy, aggregator, planner.skipped,
-                                    time.perf_counter() - started)
+            check_data_files(read_manifest(run.path).data_files, strategy.files)
+            run.update_manifest(data_files=strategy.files)
+            summary = self._summary(config, strategy, state.aggregator, ledger,
+                                    planner.skipped, time.perf_counter() - started)
             run.write_summary(summary)
         finally:
+            ledger.close()
             run.close()
         if self.client.fatal is not None:
             message = " ".join(str(self.client.fatal).split())
@@ -189,27 +201,38 @@ class Evaluator:
                              "fix this and re-run the same command to resume.")
         return summary
 
-    async def _pipeline(self, planner: Planner, done: set[str], config: EvalConfig,
+    async def _pipeline(self, planner: Planner, state: Resumed, config: EvalConfig,
                         strategy: PromptStrategy, bar: Progress, run: RunDir,
-                        aggregator: Aggregator) -> None:
+                        ledger: Ledger) -> None:
         """Keep up to :data:`PIPELINE_DEPTH` chunks in flight; write each one's rows as
         soon as it is answered (in the order chunks finish)."""
         pending: set[asyncio.Task[list[ResultRow]]] = set()
+        store = PromptStore(run.path, state.keys)
 
         def write(finished: set[asyncio.Task[list[ResultRow]]]) -> None:
             for task in finished:
                 rows = task.result()
+                store.add((row.cache_key, row) for row in rows)  # before the rows name them
                 run.append(rows)
+                bar.rows(len(rows))
                 for row in rows:
-                    aggregator.add(row)
+                    state.aggregator.add(row)
 
+        skipped = 0
         try:
             work = iter(planner)
             while not self.client.stopped and (chunk := await self._next_chunk(work)):
-                todo = [w for w in chunk if w.id not in done]
-                bar.update(len(chunk) - len(todo), cached=0)
+                now = sum(sum(pairs.values()) for pairs in planner.skipped.values())
+                bar.skipped(now - skipped)  # items the bar's total counted but cannot be
+                skipped = now
+                todo = [w for w in chunk if w.id not in state.done]
+                if state.sample:  # the rows already there must be what would be planned
+                    for w in chunk:
+                        if w.id in state.sample:
+                            state.check(w.id, self.client.key(w.request), run.path)
                 if todo:
-                    pending.add(asyncio.create_task(self._process(todo, config, strategy, bar)))
+                    pending.add(asyncio.create_task(
+                        self._process(todo, config, strategy, bar, ledger)))
                 while len(pending) >= PIPELINE_DEPTH:
                     finished, pending = await asyncio.wait(
                         pending, return_when=asyncio.FIRST_COMPLETED)
@@ -242,21 +265,21 @@ class Evaluator:
                 "chat_protocol": strategy.chat_protocol() if chat else None}
 
     def _summary(self, config: EvalConfig, strategy: PromptStrategy, aggregator: Aggregator,
-                 skipped: dict[str, dict[str, int]], wall_s: float) -> Summary:
+                 ledger: Ledger, skipped: dict[str, dict[str, int]], wall_s: float) -> Summary:
         stats = self.guard.stats
         model = self.client.identity.model
+        cost, tokens = ledger.cost_usd, ledger.tokens()
         totals = Totals(rows=aggregator.rows, cache_hits=aggregator.cached,
                         backend_calls_this_session=self.client.calls,
-                        input_tokens=aggregator.input_tokens,
-                        output_tokens=aggregator.output_tokens,
-                        cached_input_tokens=aggregator.cached_input_tokens,
-                        reasoning_tokens=aggregator.reasoning_tokens,
+                        paid_requests=ledger.requests, input_tokens=tokens.input,
+                        output_tokens=tokens.output, cached_input_tokens=tokens.cached_input,
+                        reasoning_tokens=tokens.reasoning,
                         out_of_reasoning_budget=aggregator.out_of_reasoning_budget,
-                        cost_usd=aggregator.cost_usd, errors=aggregator.errors,
+                        cost_usd=cost, errors=aggregator.errors,
                         retries=stats.retries, rate_limited=stats.rate_limited,
                         wall_time_s=round(wall_s, 3))
         cost_note = (f"No price known for model {model!r}: cost_usd is null. Add it with "
-                     "--prices FILE or $MIKE_PRICES." if aggregator.cost_usd is None
+                     "--prices FILE or $MIKE_PRICES." if cost is None
                      else f"Prices: {DEFAULTS_NOTE}.")
         # Set only when the run stopped, so that a finished run's file has neither key.
         stop: dict[str, Any] = {}
@@ -273,23 +296,23 @@ class Evaluator:
                        totals=totals, cost_note=cost_note, **stop)
 
     async def _process(self, todo: list[WorkItem], config: EvalConfig,
-                       strategy: PromptStrategy, bar: Progress) -> list[ResultRow]:
+                       strategy: PromptStrategy, bar: Progress,
+                       ledger: Ledger) -> list[ResultRow]:
         """Answer, check, score and label one chunk; returns its rows."""
         client = self.client
         keys = [client.key(w.request) for w in todo]
-        items_per_key = Counter(keys)
 
         def landed(batch: Sequence[Answered]) -> None:
-            items = sum(items_per_key[a.key] for a in batch)
-            bar.update(items, cached=items if batch and batch[0].cached else 0)
+            bar.requests(len(batch), cached=bool(batch) and batch[0].cached)
             if not batch or batch[0].cached:
                 return
-            # The bar counts each paid request once, as it lands.
-            paid = [a for a in batch if a.error is None]
-            if any(a.cost_usd is None for a in paid):
+            # The ledger (and the bar) count each paid request once, as it lands.
+            added = ledger.record((a.key, a.generation, a.cost_usd) for a in batch
+                                  if a.generation is not None)
+            if added is None:
                 bar.cost = None  # no price for the model: show no cost rather than $0
             elif bar.cost is not None:
-                bar.cost += sum(a.cost_usd or 0.0 for a in paid)
+                bar.cost += added
 
         answers = await client.generate(dict(zip(keys, (w.request for w in todo), strict=True)),
                                          on_batch=landed)
@@ -304,6 +327,7 @@ class Evaluator:
         checks = await client.loglikelihood(
             {key: r for wid, pair in scoring.items()
              for key, r in zip(pair_keys[wid], pair, strict=True)}) if scoring else {}
+        bar.likelihoods(len(checks))
         tokenizer = self.backend.get_tokenizer() if self.backend.abilities.tokenizer else None
         outputs = [g.text if (g := answers[k].generation) is not None else "" for k in keys]
         extracted = [strategy.extract(w.request, text) if answers[k].generation else ""

@@ -7,11 +7,12 @@ at a time, so planning the whole benchmark stays within a few hundred MB.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from mike_sdk.backend import Abilities, GenerationRequest
 from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.errors import ConfigError
 from mike_sdk.records import Item, MetricName
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.strategy import PromptCase, PromptStrategy
@@ -32,6 +33,18 @@ class WorkItem:
         object.__setattr__(self, "gold", self.item.target.answer(self.metric))
 
 
+def check_data_files(recorded: Mapping[str, str], now: Mapping[str, str]) -> None:
+    """Refuse data files whose sha256 differs from what a run folder recorded."""
+    for path, digest in now.items():
+        before = recorded.get(path)
+        if before is not None and before != digest:
+            raise ConfigError(
+                f"Data file {path} changed since this run folder was started (sha256 "
+                f"{before[:12]}... then, {digest[:12]}... now): its rows would mix two "
+                "versions of the data. Start a new run with another --run-dir, or restore "
+                "the file.")
+
+
 def work_id(item: Item, metric: MetricName) -> str:
     """Stable id of a work item within a run, e.g. ``zsre/en>de/17/locality``."""
     return f"{item.task}/{item.source_lang}>{item.target_lang}/{item.index}/{metric}"
@@ -49,6 +62,21 @@ class Planner:
     """Items that cannot be scored, per task and ``source>target`` pair (``"en>de"``)."""
     files: dict[str, str] = field(default_factory=dict)
     """sha256 of every data file read, by path relative to the data root."""
+    recorded: Mapping[str, str] = field(default_factory=dict)
+    """sha256 of the data files as the run folder recorded them: a file that differs
+    now is refused (its rows would mix two versions of the data)."""
+    on_read: Callable[[dict[str, str]], None] | None = None
+    """Called with the hashes of files read for the first time (the run records them at
+    once, so that even a crashed session leaves them behind)."""
+
+    def _read(self, files: Mapping[str, str]) -> None:
+        new = {path: digest for path, digest in files.items() if path not in self.files}
+        if not new:
+            return
+        check_data_files(self.recorded, new)
+        self.files.update(new)
+        if self.on_read is not None:
+            self.on_read(new)
 
     def __iter__(self) -> Iterator[WorkItem]:
         cfg = self.config
@@ -56,14 +84,21 @@ class Planner:
             demos = self.benchmark.demonstrations(task) if self.strategy.uses_demonstrations \
                 else ()
             if demos:
-                self.files.update(self.benchmark.demonstration_files(task))
+                self._read(self.benchmark.demonstration_files(task))
             for source, lang in cfg.pairs():
                 # Only the first ``limit`` positions are validated: at --limit 5 the
                 # rest of each file would cost almost all of a cached re-run.
                 items = self.benchmark.items(task, lang, source, limit=cfg.limit)
-                self.files.update(items.files)
-                self.skipped.setdefault(task, {})[f"{source}>{lang}"] = items.skipped
-                for item in items.items:
+                self._read(items.files)
+                chosen = items.items
+                skipped = items.skipped
+                if cfg.shard is not None:  # this shard's positions only, skips included
+                    mine, of = cfg.shard
+                    chosen = [i for i in chosen if i.index % of == mine - 1]
+                    positions = len(items.items) + items.skipped
+                    skipped = len(range(mine - 1, positions, of)) - len(chosen)
+                self.skipped.setdefault(task, {})[f"{source}>{lang}"] = skipped
+                for item in chosen:
                     edit = item.edit
                     for metric in cfg.metrics:
                         question = item.question(metric)

@@ -1,34 +1,106 @@
-"""A progress bar for long runs: items/s, ETA and cache hits."""
+"""The progress of a run, told truthfully: items count when their rows are written.
+
+An item is done when its row is in ``results.jsonl``: answered, its likelihood check
+scored, scored and labelled. So the bar cannot sit at 100% while the likelihood check
+runs, items sharing one request each count once, and a resumed run starts from the rows
+it already has without counting them again. Between rows, the postfix shows the work
+under way: requests answered in this session, cache hits, likelihood scores, cost.
+Items that cannot be scored (their language is missing) leave the total as their files
+are read, so a finished run ends at exactly 100%.
+
+On a terminal it is a tqdm bar; otherwise (a log file, a CI job) a plain line at most
+every :data:`PLAIN_EVERY_S` seconds, so that no escape codes end up in the log.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+import time
+from typing import IO, Any
+
+__all__ = ["PLAIN_EVERY_S", "Progress"]
+
+#: Seconds between two plain progress lines when stderr is not a terminal.
+PLAIN_EVERY_S = 30.0
 
 
 class Progress:
-    """tqdm wrapper that counts cache hits; silent when disabled."""
+    """Items done of the total, with what is under way; silent when disabled."""
 
-    def __init__(self, total: int, *, enabled: bool = True, initial: int = 0) -> None:
-        self._bar: Any = None
+    def __init__(self, total: int, *, enabled: bool = True, initial: int = 0,
+                 stream: IO[str] | None = None) -> None:
+        self.total = total
+        self.done = initial
+        self.answered = 0
+        """Requests answered in this session (each once, however many items share it)."""
         self.cached = 0
+        """Of those, answered from the cache."""
+        self.scored = 0
+        """Likelihood scores computed or read in this session."""
         self.cost: float | None = None
-        """USD spent so far, shown when known."""
-        if enabled:
+        """USD the run has paid so far, shown when known."""
+        self._stream = stream or sys.stderr
+        self._bar: Any = None
+        self._plain = enabled and not self._stream.isatty()
+        self._last = time.monotonic()
+        if enabled and not self._plain:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, initial=initial, unit="item", dynamic_ncols=True,
-                             file=sys.stderr, smoothing=0.1, mininterval=0.5)
+                             file=self._stream, smoothing=0.1, mininterval=0.5)
 
-    def update(self, n: int, *, cached: int) -> None:
-        """Advance by ``n`` items, ``cached`` of them answered from the cache."""
-        self.cached += cached
+    def requests(self, n: int, *, cached: bool) -> None:
+        """``n`` requests were answered (from the cache if ``cached``)."""
+        self.answered += n
+        if cached:
+            self.cached += n
+        self._show()
+
+    def likelihoods(self, n: int) -> None:
+        """``n`` likelihood scores are in."""
+        self.scored += n
+        self._show()
+
+    def rows(self, n: int) -> None:
+        """``n`` items were written."""
+        self.done += n
         if self._bar is not None and n:
             self._bar.update(n)
-            postfix: dict[str, Any] = {"cache_hits": self.cached}
-            if self.cost is not None:
-                postfix["cost"] = f"${self.cost:.4f}"
-            self._bar.set_postfix(postfix, refresh=False)
+        self._show()
+
+    def skipped(self, n: int) -> None:
+        """``n`` items of the total cannot be scored and will never be written."""
+        if n:
+            self.total -= n
+            if self._bar is not None:
+                self._bar.total = self.total
+                self._bar.refresh()
+
+    def finish(self) -> None:
+        """The run is over: whatever is done is the whole (a stopped run shows its share)."""
+        if self._plain:
+            self._print()
+
+    def _postfix(self) -> dict[str, Any]:
+        postfix: dict[str, Any] = {"answered": self.answered, "cache_hits": self.cached}
+        if self.scored:
+            postfix["likelihood"] = self.scored
+        if self.cost is not None:
+            postfix["cost"] = f"${self.cost:.4f}"
+        return postfix
+
+    def _show(self) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix(self._postfix(), refresh=False)
+        elif self._plain and time.monotonic() - self._last >= PLAIN_EVERY_S:
+            self._print()
+
+    def _print(self) -> None:
+        self._last = time.monotonic()
+        share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
+        extra = ", ".join(f"{k} {v}" for k, v in self._postfix().items())
+        print(f"progress: {self.done}/{self.total} items{share}, {extra}", file=self._stream,
+              flush=True)
 
     def __enter__(self) -> Progress:
         return self

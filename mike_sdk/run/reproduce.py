@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mike_sdk.backend import Backend
 from mike_sdk.records import MetricName, TaskName
-from mike_sdk.run.files import Summary
+from mike_sdk.runfolder.files import Summary
 
 #: The paper's configurations, in the order of its table (registered strategy names).
 CONFIGURATIONS: tuple[str, ...] = ("zero-shot", "one-shot", "8-shot-mixed",

@@ -1,4 +1,4 @@
-"""The aggregation of result rows (:class:`~mike_sdk.run.files.ResultRow`) into a run
+"""The aggregation of result rows (:class:`~mike_sdk.runfolder.files.ResultRow`) into a run
 summary's per-group results."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from mike_sdk.run.files import ResultRow
+from mike_sdk.runfolder.files import ResultRow
 from mike_sdk.scoring.confusion import LABELS
 
 #: Answers that count as in the wrong language: in the edit's language or a third one.
@@ -35,14 +35,8 @@ class Aggregator:
             lambda: defaultdict(float))
         self.rows = 0
         self.cached = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cached_input_tokens = 0
-        self.reasoning_tokens: int | None = None
         self.out_of_reasoning_budget = 0
         self.errors = 0
-        self._cost = 0.0
-        self._cost_known = True
 
     def add(self, row: ResultRow) -> None:
         """Count one result row."""
@@ -70,25 +64,11 @@ class Aggregator:
             self.cached += 1
         elif row.error:
             self.errors += 1
-        else:
-            self.input_tokens += row.input_tokens or 0
-            self.output_tokens += row.output_tokens or 0
-            self.cached_input_tokens += row.cached_input_tokens or 0
-            if row.reasoning_tokens is not None:
-                self.reasoning_tokens = (self.reasoning_tokens or 0) + row.reasoning_tokens
-            if row.cost_usd is None:
-                self._cost_known = False
-            else:
-                self._cost += row.cost_usd
-
-    @property
-    def cost_usd(self) -> float | None:
-        """USD of the calls behind the rows (cache hits are free), None if any price is unknown."""
-        return round(self._cost, 6) if self._cost_known else None
 
     def table(self) -> list[dict[str, Any]]:
         """One entry per group: ``n`` and each scorer's mean x 100 (the paper's scale), the
-        JSON form of :class:`~mike_sdk.run.files.GroupResult` (what does not apply is left out)."""
+        JSON form of :class:`~mike_sdk.runfolder.files.GroupResult` (what does not apply is
+        left out)."""
         out = []
         for (task, source, target, metric), sums in sorted(self._sums.items()):
             n = sums["n"]

@@ -94,6 +94,17 @@ def test_registered_and_conforms_to_the_protocol() -> None:
         HFBackend(batch_size=0)
 
 
+def test_prefix_reuse_is_an_option_on_by_default_and_outside_the_identity() -> None:
+    assert HFBackend().options.prefix_reuse is True
+    off = HFBackend(prefix_reuse=False)
+    assert off.options.prefix_reuse is False
+    # Reused keys and values give the plain path's answers: cached answers stay valid.
+    assert off.identity == HFBackend().identity
+    assert BACKENDS.create("hf", prefix_reuse=False).options.prefix_reuse is False
+    with pytest.raises(ConfigError):
+        HFBackend(prefix_reuse="sometimes")  # type: ignore[arg-type]
+
+
 def test_identity_of_local_folders_and_hub_ids(tmp_path: Path) -> None:
     for parent in ("a", "b"):
         folder = tmp_path / parent / "my-model"

@@ -21,7 +21,7 @@ from mike_sdk.backends.mock import MockBackend, MockTokenizer
 from mike_sdk.calls.failures import BadRequest, RateLimited, Transient
 from mike_sdk.cli.main import main
 from mike_sdk.errors import ConfigError
-from mike_sdk.run.rundir import read_summary
+from mike_sdk.runfolder.rundir import read_summary
 from mike_sdk.scoring.scorers import paper_f1
 
 PROMPTS = [f'New Fact: "Who is the CEO of Acme? Ada {i}"\nQuestion: "Wer leitet Acme?" Answer: "'

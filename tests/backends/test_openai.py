@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from rows import read_rows
 from servers import FAULTS, KATAN_OPENAI_KEY, SLOW_SECONDS, Katan
 
 from mike_sdk.backend import BACKENDS, ChatMessage, Generation, GenerationRequest
@@ -29,6 +29,7 @@ from mike_sdk.errors import ConfigError
 from mike_sdk.prompts.mike import query_text
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
+from mike_sdk.runfolder.prompts import read_requests
 
 PAPER_PROMPT = query_text("The capital of France is Lyon.", "What is the capital of France?")
 QUESTION = (ChatMessage(role="user", content="What is the capital of France? One word."),)
@@ -157,11 +158,13 @@ def test_evaluator_runs_the_paper_protocol(llama: str, benchmark: Benchmark,
     with ResponseCache(tmp_path / "cache") as cache:
         summary = Evaluator(backend, benchmark=benchmark, cache=cache, progress=False).run(
             config, tmp_path / "run")
-    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").open()]
+    rows = read_rows(tmp_path / "run")
     assert summary.totals.rows == 2 and summary.totals.errors == 0
     assert summary.backend.model.startswith("smollm2@127.0.0.1:")
+    requests = read_requests(tmp_path / "run")
     for row in rows:
-        assert row["prompt"].endswith('Answer: "') and row["answer"] == row["output"].split('"')[0]
+        assert requests[row["cache_key"]].prompt.endswith('Answer: "')
+        assert row["answer"] == row["output"].split('"')[0]
 
 
 # ---------------------------------------------------------------------- failures

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rows import read_rows
 from strict_api import (
     STRICT_ANTHROPIC_KEY,
     STRICT_AZURE_KEY,
@@ -31,7 +32,8 @@ from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import BackendError
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
-from mike_sdk.run.files import Summary
+from mike_sdk.runfolder.files import Summary
+from mike_sdk.runfolder.prompts import read_requests
 
 CONFIG = EvalConfig(tasks=("zsre",), languages=("de", "zh"), strategy="one-shot", limit=3,
                     language_id="script")
@@ -54,15 +56,21 @@ def make(kind: str, model: str, url: str, **options: Any) -> Backend:
 
 def run(backend: Backend, benchmark: Benchmark, tmp_path: Path,
         config: EvalConfig = CONFIG) -> tuple[Summary, list[dict[str, Any]]]:
+    """Run, and return the rows with the request each one sent (``asked``)."""
     with ResponseCache(tmp_path / "cache") as cache:
         summary = Evaluator(backend, benchmark=benchmark, cache=cache, progress=False).run(
             config, tmp_path / "run")
-    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").open()]
+    rows = read_rows(tmp_path / "run")
+    requests = read_requests(tmp_path / "run")
+    for row in rows:
+        request = requests[row["cache_key"]]
+        row["asked"] = request.prompt if request.prompt is not None \
+            else request.messages[-1].content  # type: ignore[index]
     return summary, rows
 
 
 def asked(row: dict[str, Any]) -> str:
-    return row["prompt"] if row["prompt"] is not None else row["messages"][-1]["content"]
+    return str(row["asked"])
 
 
 @pytest.mark.parametrize(("kind", "model", "options", "sampling"), [
@@ -99,7 +107,9 @@ def test_reasoning_tokens_are_counted_and_priced(strict_api: StrictServer,
     summary, rows = run(backend, benchmark, tmp_path)
     # The server spends 256 hidden tokens at medium effort, billed as output.
     assert all(r["reasoning_tokens"] == 256 for r in rows)
-    assert summary.totals.reasoning_tokens == 256 * len(rows)
+    # Counted once per request (rows may share one).
+    unique = len({r["cache_key"] for r in rows})
+    assert summary.totals.reasoning_tokens == 256 * unique == 256 * summary.totals.paid_requests
     assert all(r["output_tokens"] > 256 for r in rows)
     assert summary.totals.out_of_reasoning_budget == 0
 
@@ -148,6 +158,6 @@ def test_the_reasoning_budget_counts_in_the_cost_bounds(strict_api: StrictServer
     reasoning = ModelClient(make("openai", "o4-mini", strict_api.url, reasoning_budget=2000))
     assert (plain.hidden_output, reasoning.hidden_output) == (0, 2000)
     request = [GenerationRequest(prompt="x" * 400)]
-    # o4-mini: 100 input tokens at $1.10/M, 15 + 2000 output tokens at $4.40/M.
+    # o4-mini: at most 400 + 16 input tokens at $1.10/M, 15 + 2000 output at $4.40/M.
     assert reasoning.guard.estimated_cost(request) == pytest.approx(
-        (100 * 1.1 + 2015 * 4.4) / 1e6)
+        (416 * 1.1 + 2015 * 4.4) / 1e6)

@@ -21,6 +21,7 @@ from mike_sdk.calls.failures import BadRequest, Transient
 from mike_sdk.calls.limits import Limits
 from mike_sdk.calls.retry import RetryPolicy
 from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.errors import ConfigError
 from mike_sdk.run.evaluator import Evaluator
 
 FAST_RETRY = RetryPolicy(base_wait_s=0.001, max_wait_s=0.01)
@@ -139,3 +140,18 @@ def test_the_evaluator_window_spans_chunks(tmp_path: Path, benchmark: Benchmark)
             config, tmp_path / "run")
     assert summary.totals.rows == 160
     assert backend.peak_in_flight == 32
+
+
+def test_a_cache_that_fills_up_stops_the_client_with_one_line(tmp_path: Path) -> None:
+    # SQLite's page limit answers as a full disk does (SQLITE_FULL); see test_cache.py for
+    # a real full tmpfs. Answers that cannot be stored would be paid for again: stop.
+    backend = MockBackend(latency_s=0.01, batch_size=1)
+    with ResponseCache(tmp_path / "cache") as cache:
+        client = ModelClient(backend, cache=cache, concurrency=2)
+        client.generate_sync(prompts(1))  # the tables exist; now no page may be added
+        cache._cache._sql("PRAGMA max_page_count = " + str(
+            cache._cache._sql("PRAGMA page_count").fetchone()[0]))
+        with pytest.raises(ConfigError, match="full disk") as caught:
+            client.generate_sync(prompts(200))
+    assert "\n" not in str(caught.value) and "--cache-dir" in str(caught.value)
+    assert client.stopped == "error" and backend.calls < 20

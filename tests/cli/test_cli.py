@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mike_sdk.run.rundir import read_summary
+from mike_sdk.runfolder.rundir import read_summary
 
 MIKE = [sys.executable, "-m", "mike_sdk.cli.main"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from rows import read_rows
 from test_report_run import EditParrot, _csv, _png_ok
 
 from mike_sdk.backend import Generation, GenerationRequest
@@ -67,8 +68,7 @@ def lingua_run(benchmark: Benchmark, script_run: Path) -> Path:
 
 
 def _rows(run: Path) -> list[dict[str, Any]]:
-    lines = (run / "results.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return read_rows(run)
 
 
 def _expected(run: Path) -> dict[tuple[str, str, str, str], dict[str, Any]]:

@@ -27,7 +27,7 @@ from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.report.build import ReportOptions, build_report
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
-from mike_sdk.run.rundir import read_summary
+from mike_sdk.runfolder.rundir import read_summary
 
 pytest.importorskip("matplotlib")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rows import read_rows
 
 from mike_sdk.backends.mock import MockBackend
 from mike_sdk.calls.cache import ResponseCache
@@ -22,7 +23,8 @@ from mike_sdk.errors import ConfigError
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 from mike_sdk.run.results import ResultRow
-from mike_sdk.run.rundir import RunDir, read_manifest
+from mike_sdk.runfolder.prompts import read_requests
+from mike_sdk.runfolder.rundir import RunDir, read_manifest
 
 SMALL = EvalConfig(tasks=("counterfact",), languages=("de", "zh"), strategy="zero-shot", limit=2)
 TINY = EvalConfig(tasks=("counterfact",), languages=("de",), strategy="zero-shot", limit=1)
@@ -46,12 +48,13 @@ def real_run(benchmark: Benchmark, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def rows(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    return read_rows(run_dir)
 
 
 def by_id(run_dir: Path) -> dict[str, tuple[Any, ...]]:
-    return {r["id"]: (r["prompt"], r["output"], r["answer"], r["scores"], r["likelihood"])
-            for r in rows(run_dir)}
+    requests = read_requests(run_dir)  # each row's request, stored once
+    return {r["id"]: (requests[r["cache_key"]].prompt, r["output"], r["answer"], r["scores"],
+                      r.get("likelihood")) for r in rows(run_dir)}
 
 
 def test_small_run_writes_auditable_rows(backend: MockBackend, benchmark: Benchmark, tmp_path: Path) -> None:
@@ -63,10 +66,12 @@ def test_small_run_writes_auditable_rows(backend: MockBackend, benchmark: Benchm
     assert [r["id"] for r in found][:4] == [f"counterfact/en>de/0/{m}" for m in
                                             ("reliability", "generality", "locality", "portability")]
     assert len(found) == 2 * 2 * 4
+    requests = read_requests(tmp_path / "run")  # each request stored once, by cache key
     for row in found:
         ResultRow.model_validate(row)
         assert row["answer"] == row["output"].split('"')[0]
-        assert row["prompt"].startswith('New Fact: "') and row["prompt"].endswith('Answer: "')
+        prompt = requests[row["cache_key"]].prompt or ""
+        assert prompt.startswith('New Fact: "') and prompt.endswith('Answer: "')
         assert set(row["scores"]) == {"em", "token_f1", "paper_f1"}
         assert (row["likelihood"] is not None) == (row["metric"] in ("reliability", "generality"))
         assert row["cached"] is False and row["input_tokens"] > 10
@@ -138,7 +143,7 @@ def test_other_config_in_same_run_dir_is_refused(backend: MockBackend, benchmark
         evaluator = Evaluator(backend, benchmark=benchmark, cache=cache, progress=False)
         evaluator.run(SMALL.model_copy(update={"limit": 1, "languages": ("de",)}), tmp_path / "run")
         before = (tmp_path / "run" / "results.jsonl").read_bytes()
-        with pytest.raises(ConfigError, match=r"different run \(config differs.*another --run-dir"):
+        with pytest.raises(ConfigError, match=r"different run: config\..* is .* there, .* now.*another --run-dir"):
             evaluator.run(SMALL.model_copy(update={"limit": 1, "languages": ("fr",)}), tmp_path / "run")
     assert (tmp_path / "run" / "results.jsonl").read_bytes() == before
 
@@ -214,6 +219,9 @@ def test_killed_run_resumes_without_repeating_calls(benchmark: Benchmark, data_d
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     written = len(rows(run_dir))
     assert 0 < written < 24
+    # The data files' hashes were recorded as they were read, not at the end.
+    assert any(path.endswith("counterfact_test_de.json")
+               for path in read_manifest(run_dir).data_files)
     with ResponseCache(cache_dir) as cache:
         paid_for = len(cache)
         backend = MockBackend(batch_size=1)

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from rows import read_rows
 
 from mike_sdk.backend import (
     BACKENDS,
@@ -31,14 +32,15 @@ from mike_sdk.backend import (
 )
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.calls.failures import classify_status
-from mike_sdk.calls.limits import Limits
+from mike_sdk.calls.limits import Limits, max_input_tokens
 from mike_sdk.calls.retry import RetryPolicy
 from mike_sdk.cli.main import main
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator, RunStopped
-from mike_sdk.run.files import ResultRow
 from mike_sdk.run.plan import Planner
+from mike_sdk.runfolder.files import ResultRow
+from mike_sdk.runfolder.prompts import read_requests
 from mike_sdk.strategy import get_strategy
 
 CONFIG = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=3)
@@ -57,6 +59,10 @@ class Server:
         """Answer 401 once this many requests have succeeded."""
         self.answered: Counter[str] = Counter()
         """200 responses per request-body hash."""
+        self.chars_per_token = 4.0
+        """How the server counts prompt tokens (non-Latin text: 1.5 or fewer)."""
+        self.billed_input = 0
+        """Prompt tokens of all 200 responses."""
         self.requests = 0
         self.lock = threading.Lock()
         server = self
@@ -103,7 +109,10 @@ class Server:
         elif fault == "401":
             status, payload = 401, {"error": "invalid key"}
         else:
-            payload = {"text": 'Paris" Question', "input_tokens": len(request["prompt"]) // 4,
+            tokens = int(len(request["prompt"]) / self.chars_per_token)
+            with self.lock:
+                self.billed_input += tokens
+            payload = {"text": 'Paris" Question', "input_tokens": tokens,
                        "output_tokens": 3, "cached_input_tokens": 8}
         raw = json.dumps(payload).encode()
         try:
@@ -171,17 +180,17 @@ def server() -> Iterator[Server]:
 
 
 def evaluate(server: Server, benchmark: Benchmark, tmp_path: Path, run: str = "run",
-             **limits: Any) -> tuple[Evaluator, dict[str, Any]]:
+             config: EvalConfig = CONFIG, **limits: Any) -> tuple[Evaluator, dict[str, Any]]:
     limits.setdefault("retry", FAST)
     with ResponseCache(tmp_path / "cache") as cache:
         evaluator = Evaluator(LoopbackBackend(server.url), benchmark=benchmark, cache=cache,
                               progress=False, limits=Limits(**limits))
-        summary = evaluator.run(CONFIG, tmp_path / run)
+        summary = evaluator.run(config, tmp_path / run)
     return evaluator, summary
 
 
 def rows(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    return read_rows(run_dir)
 
 
 def prompts(benchmark: Benchmark) -> list[str]:
@@ -208,8 +217,11 @@ def test_transient_failures_are_retried_and_every_item_answered(
     assert all(n == 1 for n in server.answered.values()) and len(server.answered) == unique
     totals = summary.totals
     assert totals.retries == 7 and totals.rate_limited == 2 and totals.errors == 0
-    assert totals.cached_input_tokens == unique * 8 + (12 - unique) * 8
-    assert totals.cost_usd == pytest.approx(sum(r["cost_usd"] for r in found))
+    # Rows that share one request share its cost: each paid request counts once.
+    assert totals.paid_requests == unique and totals.cached_input_tokens == unique * 8
+    once = {r["cache_key"]: r["cost_usd"] for r in found}
+    assert totals.cost_usd == pytest.approx(sum(once.values()))
+    assert totals.cost_usd < sum(r["cost_usd"] for r in found)
     assert time.perf_counter() - started >= 0.2  # the 429's retry-after-ms was honoured
     for row in found:
         ResultRow.model_validate(row)
@@ -222,7 +234,8 @@ def test_a_refused_request_is_an_error_row_and_the_run_goes_on(
     found = rows(tmp_path / "run")
     assert len(found) == 12
     (bad,) = [r for r in found if r["error"]]
-    assert bad["prompt"] == server.bad_prompt and "400" in bad["error"]
+    assert read_requests(tmp_path / "run")[bad["cache_key"]].prompt == server.bad_prompt
+    assert "400" in bad["error"]
     assert bad["answer"] == "" and set(bad["scores"].values()) == {0.0}
     assert summary.totals.errors == 1 and summary.totals.rows == 12
     with ResponseCache(tmp_path / "cache") as cache:
@@ -260,16 +273,50 @@ def test_cli_exits_2_with_one_line_naming_the_variable(
 def test_max_cost_stops_and_a_rerun_resumes_without_resending(
         server: Server, benchmark: Benchmark, tmp_path: Path) -> None:
     prices = price_file(tmp_path)
-    _, summary = evaluate(server, benchmark, tmp_path, max_cost=0.1, prices=prices,
+    # Room for one request at its upper bound (UTF-8 bytes + template tokens, 15 output
+    # tokens) at the test price of $1000 per million tokens, and a little more.
+    planned = Planner(benchmark, CONFIG, get_strategy("zero-shot"), Abilities())
+    bound = max((max_input_tokens(w.request) + 15) * 1000 / 1e6 for w in planned)
+    cap = 1.1 * bound
+    _, summary = evaluate(server, benchmark, tmp_path, max_cost=cap, prices=prices,
                                   max_concurrency=1)
     assert summary.stopped == "max_cost"
     first = rows(tmp_path / "run")
-    assert 0 < len(first) < 12 and summary.totals.cost_usd <= 0.1
+    assert 0 < len(first) < 12 and summary.totals.cost_usd <= cap
     assert server.requests == len({r["cache_key"] for r in first})
     _, summary = evaluate(server, benchmark, tmp_path, prices=prices)
     assert "stopped" not in summary and len(rows(tmp_path / "run")) == 12
     assert server.requests == len(set(prompts(benchmark)))
     assert all(n == 1 for n in server.answered.values())
+
+
+def test_max_cost_holds_when_the_server_counts_more_tokens_than_chars_over_4(
+        server: Server, benchmark: Benchmark, tmp_path: Path) -> None:
+    # Chinese prompts, billed at 1.5 characters per token (chars/4 underestimates 2.7x).
+    server.chars_per_token = 1.5
+    config = CONFIG.model_copy(update={"languages": ("zh",), "limit": 6})
+    cap = 0.5
+    _, summary = evaluate(server, benchmark, tmp_path, config=config, max_cost=cap,
+                          prices=price_file(tmp_path), max_concurrency=4)
+    assert summary.stopped == "max_cost"
+    requests = sum(server.answered.values())
+    real = (server.billed_input - 8 * requests) * 1000 / 1e6 + (8 * 100 + 3 * 1000) * requests / 1e6
+    assert requests > 0 and real <= cap and summary.totals.cost_usd == pytest.approx(real)
+
+
+def test_cost_paid_by_a_session_that_died_before_its_rows_counts(
+        server: Server, benchmark: Benchmark, tmp_path: Path) -> None:
+    prices = price_file(tmp_path)
+    _, whole = evaluate(server, benchmark, tmp_path, prices=prices)
+    # A session killed after its answers were cached and paid, before its rows were
+    # written: the last rows are gone, their answers are in the cache.
+    results = tmp_path / "run" / "results.jsonl"
+    lines = results.read_bytes().splitlines(keepends=True)
+    results.write_bytes(b"".join(lines[:5]))
+    _, resumed = evaluate(server, benchmark, tmp_path, prices=prices)
+    assert resumed.totals.cache_hits == 7 and server.requests == whole.totals.paid_requests
+    assert resumed.totals.cost_usd == pytest.approx(whole.totals.cost_usd)
+    assert resumed.totals.paid_requests == whole.totals.paid_requests
 
 
 def test_dry_run_sends_nothing(server: Server, benchmark: Benchmark, tmp_path: Path,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rows import read_rows
 
 from mike_sdk.backend import Abilities
 from mike_sdk.backends.mock import MockBackend
@@ -19,7 +20,7 @@ from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 from mike_sdk.run.plan import Planner
 from mike_sdk.run.results import ResultRow
-from mike_sdk.run.rundir import read_summary
+from mike_sdk.runfolder.rundir import read_summary
 from mike_sdk.strategy import get_strategy
 
 MATRIX = EvalConfig(tasks=("zsre",), languages=("de", "hi"), source_languages=("en", "de"),
@@ -48,7 +49,7 @@ def model(answers: dict[str, str]) -> MockBackend:
 
 
 def rows(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    return read_rows(run_dir)
 
 
 def test_old_single_source_is_still_accepted() -> None:

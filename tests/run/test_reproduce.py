@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from mike_sdk.cli.main import main
-from mike_sdk.run.files import GroupResult, Summary
 from mike_sdk.run.reproduce import (
     COLUMNS,
     CONFIGURATIONS,
@@ -18,6 +17,7 @@ from mike_sdk.run.reproduce import (
     column_averages,
     format_reproduction,
 )
+from mike_sdk.runfolder.files import GroupResult, Summary
 
 
 def test_published_table_is_the_protocol_pages() -> None:

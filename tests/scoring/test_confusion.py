@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mike_sdk.run.files import ResultRow
 from mike_sdk.run.results import Aggregator
+from mike_sdk.runfolder.files import ResultRow
 from mike_sdk.scoring.confusion import LanguageIdentifier, dominant_script, scripts_of
 from mike_sdk.scoring.verdicts import IdentificationCache
 

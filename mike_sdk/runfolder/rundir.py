@@ -1,9 +1,9 @@
 """A run folder: ``manifest.json``, ``results.jsonl`` (appended as results arrive) and
-``summary.json``, read and written through their models (:mod:`mike_sdk.run.files`).
+``summary.json``, read and written through their models (:mod:`mike_sdk.runfolder.files`).
 Re-opening a folder with the same configuration resumes it.
 
 A file that does not validate (damaged, or not written by mike-sdk) or a manifest of
-a newer :data:`~mike_sdk.run.files.FORMAT` is refused with a
+a newer :data:`~mike_sdk.runfolder.files.FORMAT` is refused with a
 :class:`~mike_sdk.errors.ConfigError` that names the file, the line and the way out.
 """
 
@@ -20,7 +20,16 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
 from mike_sdk.errors import ConfigError
-from mike_sdk.run.files import FORMAT, MANIFEST, RESULTS, SUMMARY, Manifest, ResultRow, Summary
+from mike_sdk.runfolder.files import (
+    FORMAT,
+    FROM_ID,
+    MANIFEST,
+    RESULTS,
+    SUMMARY,
+    Manifest,
+    ResultRow,
+    Summary,
+)
 
 LOCK = ".lock"
 _HOW = ("re-run into a new --run-dir (the response cache makes that cheap), or read "
@@ -138,6 +147,23 @@ def iter_result_rows(path: str | Path) -> Iterator[ResultRow]:
             raise _line_error(path, number, exc) from None
 
 
+def final_rows(path: str | Path) -> Iterator[ResultRow]:
+    """One row per item: its first answered row, else (an item every attempt of which
+    was refused) its first error row, yielded after the others. A re-run with
+    ``--retry-errors`` appends new rows for refused items; nothing is ever rewritten."""
+    answered: set[str] = set()
+    refused: dict[str, ResultRow] = {}
+    for row in iter_result_rows(path):
+        if row.error is not None:
+            if row.id not in answered:
+                refused.setdefault(row.id, row)
+        elif row.id not in answered:
+            answered.add(row.id)
+            refused.pop(row.id, None)
+            yield row
+    yield from refused.values()
+
+
 def read_row_ids(path: str | Path) -> set[str]:
     """The ids of the rows of a ``results.jsonl`` (only the ids are validated: fast)."""
     path = _file(path, RESULTS)
@@ -174,9 +200,14 @@ def write_summary(path: str | Path, summary: Summary) -> None:
     write_atomic(_file(path, SUMMARY), text + "\n")
 
 
+_LEFT_OUT = {*FROM_ID, "prompt", "messages"}
+
+
 def row_line(row: ResultRow) -> bytes:
-    """One ``results.jsonl`` line."""
-    return to_json(row) + b"\n"  # the model's own serializer, straight to bytes
+    """One ``results.jsonl`` line: without what the id says, empty fields or the request
+    (stored once in ``prompts.jsonl.gz``)."""
+    # The model's own serializer, straight to bytes.
+    return to_json(row, exclude=_LEFT_OUT, exclude_none=True) + b"\n"
 
 
 class RunDir:
@@ -214,6 +245,13 @@ class RunDir:
             raise ConfigError(f"Another process is writing to run folder {self.path}; wait for "
                               "it or choose another --run-dir.") from None
         manifest_path = self.path / MANIFEST
+        if not manifest_path.exists() and self.results_path.exists() \
+                and self.results_path.stat().st_size > 0:
+            self.close()
+            raise ConfigError(
+                f"Run folder {self.path} holds {RESULTS} but no {MANIFEST}: its rows cannot "
+                "be told to belong to this run (copied from another run, or the manifest was "
+                "deleted). Choose another --run-dir, or move the results file away.")
         if manifest_path.exists():
             try:
                 old = read_manifest(manifest_path)
@@ -225,8 +263,8 @@ class RunDir:
                 if there != now:
                     self.close()
                     raise ConfigError(
-                        f"Run folder {self.path} holds a different run ({key} differs: "
-                        f"{_shown(there)!r} there, {_shown(now)!r} now). Choose another "
+                        f"Run folder {self.path} holds a different run: "
+                        f"{_differences(key, _shown(there), _shown(now))}. Choose another "
                         "--run-dir, or delete that folder to start over.")
             new = new.model_copy(update={"data_files": old.data_files})
         write_manifest(manifest_path, new)
@@ -289,3 +327,17 @@ class RunDir:
 def _shown(value: Any) -> Any:
     """A manifest entry as JSON data, for messages."""
     return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+def _differences(name: str, there: Any, now: Any, limit: int = 4) -> str:
+    """``config.limit is 5 there, 10 now; ...``: only the fields that differ.
+
+    >>> _differences("config", {"limit": 5, "tasks": ["zsre"]}, {"limit": 10, "tasks": ["zsre"]})
+    'config.limit is 5 there, 10 now'
+    """
+    if isinstance(there, dict) and isinstance(now, dict):
+        parts = [_differences(f"{name}.{k}", there.get(k), now.get(k))
+                 for k in sorted(set(there) | set(now), key=str) if there.get(k) != now.get(k)]
+        shown = parts[:limit] + ([f"{len(parts) - limit} more"] if len(parts) > limit else [])
+        return "; ".join(shown)
+    return f"{name} is {there!r} there, {now!r} now"

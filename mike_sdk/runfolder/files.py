@@ -1,7 +1,7 @@
 """The records of a run folder: ``manifest.json``, ``results.jsonl`` and ``summary.json``.
 
 Each file has a model here, used both to write it and to read it back (through
-:mod:`mike_sdk.run.rundir`). Fields that older versions did not write have defaults,
+:mod:`mike_sdk.runfolder.rundir`). Fields that older versions did not write have defaults,
 documented in ``docs/run-files.md``; files that do not validate, and manifests of a
 newer :data:`FORMAT`, are refused there.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mike_sdk.backend import Abilities, ChatMessage, Identity
 from mike_sdk.providers.settings import RequestSettings
@@ -19,10 +19,15 @@ from mike_sdk.run.config import EvalConfig
 from mike_sdk.scoring.confusion import AnswerLanguage, Label
 
 MANIFEST, RESULTS, SUMMARY = "manifest.json", "results.jsonl", "summary.json"
+#: The requests behind the rows, each stored once (see :mod:`mike_sdk.runfolder.prompts`).
+PROMPTS = "prompts.jsonl.gz"
 
 #: The manifest format this version writes. Raise it when a change to any of the three
 #: files would make older readers misread them; older readers refuse newer formats.
-FORMAT = 1
+#: 2: rows leave out what their id says, empty fields and the request (in PROMPTS).
+FORMAT = 2
+#: Row fields a ``results.jsonl`` line leaves out: its ``id`` says them.
+FROM_ID = ("task", "source_lang", "target_lang", "index", "metric")
 
 
 
@@ -53,7 +58,7 @@ class ResultRow(BaseModel):
     """Benchmark task."""
     index: int
     """Item position in the test file."""
-    case_id: int | str | None
+    case_id: int | str | None = None
     """The item's case id."""
     source_lang: str
     """Language of the edit."""
@@ -61,10 +66,11 @@ class ResultRow(BaseModel):
     """Language of the question and gold answer."""
     metric: MetricName
     """What the question probes."""
-    prompt: str | None
-    """The completion prompt sent, if any."""
-    messages: tuple[ChatMessage, ...] | None
-    """The chat messages sent, if any."""
+    prompt: str | None = None
+    """The completion prompt sent, if any (rows of format 2 and later keep it in
+    ``prompts.jsonl.gz``, by ``cache_key``: :func:`mike_sdk.runfolder.prompts.read_requests`)."""
+    messages: tuple[ChatMessage, ...] | None = None
+    """The chat messages sent, if any (as ``prompt``)."""
     cache_key: str
     """Response-cache key of the request."""
     output: str
@@ -98,6 +104,17 @@ class ResultRow(BaseModel):
     answer_language: AnswerLanguage | None = None
     """The answer's language relative to source and target (None in rows of older runs)."""
 
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_from_id(cls, data: Any) -> Any:
+        # Lines of format 2 leave out what the id says: task/source>target/index/metric.
+        if isinstance(data, dict) and "task" not in data and isinstance(data.get("id"), str):
+            task, pair, index, metric = data["id"].split("/")
+            source, _, target = pair.partition(">")
+            data = {**data, "task": task, "source_lang": source, "target_lang": target,
+                    "index": int(index), "metric": metric}
+        return data
 
 class InLanguage(BaseModel):
     """Mean scores x 100 over the answers labelled ``target`` or ``neutral``."""
@@ -180,10 +197,13 @@ class Totals(BaseModel):
     """Rows answered from the response cache."""
     backend_calls_this_session: int
     """Requests sent to the backend by the session that wrote the summary."""
+    paid_requests: int = 0
+    """Unique requests the run paid for, over all its sessions (``spend.jsonl``; older
+    versions counted rows instead)."""
     input_tokens: int
-    """Prompt tokens of the rows that called the backend."""
+    """Prompt tokens of the paid requests, each counted once."""
     output_tokens: int
-    """Generated tokens of the rows that called the backend."""
+    """Generated tokens of the paid requests, each counted once."""
     cached_input_tokens: int | None = None
     """Prompt tokens served from the provider's prompt cache (None: older version)."""
     reasoning_tokens: int | None = None
@@ -192,7 +212,8 @@ class Totals(BaseModel):
     out_of_reasoning_budget: int = 0
     """Rows whose answer is empty because the model ran out of tokens while reasoning."""
     cost_usd: float | None = None
-    """What those calls cost; None when a price is unknown (or an older version wrote it)."""
+    """What the paid requests cost, each once, over all the run's sessions; None when a
+    price is unknown (or an older version wrote it)."""
     errors: int = 0
     """Rows of refused requests (older versions had none)."""
     retries: int = 0

@@ -16,9 +16,9 @@ from mike_sdk.errors import ConfigError
 from mike_sdk.report.runs import load_run
 from mike_sdk.report.table import load_summary, summary_table
 from mike_sdk.run.config import EvalConfig
-from mike_sdk.run.files import FORMAT, GroupResult, Manifest, ResultRow, Summary, json_schemas
 from mike_sdk.run.results import Aggregator
-from mike_sdk.run.rundir import (
+from mike_sdk.runfolder.files import FORMAT, GroupResult, Manifest, ResultRow, Summary, json_schemas
+from mike_sdk.runfolder.rundir import (
     RunDir,
     iter_result_rows,
     read_manifest,
@@ -96,7 +96,7 @@ def test_resume_compares_identity_through_the_models(run_dir: Path, tmp_path: Pa
     folder.close()
     assert read_manifest(tmp_path).data_files == {**manifest.data_files, "extra.json": "ab"}
     other = manifest.model_copy(update={"config": CONFIG.model_copy(update={"limit": 1})})
-    with pytest.raises(ConfigError, match=r"different run \(config differs.*another --run-dir"):
+    with pytest.raises(ConfigError, match=r"different run: config\..* is .* there, .* now.*another --run-dir"):
         folder.open(other)
 
 

@@ -1,0 +1,133 @@
+"""``prompts.jsonl.gz``: the request behind each row, stored once.
+
+Rows repeat their prompt no longer: a full configuration's prompts are 0.7 GB of text,
+most of it the same demonstrations again and again. Each request is stored once per
+run folder, by its cache key (the row's ``cache_key``), and each long text before the
+last blank line of a prompt (the demonstrations block) or a long system message is
+stored once as a *block* and referenced. The file is a series of gzip members, one per
+chunk of rows, written before those rows: appendable, and a member torn by a crash is
+cut off when the folder is opened again.
+
+Lines, inside the gzip stream:
+
+* ``{"b": ID, "t": TEXT}``: a block;
+* ``{"k": KEY, "p": PARTS}`` or ``{"k": KEY, "m": [[ROLE, PARTS], ...]}``: a request,
+  its completion prompt or its chat messages, each text as ``PARTS``: strings and
+  ``{"b": ID}`` references, concatenated.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from mike_sdk.backend import ChatMessage, GenerationRequest
+from mike_sdk.runfolder.files import PROMPTS
+
+__all__ = ["PromptStore", "read_requests"]
+
+#: Texts before a prompt's last blank line at least this long become blocks.
+MIN_BLOCK = 200
+
+Parts = list[str | dict[str, str]]
+
+
+class Sent(Protocol):
+    """What a request sent: its prompt or its messages (a request, or a row)."""
+
+    @property
+    def prompt(self) -> str | None: ...
+    @property
+    def messages(self) -> tuple[ChatMessage, ...] | None: ...
+
+
+def _members(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """``(end offset, text)`` of each complete gzip member; stops at a torn one."""
+    offset = 0
+    while offset < len(data):
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            text = inflater.decompress(data[offset:])
+        except zlib.error:
+            return
+        if not inflater.eof:
+            return
+        offset = len(data) - len(inflater.unused_data)
+        yield offset, text
+
+
+class PromptStore:
+    """Appends requests to a run folder's ``prompts.jsonl.gz``, each key once."""
+
+    def __init__(self, folder: Path, known: Iterable[str] = ()) -> None:
+        self.path = folder / PROMPTS
+        self._known = set(known)
+        """Keys already stored (the rows already written say which)."""
+        self._blocks: set[str] = set()
+        if self.path.exists():
+            data = self.path.read_bytes()
+            end = max((offset for offset, _ in _members(data)), default=0)
+            if end < len(data):  # a member torn by a crash: its rows were never written
+                with self.path.open("r+b") as fh:
+                    fh.truncate(end)
+
+    def _parts(self, text: str, lines: list[str], whole: bool = False) -> Parts:
+        cut = len(text) if whole else text.rfind("\n\n") + 2
+        if cut < MIN_BLOCK:
+            return [text]
+        head = text[:cut]
+        block = hashlib.sha256(head.encode("utf-8")).hexdigest()[:16]
+        if block not in self._blocks:
+            self._blocks.add(block)
+            lines.append(json.dumps({"b": block, "t": head}, ensure_ascii=False))
+        return [{"b": block}, text[cut:]] if cut < len(text) else [{"b": block}]
+
+    def add(self, requests: Iterable[tuple[str, Sent]]) -> None:
+        """Store the requests (or rows, which carry their request) whose keys are new, as
+        one gzip member."""
+        lines: list[str] = []
+        for key, request in requests:
+            if key in self._known:
+                continue
+            self._known.add(key)
+            entry: dict[str, Any] = {"k": key}
+            if request.prompt is not None:
+                entry["p"] = self._parts(request.prompt, lines)
+            if request.messages is not None:
+                last = len(request.messages) - 1
+                entry["m"] = [[m.role, self._parts(m.content, lines, whole=i < last)]
+                              for i, m in enumerate(request.messages)]
+            lines.append(json.dumps(entry, ensure_ascii=False))
+        if lines:
+            payload = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
+            with self.path.open("ab") as fh:
+                fh.write(payload)
+
+
+def read_requests(folder: str | Path) -> dict[str, GenerationRequest]:
+    """The stored requests of a run folder by cache key (prompt and messages only)."""
+    path = Path(folder) / PROMPTS
+    if not path.exists():
+        return {}
+    blocks: dict[str, str] = {}
+    out: dict[str, GenerationRequest] = {}
+
+    def text(parts: Parts) -> str:
+        return "".join(p if isinstance(p, str) else blocks[p["b"]] for p in parts)
+
+    for _, member in _members(path.read_bytes()):
+        for line in member.decode("utf-8").splitlines():
+            entry = json.loads(line)
+            if "b" in entry:
+                blocks.setdefault(entry["b"], entry["t"])
+                continue
+            messages = tuple(ChatMessage(role=role, content=text(parts))
+                             for role, parts in entry["m"]) if "m" in entry else None
+            out.setdefault(entry["k"], GenerationRequest.model_construct(
+                prompt=text(entry["p"]) if "p" in entry else None, messages=messages))
+    return out
