@@ -29,7 +29,7 @@ from mike_sdk.backend import (
     Likelihood,
     LikelihoodRequest,
 )
-from mike_sdk.errors import BackendError, ConfigError
+from mike_sdk.errors import BackendError, ConfigError, invalid_options
 
 from .embedded import EMBEDDED_MODEL_NAME, embedded_model_dir, embedded_revision
 from .hf_batching import (
@@ -111,7 +111,7 @@ class HFBackend(Backend):
                 device_map=device_map, batch_size=batch_size, gguf_file=gguf_file,
                 trust_remote_code=trust_remote_code, prefix_reuse=prefix_reuse)
         except ValidationError as exc:
-            raise ConfigError(f"Invalid options for the 'hf' backend: {exc}") from None
+            raise invalid_options("the 'hf' backend", exc) from None
         self.model: Any = None
         """The loaded ``transformers`` model; ``None`` until first needed."""
         self._tokenizer: HFTokenizer | None = None
@@ -172,7 +172,17 @@ class HFBackend(Backend):
         if self.options.model is None:
             return str(embedded_model_dir())
         folder = self._local_folder()
-        return str(folder) if folder is not None else self.options.model
+        name = self.options.model
+        if folder is None and name.startswith(("/", "./", "../", "~")):
+            raise ConfigError(f"Model folder {name} does not exist: give a folder holding a "
+                              "Hugging Face model (config.json, weights), or a hub id such "
+                              "as google/gemma-3-270m.")
+        if folder is not None and self.options.gguf_file is None \
+                and not (folder / "config.json").is_file():
+            raise ConfigError(f"{folder} is not a model folder: it has no config.json. Give "
+                              "the folder a Hugging Face model was saved to (or gguf_file= "
+                              "for a GGUF file in it).")
+        return str(folder) if folder is not None else name
 
     def _load_kwargs(self) -> dict[str, Any]:
         opts = self.options

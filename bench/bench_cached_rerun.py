@@ -5,8 +5,9 @@ Fills a fresh response cache with an answer for every request of the configurati
 over it with the embedded model's backend, whose model must never load. The first
 run also identifies each answer's language (lingua, when installed) and keeps the
 verdicts beside the cache, as the run that paid for the answers would have; the
-second, into a fresh run folder, is the fully cached re-run. Target: at least 10,000
-items/s (9,000 at the least).
+second, into a fresh run folder, is the fully cached re-run. Target: at least 7,000
+items/s (the run now also stores each request once and records what it paid for).
+``bench/bench_run_size.py`` then measures the folder it wrote.
 
 ``--reuse`` keeps a cache (and its language verdicts) that an earlier run of the same
 configuration filled, and times the cached re-run only: the way to compare two versions
@@ -101,9 +102,8 @@ def main() -> None:
     print(f"time_s={elapsed:.1f} items_per_s={rows / elapsed:.0f} results_mb={size_mb:.0f} "
           f"peak_rss_mb={peak_mb:.0f}")
     calls_ok = evaluator.calls == 0 and backend.model is None
-    for target in (10000, 9000):
-        ok = rows / elapsed >= target and calls_ok
-        print(f"target >= {target} items/s with no backend call: {'PASS' if ok else 'FAIL'}")
+    ok = rows / elapsed >= 7000 and calls_ok
+    print(f"target >= 7000 items/s with no backend call: {'PASS' if ok else 'FAIL'}")
 
 
 if __name__ == "__main__":

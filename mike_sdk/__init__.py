@@ -44,20 +44,20 @@ def load_backend(name: str = "hf", **options: Any) -> Backend:
 
 def evaluate(model: Backend | ModelClient, config: EvalConfig | None = None, *,
              run_dir: str, data_dir: str | None = None, cache_dir: str | None = None,
-             limits: Limits | None = None, progress: bool = True,
-             **config_fields: Any) -> Summary:
+             limits: Limits | None = None, progress: bool = True, batch: bool = False,
+             retry_errors: bool = False, **config_fields: Any) -> Summary:
     """Evaluate a backend on BMIKE-53 (resumable, cached); returns the run summary.
 
     ``model`` is a backend, or a :class:`ModelClient` whose cache, limits and budget the
-    run shares (then ``cache_dir`` and ``limits`` are the client's business).
+    run shares (then ``cache_dir`` and ``limits`` are the client's business). ``batch``
+    sends what the cache lacks through the provider's batch interface (OpenAI,
+    Anthropic; re-run to re-attach); ``retry_errors`` sends refused requests again.
 
     >>> summary = evaluate(load_backend("mock"), run_dir="runs/demo", data_dir="bmike53",
     ...                    tasks=("zsre",), languages=("de", "zh"), limit=2, progress=False)
     >>> summary.totals.rows
     16
     """
-    from mike_sdk.run.evaluator import Evaluator
-
     if config is None:
         config = EvalConfig(**config_fields)
     elif config_fields:
@@ -66,10 +66,23 @@ def evaluate(model: Backend | ModelClient, config: EvalConfig | None = None, *,
     if isinstance(model, ModelClient):
         if cache_dir is not None or limits is not None:
             raise ConfigError("Give cache and limits to the ModelClient, not to evaluate().")
-        return Evaluator(model, benchmark=benchmark, progress=progress).run(config, run_dir)
+        return _evaluate(model, config, run_dir, benchmark, progress, batch, retry_errors)
     with ResponseCache(cache_dir) as cache:
-        return Evaluator(ModelClient(model, cache=cache, limits=limits), benchmark=benchmark,
-                         progress=progress).run(config, run_dir)
+        return _evaluate(ModelClient(model, cache=cache, limits=limits), config, run_dir,
+                         benchmark, progress, batch, retry_errors)
+
+
+def _evaluate(client: ModelClient, config: EvalConfig, run_dir: str, benchmark: Benchmark,
+              progress: bool, batch: bool, retry_errors: bool) -> Summary:
+    if batch:
+        from mike_sdk.batch.mode import run_batched
+
+        return run_batched(client, config, run_dir, benchmark=benchmark,
+                           progress=progress).summary
+    from mike_sdk.run.evaluator import Evaluator
+
+    return Evaluator(client, benchmark=benchmark, progress=progress).run(
+        config, run_dir, retry_errors=retry_errors)
 
 
 __all__ = [

@@ -102,3 +102,22 @@ def test_plain_progress_lines_when_stderr_is_not_a_terminal(data_dir: Path,
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stderr and "\r" not in done.stderr
     assert "progress: 8/8 items (100%)" in done.stderr
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    ("/nonexistent/model", "Model folder /nonexistent/model does not exist"),
+    ("FOLDER", "is not a model folder: it has no config.json"),
+])
+def test_a_model_path_that_is_no_model_is_one_line(data_dir: Path, tmp_path: Path, model: str,
+                                                   expected: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("weights elsewhere")
+    args = eval_args(data_dir, tmp_path)
+    args[args.index("mock")] = "hf"
+    args[args.index("--backend") + 2:args.index("--backend") + 2] = [
+        "--model", str(folder) if model == "FOLDER" else model]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert expected in err[-1] and len([e for e in err if e.startswith("mike:")]) == 1
