@@ -133,7 +133,16 @@ class Leases:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None,
                              check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL while another process does the same can answer
+            # "database is locked" at once (the busy timeout does not cover it): wait.
+            for wait in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 0.0):
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or not wait:
+                        raise
+                    time.sleep(wait)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(_SCHEMA)
         except BaseException:
