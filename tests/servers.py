@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -26,8 +28,17 @@ from typing import Any
 
 import pytest
 
-KATAN_OPENAI_KEY = "fake-katan-openai-SECRET-5b1f0e77"
-KATAN_ANTHROPIC_KEY = "fake-ant-katan-SECRET-c0ffee42"
+
+def fake_key(name: str) -> str:
+    """A made-up key for the local servers, new each test session (never a real key):
+    ``$MIKE_TEST_<NAME>`` when set, else generated and put there, so that subprocesses
+    the tests start see the same one. "SECRET" in it lets tests search for leaks."""
+    variable = f"MIKE_TEST_{name.upper()}"
+    return os.environ.setdefault(variable, f"test-{name.lower()}-SECRET-{secrets.token_hex(6)}")
+
+
+KATAN_OPENAI_KEY = fake_key("katan_openai_key")
+KATAN_ANTHROPIC_KEY = fake_key("katan_anthropic_key")
 
 
 def free_port() -> int:

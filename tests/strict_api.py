@@ -35,12 +35,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from servers import free_port
+from servers import fake_key, free_port
 
-STRICT_OPENAI_KEY = "sk-strict-openai-SECRET-7d41c2aa"
-STRICT_ANTHROPIC_KEY = "sk-ant-strict-SECRET-91be03f5"
-STRICT_AZURE_KEY = "strict-azure-SECRET-5c6e2b10"
-STRICT_VERTEX_TOKEN = "ya29.strict-vertex-SECRET-e8f0a9d3"
+STRICT_OPENAI_KEY = fake_key("strict_openai_key")
+STRICT_ANTHROPIC_KEY = fake_key("strict_anthropic_key")
+STRICT_AZURE_KEY = fake_key("strict_azure_key")
+STRICT_VERTEX_TOKEN = fake_key("strict_vertex_token")
 REASONING_TOKENS = {"minimal": 0, "low": 64, "medium": 256, "high": 1024}  # by reasoning_effort
 THINKING_TOKENS = {"low": 128, "medium": 512, "high": 2048, "max": 4096}  # by output_config.effort
 AZURE_DEPLOYMENTS = {"my-gpt5-mini": "gpt-5-mini", "my-gpt41-mini": "gpt-4.1-mini"}

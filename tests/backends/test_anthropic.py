@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from servers import KATAN_ANTHROPIC_KEY, SLOW_SECONDS, Katan
+from servers import KATAN_ANTHROPIC_KEY, SLOW_SECONDS, Katan, fake_key
 
 from mike_sdk.backend import BACKENDS, ChatMessage, Generation, GenerationRequest
 from mike_sdk.backends.anthropic import AnthropicBackend, messages_body, to_messages
@@ -127,7 +127,7 @@ def test_prefilled_text_extracts_the_answer() -> None:
 
 
 def test_wrong_key_is_auth_failed(katan: Katan) -> None:
-    wrong = "sk-ant-wrong-key-31337"
+    wrong = fake_key("wrong_anthropic_key")
     backend = AnthropicBackend("echo", base_url=katan.url, api_key=wrong)
     with pytest.raises(AuthFailed, match="ANTHROPIC_API_KEY") as caught:
         generate(backend, [GenerationRequest(prompt="hi")])
@@ -165,7 +165,7 @@ def test_katan_faults(katan: Katan) -> None:
 ])
 def test_status_mapping(faults: str, model: str, failure: type[CallFailed], status: int,
                         wait: float | None) -> None:
-    key = "sk-ant-fault-key-4242"
+    key = fake_key("fault_anthropic_key")
     backend = AnthropicBackend(model, base_url=faults, api_key=key)
     with pytest.raises(failure) as caught:
         generate(backend, [GenerationRequest(prompt="hi")])

@@ -18,14 +18,14 @@ from mike_sdk.errors import ConfigError
 
 def test_secrets_stay_out_of_repr_and_identity() -> None:
     bedrock = BedrockBackend("us.anthropic.claude-sonnet-4-6", aws_region="us-east-1",
-                             aws_access_key="AKIA", aws_secret_key="aws-SECRET-1",
+                             aws_access_key="test-access-key-id", aws_secret_key="aws-SECRET-1",
                              aws_session_token="token-SECRET-2")
     vertex = VertexBackend("claude-haiku-4-5@20251001", region="us-east5", project_id="p",
-                           access_token="ya29.SECRET-3")
+                           access_token="vertex-token-SECRET-3")
     for backend in (bedrock, vertex):
         shown = repr(backend) + backend.identity.model_dump_json()
         assert "SECRET" not in shown
-    assert "aws-SECRET-1" in bedrock._secrets() and "ya29.SECRET-3" in vertex._secrets()
+    assert "aws-SECRET-1" in bedrock._secrets() and "vertex-token-SECRET-3" in vertex._secrets()
     assert bedrock.profile.name == "anthropic/claude-4.6"
     assert vertex.profile.name == "anthropic/claude-4.5-and-earlier"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from rows import read_rows
-from servers import FAULTS, KATAN_OPENAI_KEY, SLOW_SECONDS, Katan
+from servers import FAULTS, KATAN_OPENAI_KEY, SLOW_SECONDS, Katan, fake_key
 
 from mike_sdk.backend import BACKENDS, ChatMessage, Generation, GenerationRequest
 from mike_sdk.backends.openai import OpenAIBackend
@@ -72,8 +72,8 @@ def test_invalid_options_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="'openai' backend"):
         OpenAIBackend("m", mode="chatty")  # type: ignore[arg-type]
     with pytest.raises(ConfigError) as caught:
-        OpenAIBackend("m", max_concurrency=0, api_key="sk-do-not-show")
-    assert "sk-do-not-show" not in str(caught.value)
+        OpenAIBackend("m", max_concurrency=0, api_key="key-do-not-show")
+    assert "key-do-not-show" not in str(caught.value)
 
 
 def test_identity_names_the_server_but_not_its_credentials() -> None:
@@ -211,7 +211,7 @@ def test_katan_rate_limit_and_server_errors(katan: Katan) -> None:
 def test_status_mapping(faults: str, model: str, failure: type[CallFailed], status: int,
                         wait: float | None) -> None:
     assert model in FAULTS
-    key = "sk-fault-test-key-777"
+    key = fake_key("fault_openai_key")
     backend = OpenAIBackend(model, base_url=f"{faults}/v1", api_key=key)
     with pytest.raises(failure) as caught:
         generate(backend, [GenerationRequest(prompt="hi")])

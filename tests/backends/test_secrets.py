@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import KATAN_ANTHROPIC_KEY, KATAN_OPENAI_KEY, Katan
+from servers import KATAN_ANTHROPIC_KEY, KATAN_OPENAI_KEY, Katan, fake_key
 
 from mike_sdk.backend import Backend
 from mike_sdk.backends.anthropic import AnthropicBackend
@@ -20,7 +20,7 @@ from mike_sdk.run.evaluator import Evaluator
 
 CONFIG = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=1,
                     metrics=("reliability",))
-WRONG_KEY = "fake-MIKE-wrong-SECRET-a1b2c3d4e5"
+WRONG_KEY = fake_key("secrets_wrong_key")
 # The test servers run in this process: their own logs quote refused keys, ours must not.
 SERVER_LOGGERS = ("llm_katan", "uvicorn", "fastapi", "starlette")
 CLIENT_LOGGERS = ("openai", "anthropic", "httpx", "httpx2", "httpcore", "httpcore2",

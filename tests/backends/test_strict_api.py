@@ -20,6 +20,7 @@ import pytest
 from anthropic.types import Message
 from openai.types import Completion
 from openai.types.chat import ChatCompletion
+from servers import fake_key
 from strict_api import (
     REASONING_TOKENS,
     STRICT_ANTHROPIC_KEY,
@@ -144,7 +145,7 @@ def test_completions_endpoint(strict_api: StrictServer) -> None:
 
 
 def test_bad_key_is_refused_without_echo(strict_api: StrictServer) -> None:
-    wrong = "sk-wrong-SECRET-0123456789abcdef"
+    wrong = fake_key("wrong_openai_key")
 
     async def go() -> ChatCompletion:
         async with oai(strict_api, wrong) as client:
@@ -262,7 +263,7 @@ def test_anthropic_thinking(strict_api: StrictServer) -> None:
 
 def test_anthropic_bad_key(strict_api: StrictServer) -> None:
     async def go() -> Message:
-        async with anthropic.AsyncAnthropic(base_url=strict_api.url, api_key="sk-ant-SECRET-bad",
+        async with anthropic.AsyncAnthropic(base_url=strict_api.url, api_key=fake_key("bad_anthropic_key"),
                                             **STRICT) as client:
             return await client.messages.create(model="claude-haiku-4-5", max_tokens=8,
                                                 messages=USER)  # type: ignore[arg-type]
@@ -275,7 +276,7 @@ def test_bedrock(strict_api: StrictServer) -> None:
 
     async def go(model: str, **body: Any) -> Message:
         async with anthropic.AsyncAnthropicBedrock(
-                aws_region="us-east-1", aws_access_key="AKIASTRICTEXAMPLE",
+                aws_region="us-east-1", aws_access_key="test-access-key-id",
                 aws_secret_key="strict-aws-SECRET", base_url=strict_api.url,
                 **STRICT) as client:
             return await client.post("/v1/messages", cast_to=Message, body={

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from rows import read_rows
+from servers import fake_key
 from strict_api import (
     STRICT_ANTHROPIC_KEY,
     STRICT_AZURE_KEY,
@@ -46,8 +47,8 @@ def make(kind: str, model: str, url: str, **options: Any) -> Backend:
         "azure-openai": {"endpoint": url, "api_key": STRICT_AZURE_KEY,
                          "api_version": "2025-04-01-preview"},
         "anthropic-bedrock": {"base_url": url, "aws_region": "us-east-1",
-                              "aws_access_key": "AKIASTRICTTEST",
-                              "aws_secret_key": "aws-strict-SECRET-key"},
+                              "aws_access_key": "test-access-key-id",
+                              "aws_secret_key": fake_key("aws_secret_key")},
         "anthropic-vertex": {"base_url": f"{url}/v1", "region": "us-east5",
                              "project_id": "p", "access_token": STRICT_VERTEX_TOKEN},
     }[kind]

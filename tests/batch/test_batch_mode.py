@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from batch_helpers import CONFIG, FAST, RETRY, backend, batch, live, records, rows, same_rows
 from batch_servers import BatchServer
+from strict_api import STRICT_OPENAI_KEY
 
 from mike_sdk.batch.records import BatchLog
 from mike_sdk.calls.cache import ResponseCache
@@ -174,7 +175,7 @@ def test_batches_command_lists_and_cancels(batch_server: BatchServer, benchmark:
     (record,) = BatchLog(tmp_path / "run").read().values()
     listed = capsys.readouterr().out
     assert record.local_id in listed and str(record.provider_id) in listed
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-strict-openai-SECRET-7d41c2aa")
+    monkeypatch.setenv("OPENAI_API_KEY", STRICT_OPENAI_KEY)
     args = parser.parse_args(["batches", "cancel", str(tmp_path / "run")])
     assert args.func(args) == 0
     assert "1 batches cancelled" in capsys.readouterr().out

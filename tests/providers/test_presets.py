@@ -17,10 +17,10 @@ def test_every_preset_has_an_https_url_or_is_local() -> None:
 
 def test_a_preset_sets_the_url_and_the_key_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-deepseek-SECRET")
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "deepseek-key-SECRET")
     backend = OpenAIBackend("deepseek-reasoner", preset="deepseek")
     assert backend.identity.model == "deepseek-reasoner@api.deepseek.com"
-    assert backend.key_env == "DEEPSEEK_API_KEY" and backend._key() == "sk-deepseek-SECRET"
+    assert backend.key_env == "DEEPSEEK_API_KEY" and backend._key() == "deepseek-key-SECRET"
     assert backend.profile.name == "openai/deepseek-reasoner"
     assert "SECRET" not in repr(backend)
     # An explicit base URL wins over the preset's.
