@@ -61,16 +61,31 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> ConfigError:
     return ConfigError(f"Unknown {kind} {name!r}.{hint} Valid names: {', '.join(ordered)}.")
 
 
-def invalid_options(what: str, exc: ValidationError, secrets: Iterable[str] = ()) -> ConfigError:
-    """One line per option problem, joined: ``Invalid options for the 'mock' backend:
-    answr: Extra inputs are not permitted (got 'fixed').`` (secrets replaced by ``***``)."""
-    parts = []
+def problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """``(field, what is wrong with the value given)`` per problem of a validation error.
+
+    >>> from pydantic import BaseModel, PositiveInt
+    >>> class Options(BaseModel):
+    ...     limit: PositiveInt
+    >>> try:
+    ...     Options(limit=0)
+    ... except ValidationError as exc:
+    ...     problems(exc)
+    [('limit', 'Input should be greater than 0 (got 0)')]
+    """
+    out = []
     for problem in exc.errors(include_url=False):
         where = ".".join(str(p) for p in problem["loc"]) or "options"
         given = problem.get("input")
         shown = f" (got {given!r})" if isinstance(given, int | float | str) else ""
-        parts.append(f"{where}: {problem['msg']}{shown}")
-    text = "; ".join(parts)
+        out.append((where, f"{problem['msg']}{shown}"))
+    return out
+
+
+def invalid_options(what: str, exc: ValidationError, secrets: Iterable[str] = ()) -> ConfigError:
+    """One line per option problem, joined: ``Invalid options for the 'mock' backend:
+    answr: Extra inputs are not permitted (got 'fixed').`` (secrets replaced by ``***``)."""
+    text = "; ".join(f"{where}: {what_is_wrong}" for where, what_is_wrong in problems(exc))
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")

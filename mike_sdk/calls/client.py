@@ -96,10 +96,8 @@ class ModelClient:
         self.batch_size = abilities.batch_size
         self.identity: Identity = backend.identity
         settings = backend.request_settings()
-        self.hidden_output = (settings.reasoning_budget or 0) if settings is not None else 0
-        """Output tokens a request may spend beyond its ``max_new_tokens`` (reasoning)."""
-        self.guard = CallGuard(self.limits, self.identity.model,
-                               hidden_output=self.hidden_output)
+        self.guard = CallGuard(self.limits, self.identity.model, hidden_output=(
+            settings.reasoning_budget or 0) if settings is not None else 0)
         self.calls = 0
         """Requests the backend answered for this client."""
         self.errors = 0
@@ -113,6 +111,11 @@ class ModelClient:
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def hidden_output(self) -> int:
+        """Output tokens a request may spend beyond its ``max_new_tokens`` (reasoning)."""
+        return self.guard.hidden_output
 
     def __repr__(self) -> str:
         return (f"ModelClient({self.backend!r}, cache={self.cache!r}, "

@@ -22,7 +22,7 @@ from mike_sdk.cli.include import include_all
 from mike_sdk.cli.listing import cmd_backends, cmd_strategies
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.data.languages import parse_languages
-from mike_sdk.errors import ConfigError, MikeError, one_line
+from mike_sdk.errors import ConfigError, MikeError, one_line, problems
 from mike_sdk.records import TASKS
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.strategy import get_strategy
@@ -156,12 +156,9 @@ _FLAGS = {"max_concurrency": "concurrency", "source_languages": "source-language
 
 def _flag_error(exc: ValidationError) -> ConfigError:
     """A validation error of a configuration built from flags, named by its flag."""
-    problem = exc.errors(include_url=False)[0]
-    name = str(problem["loc"][0]) if problem["loc"] else "option"
-    flag = _FLAGS.get(name, name.replace("_", "-"))
-    given = problem.get("input")
-    shown = f" (got {given!r})" if isinstance(given, int | float | str) else ""
-    return ConfigError(f"--{flag}: {problem['msg']}{shown}.")
+    name, wrong = problems(exc)[0]
+    name = name.split(".")[0]
+    return ConfigError(f"--{_FLAGS.get(name, name.replace('_', '-'))}: {wrong}.")
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
