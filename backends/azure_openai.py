@@ -37,6 +37,7 @@ class AzureOpenAIBackend(OpenAIBackend):
     kind = "azure-openai"
     key_env = "AZURE_OPENAI_API_KEY"
     base_url_env = "AZURE_OPENAI_ENDPOINT"
+    fleets = False
     default_host = ""
 
     def __init__(self, model: str, *, deployment: str | None = None,

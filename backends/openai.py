@@ -13,7 +13,9 @@ reasoning budget added to the answer's. The key comes from ``api_key=`` or
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
@@ -24,11 +26,15 @@ from mike_sdk.backend import (
     FinishReason,
     Generation,
     GenerationRequest,
+    Likelihood,
+    LikelihoodRequest,
 )
 from mike_sdk.calls.failures import BadRequest, Transient
+from mike_sdk.errors import ConfigError
 from mike_sdk.providers.presets import get_preset
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET
 
+from .prompt_logprobs import LikelihoodSource, PromptScorer
 from .remote import RemoteBackend, RemoteOptions, http_client
 
 __all__ = ["OpenAIBackend", "OpenAIOptions",
@@ -48,21 +54,32 @@ class OpenAIOptions(RemoteOptions):
     """Which endpoint: chat messages, or raw completion prompts (the paper's protocol)."""
     logprobs: bool = Field(default=False)
     """Ask for generated-token log-probabilities on every request."""
+    likelihood: LikelihoodSource = "off"
+    """The likelihood check through the server's prompt log-probabilities (completions
+    mode): ``echo`` (``echo`` with ``logprobs``) or ``prompt_logprobs`` (vLLM's
+    parameter); each server is checked first (:mod:`.prompt_logprobs`)."""
 
 
 @BACKENDS.register("openai")
 class OpenAIBackend(RemoteBackend):
-    """OpenAI's API or an OpenAI-compatible server, through the official async SDK."""
+    """OpenAI's API or an OpenAI-compatible server, through the official async SDK.
+
+    Several base URLs (or ``fleet=FILE``) make a fleet of servers of the same model,
+    used as one: each request goes to the least-loaded healthy server, and the cache
+    identity is ``model@fleet-name`` (:mod:`mike_sdk.calls.fleet`).
+    """
 
     kind = "openai"
     key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
     default_host = DEFAULT_HOST
     sdk_name = "openai"
+    fleets = True
     #: A local server's preset: it may run without a key.
     _key_optional = False
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+    def __init__(self, model: str, *, base_url: str | Sequence[str] | None = None,
+                 fleet: str | None = None, api_key: str | None = None,
                  organization: str | None = None, project: str | None = None,
                  mode: Literal["chat", "completions"] = "chat", max_concurrency: int = 8,
                  timeout: float = 60, logprobs: bool = False,
@@ -70,21 +87,29 @@ class OpenAIBackend(RemoteBackend):
                  profile: str | None = None, profiles: str | None = None,
                  reasoning_effort: str | None = None,
                  reasoning_budget: int = DEFAULT_REASONING_BUDGET,
-                 preset: str | None = None) -> None:
+                 preset: str | None = None, likelihood: LikelihoodSource = "off") -> None:
         chosen = get_preset(preset) if preset is not None else None
         if chosen is not None:
             # Before the base class reads the key variable or the base URL.
             self.key_env, self._key_optional = chosen.key_env, chosen.key_optional
-            base_url = base_url or chosen.base_url
+            base_url = base_url or (None if fleet else chosen.base_url)
+        if base_url is not None and not isinstance(base_url, str):
+            base_url = tuple(base_url)
         options: OpenAIOptions = self._validate(
-            OpenAIOptions, model=model, base_url=base_url,
+            OpenAIOptions, model=model, base_url=base_url, fleet=fleet,
             api_key=SecretStr(api_key) if api_key is not None else None,
             organization=organization, project=project, mode=mode,
             max_concurrency=max_concurrency, timeout=timeout, logprobs=logprobs,
             transport=transport, profile=profile, profiles=profiles,
-            reasoning_effort=reasoning_effort, reasoning_budget=reasoning_budget)
+            reasoning_effort=reasoning_effort, reasoning_budget=reasoning_budget,
+            likelihood=likelihood)
+        if options.likelihood != "off" and options.mode != "completions":
+            raise ConfigError("likelihood=... scores completion prompts: it needs "
+                              "mode=completions (the paper's protocol).")
         super().__init__(options)
         self.openai_options = options
+        self._scorer = (PromptScorer(options.model, options.likelihood)
+                        if options.likelihood != "off" else None)
 
     def _key(self) -> str:
         if self._key_optional and self.options.api_key is None \
@@ -96,8 +121,9 @@ class OpenAIBackend(RemoteBackend):
     def abilities(self) -> Abilities:
         """Completion prompts in completions mode, chat messages in chat mode."""
         chat = self.openai_options.mode == "chat"
-        return Abilities(completion=not chat, chat=chat, tokenizer=False, loglikelihood=False,
-                         batch_size=1, max_concurrency=self.options.max_concurrency)
+        return Abilities(completion=not chat, chat=chat, tokenizer=False,
+                         loglikelihood=self._scorer is not None,
+                         batch_size=1, max_concurrency=self.max_concurrency())
 
     def _new_client(self, key: str) -> Any:
         import openai
@@ -156,6 +182,16 @@ class OpenAIBackend(RemoteBackend):
             return read_completion(response, request, want_logprobs)
         response = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
         return read_chat_completion(response, request, want_logprobs)
+
+    async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
+        """Continuation scores from the server's prompt log-probabilities (the paper's
+        way: :mod:`.prompt_logprobs`), with ``likelihood=echo|prompt_logprobs``."""
+        scorer = self._scorer
+        if scorer is None:
+            return await super().loglikelihood(requests)
+        return await self._each([
+            functools.partial(self._on_server, functools.partial(scorer.score, request=r))
+            for r in requests])
 
     def wants_logprobs(self, request: GenerationRequest) -> bool:
         """Whether ``request`` asks for generated-token log-probabilities (it or the option)."""

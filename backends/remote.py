@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
 import importlib.util
+import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -30,14 +33,16 @@ from mike_sdk.backend import (
     Likelihood,
     LikelihoodRequest,
 )
-from mike_sdk.calls.failures import (
-    AuthFailed,
-    BadRequest,
-    CallFailed,
-    Transient,
-    Unreachable,
-    classify_status,
+from mike_sdk.calls.failures import AuthFailed, CallFailed
+from mike_sdk.calls.fleet import (
+    Fleet,
+    FleetFile,
+    FleetServer,
+    Member,
+    read_fleet,
+    require_scheme,
 )
+from mike_sdk.calls.sdk_errors import redact, translate
 from mike_sdk.errors import ConfigError, invalid_options
 from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
@@ -45,7 +50,9 @@ from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSetting
 __all__ = ["RemoteBackend", "RemoteOptions", "http_client", "redact", "resolve_key",
            "translate"]
 
-REDACTED = "***"
+T = TypeVar("T")
+
+log = logging.getLogger("mike_sdk.backends.remote")
 
 
 class RemoteOptions(BaseModel):
@@ -55,8 +62,13 @@ class RemoteOptions(BaseModel):
 
     model: str = Field(min_length=1)
     """The provider's model name."""
-    base_url: str | None = None
-    """API root; ``None`` for the provider's default (or its ``*_BASE_URL`` variable)."""
+    base_url: str | tuple[str, ...] | None = None
+    """API root; ``None`` for the provider's default (or its ``*_BASE_URL`` variable).
+    Several roots make a fleet of servers of the same model (OpenAI-compatible servers
+    only; see :mod:`mike_sdk.calls.fleet`)."""
+    fleet: str | None = None
+    """A fleet file (JSON or TOML: ``name`` and ``[[servers]]`` with ``url`` and
+    ``concurrency``), instead of several base URLs."""
     api_key: SecretStr | None = None
     """The key; ``None`` reads the provider's environment variable at the first call."""
     max_concurrency: int = Field(default=8, ge=1)
@@ -69,10 +81,12 @@ class RemoteOptions(BaseModel):
     when it is installed."""
     @field_validator("base_url")
     @classmethod
-    def _has_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https:// (e.g. http://{value})")
-        return value
+    def _has_scheme(cls, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        for url in (value,) if isinstance(value, str) else value or ():
+            require_scheme(url)
+        if isinstance(value, tuple) and len(value) == 1:
+            return value[0]
+        return value or None
 
     profile: str | None = None
     """The model profile entry to use by name (default: the first that matches the model;
@@ -111,12 +125,9 @@ def resolve_key(explicit: SecretStr | None, env_var: str) -> str:
     return key.strip()
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (servers may echo a refused key)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{host_of(url)}{parts.path}"
 
 
 def host_of(base_url: str) -> str:
@@ -124,64 +135,6 @@ def host_of(base_url: str) -> str:
     parts = urlsplit(base_url if "//" in base_url else f"//{base_url}")
     host = parts.hostname or base_url
     return f"{host}:{parts.port}" if parts.port else host
-
-
-MAX_MESSAGE = 500
-
-
-def _server_message(exc: Any) -> str:
-    """The server's own error text where the body has one, else the SDK's message
-    (cut short: a proxy may answer with a whole HTML page)."""
-    body = getattr(exc, "body", None)
-    text = str(getattr(exc, "message", "") or type(exc).__name__)
-    if isinstance(body, Mapping):
-        error = body.get("error", body)
-        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-            text = str(error["message"])
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    seen = {id(exc)}
-    while (nxt := exc.__cause__ or exc.__context__) is not None and id(nxt) not in seen:
-        seen.add(id(nxt))
-        exc = nxt
-    return exc
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    """A refused, reset or dropped connection, as opposed to a slow server."""
-    if isinstance(exc, ConnectionError):
-        return True
-    # aiohttp's names, without importing it (it is optional).
-    return type(exc).__name__ in ("ClientConnectorError", "ServerDisconnectedError",
-                                  "ClientOSError", "ClientConnectionResetError")
-
-
-def translate(exc: BaseException, sdk: ModuleType, *, key_env: str,
-              secrets: Sequence[str], where: str = "the server") -> CallFailed | None:
-    """The :mod:`mike_sdk.calls.failures` class of an SDK exception, or ``None`` if not the SDK's.
-
-    Works for both official SDKs: they share ``APIStatusError`` (with ``status_code`` and
-    ``response.headers``), ``APITimeoutError`` and ``APIConnectionError``.
-    """
-    hint = f"the {key_env} environment variable (or api_key=...)"
-    if isinstance(exc, sdk.APIStatusError):
-        headers = dict(exc.response.headers)
-        message = redact(_server_message(exc), secrets)
-        return classify_status(int(exc.status_code), message, headers, key_hint=hint)
-    if isinstance(exc, sdk.APIConnectionError):  # APITimeoutError is one too
-        root = _root_cause(exc)
-        # The aiohttp transport reports every connection error as a timeout: name what
-        # really happened.
-        if isinstance(exc, sdk.APITimeoutError) and not _is_connection_error(root):
-            return Transient("The request timed out (raise timeout= if the server is slow).")
-        detail = type(root).__name__ if root is not exc else "connection error"
-        return Unreachable(f"Could not reach {where} ({detail}): is the server running and "
-                           "the base URL right?")
-    if isinstance(exc, sdk.APIError):
-        return BadRequest(redact(f"The API refused the call: {exc}", secrets))
-    return None
 
 
 class RemoteBackend(Backend):
@@ -198,9 +151,17 @@ class RemoteBackend(Backend):
     default_host = ""
     sdk_name = ""
 
+    #: Whether several base URLs (a fleet of servers of one model) make sense here.
+    fleets = False
+
     def __init__(self, options: RemoteOptions) -> None:
         self.options = options
-        self._base_url = options.base_url or os.environ.get(self.base_url_env) or None
+        urls = options.base_url
+        self._fleet_file = self._read_fleet(urls)
+        self._base_url = (None if self._fleet_file is not None
+                          else urls if isinstance(urls, str)
+                          else os.environ.get(self.base_url_env) or None)
+        self._fleet: Fleet[RemoteBackend] | None = None
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.profile: ModelProfile = ProfileTable.load(options.profiles).find(
@@ -226,7 +187,7 @@ class RemoteBackend(Backend):
     def __repr__(self) -> str:
         # Never the key, nor a user:password part of the URL.
         shown = self.options.model_dump(exclude={"api_key"})
-        if self._base_url is not None:
+        if self._base_url is not None or self._fleet_file is not None:
             shown["base_url"] = self.where()
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
@@ -234,7 +195,9 @@ class RemoteBackend(Backend):
     def identity(self) -> Identity:
         """Kind and model; ``model@host[:port]`` when not the provider's own API."""
         model = self.options.model
-        if self._base_url is not None and host_of(self._base_url) != self.default_host:
+        if self._fleet_file is not None:  # the fleet's name, never its URLs
+            model = f"{model}@{self._fleet_file.name}"
+        elif self._base_url is not None and host_of(self._base_url) != self.default_host:
             model = f"{model}@{host_of(self._base_url)}"
         return Identity(kind=self.kind, model=model, settings=self.settings.tag())
 
@@ -246,7 +209,47 @@ class RemoteBackend(Backend):
     def abilities(self) -> Abilities:
         """Chat messages, one request per batch, ``max_concurrency`` in flight."""
         return Abilities(completion=False, chat=True, tokenizer=False, loglikelihood=False,
-                         batch_size=1, max_concurrency=self.options.max_concurrency)
+                         batch_size=1, max_concurrency=self.max_concurrency())
+
+    def max_concurrency(self) -> int:
+        """Requests in flight at once: the option, or the sum over a fleet's servers."""
+        if self._fleet_file is None:
+            return self.options.max_concurrency
+        return sum(s.concurrency or self.options.max_concurrency
+                   for s in self._fleet_file.servers)
+
+    def _read_fleet(self, urls: str | tuple[str, ...] | None) -> FleetFile | None:
+        """The fleet this backend sends to, from a fleet file or several base URLs; None
+        for one server."""
+        several = isinstance(urls, tuple)
+        if self.options.fleet is None and not several:
+            return None
+        if not self.fleets:
+            raise ConfigError(f"The {self.kind!r} backend talks to one API: several base "
+                              "URLs (a fleet) are for OpenAI-compatible servers (--backend "
+                              "openai).")
+        if self.options.fleet is not None:
+            if urls is not None:
+                raise ConfigError("Give base URLs or a fleet file (fleet=...), not both.")
+            return read_fleet(self.options.fleet)
+        return FleetFile(servers=tuple(FleetServer(url=u) for u in urls or ()))
+
+    @property
+    def fleet(self) -> Fleet[RemoteBackend] | None:
+        """The servers this backend routes to (None: one server)."""
+        if self._fleet_file is not None and self._fleet is None:
+            self._fleet = Fleet([
+                Member(label=_without_credentials(s.url),
+                       capacity=s.concurrency or self.options.max_concurrency,
+                       target=self._on(s.url)) for s in self._fleet_file.servers])
+        return self._fleet
+
+    def _on(self, url: str) -> RemoteBackend:
+        """This backend, for one server of its fleet."""
+        member = copy.copy(self)
+        member._fleet_file, member._fleet = None, None
+        member._base_url, member._client, member._loop = url, None, None
+        return member
 
     def _key(self) -> str:
         return resolve_key(self.options.api_key, self.key_env)
@@ -257,6 +260,9 @@ class RemoteBackend(Backend):
     def _client_here(self) -> Any:
         """The SDK client, built on first use and again under a new event loop (its
         connection pool belongs to the loop that opened it)."""
+        if self._fleet_file is not None:
+            raise ConfigError("A fleet of servers has no batch API: run it live (without "
+                              "--batch).")
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             self._client = self._new_client(self._key())
@@ -267,10 +273,18 @@ class RemoteBackend(Backend):
         raise NotImplementedError
 
     async def _guarded(self, request: GenerationRequest) -> Generation:
+        return await self._on_server(lambda client: self._generate_one(client, request))
+
+    async def _on_server(self, call: Callable[[Any], Awaitable[T]]) -> T:
+        """``await call(sdk_client)`` on this backend's server (a fleet's least-loaded
+        one), with the SDK's failures translated."""
+        fleet = self.fleet
+        if fleet is not None:
+            return await fleet.send(lambda member: member._on_server(call))
         client = self._client_here()
         failure: CallFailed | None = None
         try:
-            return await self._generate_one(client, request)
+            return await call(client)
         except Exception as exc:
             import importlib
 
@@ -285,29 +299,38 @@ class RemoteBackend(Backend):
 
     def where(self) -> str:
         """The API root without credentials, for messages and logs."""
+        if self._fleet_file is not None:
+            urls = ", ".join(_without_credentials(s.url) for s in self._fleet_file.servers)
+            return f"the fleet {self._fleet_file.name!r} ({urls})"
         if self._base_url is None:
             return f"https://{self.default_host}" if self.default_host else "the server"
-        parts = urlsplit(self._base_url)
-        return f"{parts.scheme}://{host_of(self._base_url)}{parts.path}"
+        return _without_credentials(self._base_url)
 
     def _secrets(self) -> list[str]:
         key = self.options.api_key
         secrets = [key.get_secret_value() if key is not None
                    else os.environ.get(self.key_env, "")]
-        if self._base_url is not None:  # a password inside the URL, rare but possible
-            secrets.append(urlsplit(self._base_url).password or "")
+        urls = ([s.url for s in self._fleet_file.servers] if self._fleet_file is not None
+                else [self._base_url] if self._base_url is not None else [])
+        # A password inside a URL, rare but possible.
+        secrets += [urlsplit(url).password or "" for url in urls]
         return secrets
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """One API call per request, all in flight together: the caller (the client) bounds
         how many it sends at once."""
-        if len(requests) <= 1:  # the client's usual batch: no task of its own to wait for
-            return [await self._guarded(r) for r in requests]
-        tasks = [asyncio.ensure_future(self._guarded(r)) for r in requests]
+        return await self._each([functools.partial(self._guarded, r) for r in requests])
+
+    async def _each(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Every call at once, in order; after a failure, the others are cancelled (do
+        not pay for answers no one will read)."""
+        if len(calls) <= 1:  # the client's usual batch: no task of its own to wait for
+            return [await call() for call in calls]
+        tasks = [asyncio.ensure_future(call()) for call in calls]
         try:
             return list(await asyncio.gather(*tasks))
         finally:
-            for task in tasks:  # after a failure, do not pay for answers no one will read
+            for task in tasks:
                 task.cancel()
 
     async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
@@ -320,6 +343,10 @@ class RemoteBackend(Backend):
 
     async def aclose(self) -> None:
         """Close the HTTP connections (a later call opens new ones)."""
+        if self._fleet is not None:
+            log.info("Fleet %s:\n%s", self.where(), self._fleet.summary())
+            for member in self._fleet.members:
+                await member.target.aclose()
         client, self._client, self._loop = self._client, None, None
         if client is not None:
             # A client opened under another (finished) event loop cannot close cleanly.

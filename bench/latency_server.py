@@ -6,7 +6,10 @@ It stands in for a provider whose only limit is latency: it checks what the real
 ``messages`` list of role/content turns; a positive integer token limit), answers 401 or
 400 otherwise, and serves ``GET /stats`` with the peak and total requests in flight.
 
-Run it on its own: ``python bench/latency_server.py PORT LATENCY_S``.
+With ``serial`` it serves one request at a time (the others wait their turn), like a
+server whose model runs one request at a time (``bench_fleet.py``).
+
+Run it on its own: ``python bench/latency_server.py PORT LATENCY_S [serial]``.
 """
 
 from __future__ import annotations
@@ -73,9 +76,10 @@ def completion(body: dict[str, object], seq: int) -> dict[str, object]:
             "usage": {"prompt_tokens": 100, "completion_tokens": 3, "total_tokens": 103}}
 
 
-async def serve(port: int, latency_s: float) -> None:
+async def serve(port: int, latency_s: float, serial: bool = False) -> None:
     """Serve until killed."""
     stats = Stats()
+    turn = asyncio.Lock()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -101,7 +105,11 @@ async def serve(port: int, latency_s: float) -> None:
                     try:
                         body = json.loads(data or b"{}")
                         status, why = check(headers, body)
-                        await asyncio.sleep(latency_s)
+                        if serial:
+                            async with turn:
+                                await asyncio.sleep(latency_s)
+                        else:
+                            await asyncio.sleep(latency_s)
                     finally:
                         stats.change(-1)
                     stats.last = time.monotonic()
@@ -126,4 +134,4 @@ async def serve(port: int, latency_s: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), float(sys.argv[2])))
+    asyncio.run(serve(int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:] == ["serial"]))

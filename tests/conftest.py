@@ -30,3 +30,4 @@ def benchmark(data_dir: Path):  # type: ignore[no-untyped-def]
 from batch_servers import batch_server  # noqa: E402, F401
 from servers import faults, katan, llama  # noqa: E402, F401
 from strict_api import strict_api  # noqa: E402, F401
+from vllm_wire import vllm_wire, vllm_wire_broken  # noqa: E402, F401

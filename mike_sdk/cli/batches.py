@@ -88,7 +88,7 @@ def cmd_cancel(run_dir: Path, options: Sequence[str]) -> int:
     from mike_sdk.batch.provider import provider_for
     from mike_sdk.batch.runner import cancel_batches
     from mike_sdk.calls.client import run_sync
-    from mike_sdk.cli.main import _options
+    from mike_sdk.cli.backend_args import parse_options
     from mike_sdk.runfolder.rundir import read_manifest
 
     records = [r for r in _records(run_dir) if not r.ended]
@@ -97,7 +97,7 @@ def cmd_cancel(run_dir: Path, options: Sequence[str]) -> int:
         return 0
     manifest = read_manifest(run_dir)
     first = records[0]
-    given = _options(options)
+    given = parse_options(options)
     kind = manifest.backend.kind
     built: dict[str, Any] = {"model": first.model}
     if first.base_url is not None:

@@ -9,12 +9,18 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
-from mike_sdk.backend import BACKENDS, Backend
+from mike_sdk.backend import Backend
 from mike_sdk.calls.cache import ResponseCache
+from mike_sdk.cli.backend_args import (
+    OPTION_HELP,
+    add_backend_arguments,
+    backend_options,
+    build_backend,
+    parse_options,
+)
 from mike_sdk.cli.batches import add_parser as add_batches_parser
 from mike_sdk.cli.data import add_data_parser
 from mike_sdk.cli.export import add_export_parser
@@ -28,40 +34,6 @@ from mike_sdk.run.config import EvalConfig
 from mike_sdk.strategy import get_strategy
 
 
-def _options(pairs: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values parse as int, float, true/false, none or stay strings."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"Option {pair!r} must look like key=value.")
-        value: Any = raw
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        elif raw.lower() in ("none", "null"):
-            value = None
-        else:
-            for cast in (int, float):
-                try:
-                    value = cast(raw)
-                    break
-                except ValueError:
-                    pass
-        out[key.replace("-", "_")] = value
-    return out
-
-
-def build_backend(name: str, model: str | None, options: dict[str, Any]) -> Backend:
-    """A registered backend from CLI arguments."""
-    if model is not None:
-        options = {"model": model, **options}
-    try:
-        return BACKENDS.create(name, **options)
-    except TypeError as exc:
-        raise ConfigError(f"Backend {name!r} rejected its options {sorted(options)}: {exc}. "
-                          "Check --backend-option names.") from None
-
-
 def default_run_dir(backend: Backend, config: EvalConfig) -> Path:
     """``runs/<model>-<strategy>-<hash>``: the same command always resumes the same folder."""
     import hashlib
@@ -72,33 +44,21 @@ def default_run_dir(backend: Backend, config: EvalConfig) -> Path:
     return Path("runs") / f"{slug}-{config.strategy}-{digest.hexdigest()[:8]}"
 
 
-def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``--backend-option`` pairs plus the ``--batch-size`` and ``--device`` shortcuts."""
-    options = _options(args.backend_option)
-    if args.batch_size:
-        options["batch_size"] = args.batch_size
-    if args.device:
-        options["device"] = args.device
-    return options
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from mike_sdk.calls.client import ModelClient
     from mike_sdk.calls.limits import Limits
     from mike_sdk.run.evaluator import Evaluator
 
-    options = _backend_options(args)
+    options = backend_options(args)
     if args.source_language and args.source_languages:
         raise ConfigError("give --source-languages or --source-language, not both.")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}.")
     try:
         config = EvalConfig(tasks=args.tasks, languages=args.languages,
                             source_languages=parse_languages(
                                 args.source_languages or args.source_language or "en"),
                             skip_same_language=args.skip_same_language,
                             language_id=args.language_id, strategy=args.strategy,
-                            strategy_options=_options(args.strategy_option),
+                            strategy_options=parse_options(args.strategy_option),
                             metrics=args.metrics, limit=args.limit,
                             likelihood=not args.no_likelihood, shard=args.shard)
     except ValidationError as exc:
@@ -172,12 +132,23 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from mike_sdk.runfolder.merge import shards_as_run
+
+    given = list(args.run_dirs)
+    with shards_as_run(given) as run_dirs:
+        if run_dirs != given:
+            print(f"(the {len(given)} shards merged, as `mike merge` would)")
+        return _report(args, [str(d) for d in run_dirs], shown=" + ".join(given))
+
+
+def _report(args: argparse.Namespace, run_dirs: list[str], shown: str) -> int:
     from mike_sdk.report.table import load_summary, summary_table
 
-    for i, run_dir in enumerate(args.run_dirs):
+    merged = run_dirs != args.run_dirs
+    for i, run_dir in enumerate(run_dirs):
         if i:
             print()
-        print(f"== {run_dir}")
+        print(f"== {shown if merged else run_dir}")
         print(summary_table(load_summary(run_dir)))
     if args.out or args.format:
         from mike_sdk.report.build import ReportOptions, build_report, parse_formats
@@ -187,8 +158,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ConfigError("--resamples must be at least 100 for a 95% interval.")
         options = ReportOptions(formats=parse_formats(args.format or "md,csv,html,png"),
                                 resamples=args.resamples, seed=args.seed, scorer=args.scorer,
-                                labels=args.labels.split(",") if args.labels else None)
-        written = build_report(args.run_dirs, out, options)
+                                labels=args.labels.split(",") if args.labels else None,
+                                sources=[shown] if merged else None)
+        written = build_report(run_dirs, out, options)
         print(f"\nReport: {len(written)} files in {out}"
               + (f" (open {out / 'report.html'})" if "html" in options.formats else ""))
     return 0
@@ -197,7 +169,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from mike_sdk.run.reproduce import ReproduceOptions, format_reproduction, reproduce
 
-    options = _backend_options(args)
+    options = backend_options(args)
     if args.exact:
         if args.backend != "hf":
             raise ConfigError("--exact is the authors' procedure on a local model: it needs "
@@ -213,8 +185,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-OPTION_HELP = ("an option of {what}, repeatable; values read as numbers, true/false or none "
-               "where they look like one")
 NO_PROGRESS_HELP = "no progress bar (plain progress lines are printed when stderr is no terminal)"
 INCLUDE_HELP = ("import a module (dotted name) or .py file before the command, so that its "
                 "@STRATEGIES.register / @BACKENDS.register run (repeatable)")
@@ -236,9 +206,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
 
     ev = sub.add_parser("eval", help="evaluate a backend on BMIKE-53 (resumable, cached)")
-    ev.add_argument("--backend", default="hf", help="backend name (see `mike backends`)")
-    ev.add_argument("--model", help="model name or local folder (hf: default is the embedded "
-                    "Gemma 3 270M)")
+    add_backend_arguments(ev)
     ev.add_argument("--tasks", default=",".join(TASKS), help="comma list of "
                     f"{', '.join(TASKS)} (default: all)")
     ev.add_argument("--languages", default="targets", help="target languages: comma list of "
@@ -256,16 +224,12 @@ def parser() -> argparse.ArgumentParser:
                     help="prompt strategy (see `mike strategies`)")
     ev.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
                     help=OPTION_HELP.format(what="the strategy's constructor"))
-    ev.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
-                    help=OPTION_HELP.format(what="the backend (see docs/backends.md)"))
     ev.add_argument("--metrics", default="reliability,generality,locality,portability",
                     help="comma list of reliability, generality, locality, portability "
                     "(default: all four)")
     ev.add_argument("--limit", type=int, help="first N items of each test file")
     ev.add_argument("--shard", metavar="I/N", help="run shard I of N (items whose position "
                     "is I-1 modulo N, every language); `mike merge` joins the N folders")
-    ev.add_argument("--batch-size", type=int, help="requests per backend batch")
-    ev.add_argument("--device", help="hf: cpu, cuda, cuda:1, ...")
     ev.add_argument("--no-likelihood", action="store_true", help="skip the new-vs-old check")
     ev.add_argument("--data-dir", help="BMIKE-53 folder (default: $MIKE_DATA_DIR, then cache)")
     ev.add_argument("--run-dir", help="run folder (default: runs/<model>-<strategy>-<hash>)")
@@ -308,18 +272,12 @@ def parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("reproduce", help="the paper's four configurations beside its "
                         "published table (default: a CPU-sized smoke slice)")
-    rp.add_argument("--backend", default="hf", help="backend name (see `mike backends`)")
-    rp.add_argument("--model", help="model name or local folder (hf: default is the embedded "
-                    "Gemma 3 270M)")
-    rp.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
-                    help=OPTION_HELP.format(what="the backend (see docs/backends.md)"))
+    add_backend_arguments(rp)
     rp.add_argument("--languages", default="de,zh", help="target languages: comma list, "
                     "or 'targets' for the paper's 52 (default: de,zh)")
     rp.add_argument("--limit", type=int, default=2, help="first N items of each test file "
                     "(default 2; 0 = all)")
     rp.add_argument("--out", default="runs/reproduce", help="folder of the four run folders")
-    rp.add_argument("--batch-size", type=int, help="requests per backend batch")
-    rp.add_argument("--device", help="hf: cpu, cuda, cuda:1, ...")
     rp.add_argument("--exact", action="store_true", help="the authors' procedure exactly: "
                     "float32, one prompt at a time (hf backend; slow)")
     rp.add_argument("--data-dir", help="BMIKE-53 folder (default: $MIKE_DATA_DIR, then cache)")

@@ -52,6 +52,9 @@ class ReportOptions(BaseModel):
     """Scorer of the figures, group and per-language difference tables (default: the
     first of paper_f1, token_f1, em present)."""
     labels: list[str] | None = None
+    """Each run's name in the report (default: its folder's name)."""
+    sources: list[str] | None = None
+    """What the report says each run was read from (default: its folder)."""
 
 
 def parse_formats(spec: str) -> tuple[str, ...]:
@@ -161,7 +164,9 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         sections.append((f"Differences against {stats.runs[0]}",
                          difference_tables(stats, scorer)))
     sections += _confusion_sections(confusion, confusion_scorer)
-    intro = ["Runs: " + "; ".join(f"{r.label} = {r.path} ({r.describe()})" for r in runs),
+    sources = options.sources or [str(r.path) for r in runs]
+    intro = ["Runs: " + "; ".join(f"{r.label} = {source} ({r.describe()})"
+                                  for r, source in zip(runs, sources, strict=True)),
              f"Every number is a mean x 100 and names its scorer; intervals are 95% percentile "
              f"bootstrap intervals over items ({options.resamples} resamples, seed "
              f"{options.seed}), resampled within each language for averages over languages.",

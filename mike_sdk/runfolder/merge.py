@@ -12,8 +12,10 @@ prompt).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mike_sdk.errors import ConfigError
@@ -37,7 +39,7 @@ from mike_sdk.runfolder.rundir import (
     write_summary,
 )
 
-__all__ = ["merge_shards"]
+__all__ = ["merge_shards", "shards_as_run"]
 
 #: Manifest entries that must be equal in every shard.
 SAME = ("backend", "strategy", "requests", "chat_protocol", "scorers")
@@ -148,3 +150,21 @@ def _summary(summaries: list[Summary], config: object, aggregator: Aggregator) -
     return first.model_copy(update={
         "config": config, "skipped": skipped, "totals": merged,
         "results": [GroupResult.model_validate(g) for g in aggregator.table()]})
+
+
+@contextlib.contextmanager
+def shards_as_run(run_dirs: Sequence[str | Path]) -> Iterator[list[str | Path]]:
+    """``run_dirs`` as given, or, when they are the shards of one run, that run merged
+    into a temporary folder (for reading: ``mike report`` over shards)."""
+    sharded = [d for d in run_dirs
+               if (Path(d) / "manifest.json").is_file() and read_manifest(d).config.shard]
+    if not sharded:
+        yield list(run_dirs)
+        return
+    if len(sharded) < len(run_dirs):
+        raise ConfigError(f"{sharded[0]} is a shard: report the shards of a run alone (they "
+                          "are merged on the fly), or `mike merge` them first to compare the "
+                          "run with others.")
+    with tempfile.TemporaryDirectory(prefix="mike-merged-") as scratch:
+        merge_shards(run_dirs, Path(scratch) / "run")
+        yield [Path(scratch) / "run"]

@@ -74,3 +74,30 @@ def test_a_bad_shard_option_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="I must be between 1 and N"):
         EvalConfig(shard="5/4")
     assert EvalConfig().fingerprint() == EvalConfig(shard=None).fingerprint()
+
+
+def test_mike_report_over_shards_reports_the_run(benchmark: Benchmark, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from mike_sdk.cli.main import main
+
+    run(benchmark, tmp_path / "whole", CONFIG)
+    parts = [str(p) for p in shards(benchmark, tmp_path, 3)]
+    common = ["--format", "md,csv", "--labels", "run", "--resamples", "200"]
+    assert main(["report", str(tmp_path / "whole/run"), "--out", str(tmp_path / "a"),
+                 *common]) == 0
+    assert main(["report", *parts, *common]) == 0
+    assert "the 3 shards merged" in capsys.readouterr().out
+    written = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert written and written == sorted(p.name for p in (Path(parts[0]) / "report").iterdir())
+    for name in written:
+        ours = (Path(parts[0]) / "report" / name).read_text().splitlines()
+        theirs = (tmp_path / "a" / name).read_text().splitlines()
+        # Equal but for where the run was read from, which names the shards.
+        runs = [i for i, line in enumerate(ours) if line.startswith("Runs: ")]
+        for i in runs:
+            assert " + ".join(parts) in ours[i]
+            ours[i] = theirs[i]
+        assert ours == theirs, name
+    # A shard beside another run is refused: merge it first.
+    assert main(["report", parts[0], str(tmp_path / "whole/run"), *common]) == 2
+    assert "is a shard" in capsys.readouterr().err

@@ -1,0 +1,117 @@
+"""A fleet of three real llama.cpp servers (SmolLM2) behind the OpenAI backend, one of
+them killed in the middle of a run."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rows import read_rows
+from servers import llama_server
+
+from mike_sdk.backends.openai import OpenAIBackend
+from mike_sdk.calls.cache import ResponseCache
+from mike_sdk.calls.client import ModelClient
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.errors import ConfigError
+from mike_sdk.run.config import EvalConfig
+from mike_sdk.run.evaluator import Evaluator
+
+# 6 items x 4 metrics = 24 requests, about 0.3 s each on one core.
+CONFIG = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=6,
+                    likelihood=False)
+
+
+@pytest.fixture(scope="module")
+def three_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
+    """Three llama.cpp servers, one thread each (the same arithmetic on every one)."""
+    logs = tmp_path_factory.mktemp("fleet")
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(llama_server(logs, threads=1)) for _ in range(3)]
+
+
+def run(backend: OpenAIBackend, benchmark: Benchmark, where: Path,
+        during: Any = None) -> tuple[list[dict[str, Any]], ModelClient]:
+    with ResponseCache(where / "cache") as cache:
+        client = ModelClient(backend, cache=cache)
+        watcher = threading.Thread(target=during, daemon=True) if during else None
+        if watcher:
+            watcher.start()
+        Evaluator(client, benchmark=benchmark, progress=False).run(CONFIG, where / "run")
+        if watcher:
+            watcher.join(30)
+    return read_rows(where / "run"), client
+
+
+def answers(rows: list[dict[str, Any]]) -> dict[str, str]:
+    return {row["id"]: row["answer"] for row in rows}
+
+
+def test_killing_a_server_mid_run_loses_nothing(three_servers: list[Any], benchmark: Benchmark,
+                                                tmp_path: Path) -> None:
+    urls = [url for url, _ in three_servers]
+    single, _ = run(OpenAIBackend("smollm2", base_url=urls[1], api_key="unused",
+                                  max_concurrency=1), benchmark, tmp_path / "one")
+
+    fleet_backend = OpenAIBackend("smollm2", base_url=urls, api_key="unused",
+                                  max_concurrency=1)
+    fleet = fleet_backend.fleet
+    assert fleet is not None and fleet_backend.abilities.max_concurrency == 3
+    victim = fleet.members[0]
+    killed_after: list[int] = []
+
+    def kill_when_busy() -> None:
+        # Kill server 0 once it has answered twice and holds a request in flight.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if victim.answered >= 2 and victim.in_flight:
+                three_servers[0][1].kill()
+                killed_after.append(victim.answered)
+                return
+            time.sleep(0.005)
+
+    rows, client = run(fleet_backend, benchmark, tmp_path / "fleet", during=kill_when_busy)
+
+    assert killed_after, "the server was never killed mid-request"
+    assert victim.failed >= 1 and victim.down_until is not None
+    assert victim.answered == killed_after[0], "nothing answered by the dead server"
+    # Every row is there, with the answers one server gives.
+    assert len(rows) == len(single) == 24
+    assert not any(row["error"] for row in rows)
+    assert answers(rows) == answers(single)
+    # Each request answered once: answers stored = calls made = answers the servers gave.
+    assert sum(m.answered for m in fleet.members) == client.calls == len(
+        {row["cache_key"] for row in rows})
+    assert all(m.answered for m in fleet.members[1:])
+
+
+def test_a_fleet_is_one_cache_identity(tmp_path: Path) -> None:
+    a = OpenAIBackend("llama", base_url=["http://a:1/v1", "http://b:2/v1"], api_key="k")
+    b = OpenAIBackend("llama", base_url=["http://c:3/v1", "http://a:1/v1"], api_key="k")
+    one = OpenAIBackend("llama", base_url="http://a:1/v1", api_key="k")
+    assert a.identity == b.identity and a.identity.model == "llama@fleet"
+    assert one.identity.model == "llama@a:1"
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text('name = "h100s"\n[[servers]]\nurl = "http://x:9/v1"\n'
+                          "concurrency = 32\n[[servers]]\nurl = \"http://user:pw@y:9/v1\"\n")
+    named = OpenAIBackend("llama", fleet=str(fleet_file), api_key="k", max_concurrency=4)
+    assert named.identity.model == "llama@h100s"
+    assert named.abilities.max_concurrency == 36
+    assert "pw" not in repr(named) and "http://y:9/v1" in repr(named)
+
+
+def test_fleets_are_refused_where_they_make_no_sense(tmp_path: Path) -> None:
+    from mike_sdk.backends.anthropic import AnthropicBackend
+
+    with pytest.raises(ConfigError, match="OpenAI-compatible servers"):
+        AnthropicBackend("claude-haiku-4-5", base_url=["http://a:1", "http://b:1"],
+                         api_key="k")
+    fleet_file = tmp_path / "f.json"
+    fleet_file.write_text('{"servers": [{"url": "http://a:1/v1"}]}')
+    with pytest.raises(ConfigError, match="not both"):
+        OpenAIBackend("llama", base_url="http://b:1/v1", fleet=str(fleet_file))
