@@ -26,6 +26,7 @@ tokens as a prompt; the two log-probabilities of each token must agree within
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any, Literal
 
@@ -67,14 +68,12 @@ class PromptScorer:
         self.source = source
         self._checked: dict[str, str | None] = {}
         """Per server root: why its prompt log-probabilities cannot be used, or None."""
+        self._pending: dict[str, asyncio.Task[str | None]] = {}
         self._counts: dict[str, int] = {}
 
     async def score(self, client: Any, request: LikelihoodRequest) -> Likelihood:
         """The summed log-probability of ``request.continuation`` after its context."""
-        root = _root(str(client.base_url))
-        if root not in self._checked:
-            self._checked[root] = await self._check(client)
-        if (problem := self._checked[root]) is not None:
+        if (problem := await self._verdict(client)) is not None:
             raise ConfigError(problem)
         n = await self._count(client, request.continuation)
         scored = await self._prompt_logprobs(client, request.context + request.continuation)
@@ -85,6 +84,21 @@ class PromptScorer:
         if any(lp is None or not math.isfinite(lp) for lp in tail):
             raise Transient("The server left prompt log-probabilities out; retrying.")
         return Likelihood(logprob=float(sum(lp for lp in tail if lp is not None)), tokens=n)
+
+    async def _verdict(self, client: Any) -> str | None:
+        """The check of this client's server, run once however many requests wait for it."""
+        root = _root(str(client.base_url))
+        if root in self._checked:
+            return self._checked[root]
+        loop = asyncio.get_running_loop()
+        pending = self._pending.get(root)
+        if pending is None or pending.get_loop() is not loop or (
+                pending.done() and (pending.cancelled() or pending.exception() is not None)):
+            pending = self._pending[root] = loop.create_task(self._check(client))
+        # Shielded: one waiter cancelled (its batch failed) does not cancel the others' check.
+        verdict = await asyncio.shield(pending)
+        self._checked[root] = verdict
+        return verdict
 
     def body(self, text: str) -> dict[str, Any]:
         """The completions body that returns the log-probability of every token of

@@ -109,7 +109,8 @@ def test_a_server_with_wrong_prompt_logprobs_is_refused(vllm_wire_broken: VllmWi
 
     async def score() -> None:
         try:
-            await backend.loglikelihood([LikelihoodRequest(context="a", continuation="b")])
+            await backend.loglikelihood([LikelihoodRequest(context="a", continuation=c)
+                                         for c in "bcde"])
         finally:
             await backend.aclose()
 
@@ -117,6 +118,6 @@ def test_a_server_with_wrong_prompt_logprobs_is_refused(vllm_wire_broken: VllmWi
                        r"'The capital of France is' it generates ' the' with log-probability "
                        r"-1\.654 but scores the same token in the prompt at -\d"):
         asyncio.run(score())
-    # The check (two requests) and nothing else: the request itself was never scored.
+    # One check (two requests) for the four requests at once, none of them scored.
     assert vllm_wire_broken.counts["/v1/completions"] - before == 2
     assert vllm_wire_broken.counts["/tokenize"] == 0
