@@ -214,22 +214,18 @@ class Fleet(Generic[T]):
             try:
                 result = await call(member.target)
             except CallFailed as failure:
-                member.in_flight -= 1
-                await self._release()
                 if not _against_server(failure):
                     raise
-                self._failed(member, failure)
+                self._failed(member, failure)  # before its slot is free for another
                 tried.add(self.members.index(member))
                 last = failure
                 continue
-            except BaseException:
+            else:
+                self._answered(member)
+                return result
+            finally:
                 member.in_flight -= 1
                 await self._release()
-                raise
-            member.in_flight -= 1
-            self._answered(member)
-            await self._release()
-            return result
 
     def _answered(self, member: Member[T]) -> None:
         if member.down_until is not None:
@@ -242,9 +238,12 @@ class Fleet(Generic[T]):
     def _failed(self, member: Member[T], failure: CallFailed) -> None:
         member.failed += 1
         member.in_a_row += 1
+        now = self._clock()
+        if member.down_until is not None and now < member.down_until:
+            return  # sent before it was taken out: the pause already covers it
         probing = member.down_until is not None
         if isinstance(failure, Unreachable) or member.in_a_row >= DOWN_AFTER or probing:
-            member.down_until = self._clock() + member.pause
+            member.down_until = now + member.pause
             others = sum(1 for m in self.members if m is not member and m.down_until is None)
             log.warning("%s taken out of the fleet (%s); its requests go to the other %d "
                         "server(s); trying it again in %.0f s.", member.label, failure,

@@ -93,6 +93,29 @@ def test_an_unreachable_server_is_taken_out_and_its_request_moves() -> None:
     assert s0.down_until is None and s0.answered == 1
 
 
+def test_requests_in_flight_on_a_dying_server_take_it_out_once() -> None:
+    fleet = fleet_of(3, 3)
+    dying = asyncio.Event()
+
+    async def call(target: str) -> str:
+        await dying.wait()
+        if target == "s0":
+            raise Unreachable("connection reset")
+        return target
+
+    async def main() -> list[str]:
+        tasks = [asyncio.ensure_future(fleet.send(call)) for _ in range(6)]
+        await asyncio.sleep(0.01)
+        assert fleet.members[0].in_flight == 3
+        dying.set()
+        return await asyncio.gather(*tasks)
+
+    # The three requests it held moved to s1; it was taken out once, with the first pause.
+    assert asyncio.run(main()) == ["s1"] * 6
+    s0 = fleet.members[0]
+    assert (s0.failed, s0.down_until, s0.pause) == (3, 100.0 + PAUSE_S, 2 * PAUSE_S)
+
+
 def test_server_errors_take_a_server_out_after_several_in_a_row() -> None:
     fleet = fleet_of(1, 1)
     count = {"s0": 0, "s1": 0}
