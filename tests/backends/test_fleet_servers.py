@@ -3,6 +3,7 @@ them killed in the middle of a run."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -88,6 +89,39 @@ def test_killing_a_server_mid_run_loses_nothing(three_servers: list[Any], benchm
     assert sum(m.answered for m in fleet.members) == client.calls == len(
         {row["cache_key"] for row in rows})
     assert all(m.answered for m in fleet.members[1:])
+
+
+def test_a_server_that_comes_back_rejoins_the_fleet(tmp_path: Path) -> None:
+    from mike_sdk.backend import GenerationRequest
+    from mike_sdk.calls.fleet import PAUSE_S
+
+    questions = [GenerationRequest(prompt=f"Q: What is {i} plus {i}?\nA:", max_new_tokens=3)
+                 for i in range(4)]
+    with contextlib.ExitStack() as stack:
+        (first, proc), (second, _) = (stack.enter_context(llama_server(tmp_path, threads=1))
+                                      for _ in range(2))
+        backend = OpenAIBackend("smollm2", base_url=[first, second], api_key="unused",
+                                mode="completions", max_concurrency=1)
+        fleet = backend.fleet
+        assert fleet is not None
+        member = fleet.members[0]
+
+        async def ask() -> None:
+            await backend.generate(questions)
+            await backend.aclose()
+
+        asyncio.run(ask())
+        assert member.answered == 2, "least-loaded: half each"
+        proc.kill()
+        proc.wait()
+        asyncio.run(ask())
+        assert member.answered == 2 and member.down_until is not None
+        # The same server back on its port: after the pause it is probed and answers.
+        port = int(first.rsplit(":", 1)[1].split("/")[0])
+        stack.enter_context(llama_server(tmp_path, threads=1, port=port))
+        time.sleep(PAUSE_S)
+        asyncio.run(ask())
+        assert member.answered > 2 and member.down_until is None
 
 
 def test_a_fleet_is_one_cache_identity(tmp_path: Path) -> None:
