@@ -265,7 +265,21 @@ async def measure(args: argparse.Namespace) -> int:
         print(f"exact: loaded float32 + warm-up in {time.perf_counter() - started:.1f} s")
         await run_path(exact, backend, groups, per_exact, deadline)
         print(f"exact: {exact.total_prompts} prompts in {exact.total_seconds:.1f} s")
-        await free([backend])
+        used = [backend]
+        if args.float32_check and left("the float32 batched check"):
+            # The same float32 model, batched with prefix reuse, on the exact path's prompts:
+            # does batching and reuse change answers when the numbers are float32?
+            check32 = Result("fp32+reuse", "float32", sizes[0], True)
+            results.append(check32)
+            batched32 = HFBackend(model=str(args.folder), device=device, dtype="float32",
+                                  batch_size=check32.batch, prefix_reuse=True)
+            batched32.model = backend.model
+            used.append(batched32)
+            await warm_up(batched32, check32.batch)
+            await run_path(check32, batched32, groups, per_exact, deadline)
+            print(f"fp32+reuse b{check32.batch}: {check32.total_prompts} prompts in "
+                  f"{check32.total_seconds:.1f} s")
+        await free(used)
 
     # 2.-3. bfloat16, batched, prefix reuse off and on, one model shared by the backends.
     batched = [Result("bf16" + ("+reuse" if reuse else ""), "bfloat16", size, reuse)
@@ -317,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batched-prompts", type=int, default=1024)
     parser.add_argument("--batch-sizes", default="32,64")
     parser.add_argument("--no-likelihood", dest="likelihood", action="store_false")
+    parser.add_argument("--no-float32-check", dest="float32_check", action="store_false",
+                        help="skip float32 batched with prefix reuse on the exact prompts")
     parser.add_argument("--deadline-s", type=float, default=300.0,
                         help="start nothing new this many seconds after the script started")
     return asyncio.run(measure(parser.parse_args(argv)))
