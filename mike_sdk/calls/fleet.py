@@ -35,7 +35,14 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mike_sdk.calls.failures import CallFailed, RateLimited, Transient, Unreachable
+from mike_sdk.calls.failures import (
+    AuthFailed,
+    CallFailed,
+    ModelNotFound,
+    RateLimited,
+    Transient,
+    Unreachable,
+)
 from mike_sdk.errors import ConfigError, problems
 from mike_sdk.overrides import read_override
 
@@ -214,6 +221,10 @@ class Fleet(Generic[T]):
             try:
                 result = await call(member.target)
             except CallFailed as failure:
+                if isinstance(failure, (AuthFailed, ModelNotFound)) and len(self.members) > 1:
+                    # It stops the run: say which server, one of the fleet may be set up wrong.
+                    raise type(failure)(f"{failure} (server {member.label})",
+                                        status=failure.status) from None
                 if not _against_server(failure):
                     raise
                 self._failed(member, failure)  # before its slot is free for another

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from mike_sdk.calls.failures import BadRequest, RateLimited, Transient, Unreachable
+from mike_sdk.calls.failures import (
+    BadRequest,
+    ModelNotFound,
+    RateLimited,
+    Transient,
+    Unreachable,
+)
 from mike_sdk.calls.fleet import DOWN_AFTER, PAUSE_S, Fleet, Member, read_fleet
 from mike_sdk.errors import ConfigError
 
@@ -145,6 +151,16 @@ def test_failures_of_the_request_or_account_are_not_the_servers() -> None:
         with pytest.raises(type(failure)):
             asyncio.run(fleet.send(call))
     assert all(m.down_until is None and m.failed == 0 for m in fleet.members)
+
+
+def test_a_failure_that_stops_the_run_names_the_server() -> None:
+    fleet = fleet_of(1, 1)
+
+    async def call(target: str) -> str:
+        raise ModelNotFound("Not found (404): no model 'llama'", status=404)
+
+    with pytest.raises(ModelNotFound, match=r"no model 'llama' \(server s0\)"):
+        asyncio.run(fleet.send(call))
 
 
 def test_a_fleet_with_every_server_out_raises_for_the_retry_layer() -> None:
