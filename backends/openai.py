@@ -93,8 +93,6 @@ class OpenAIBackend(RemoteBackend):
             # Before the base class reads the key variable or the base URL.
             self.key_env, self._key_optional = chosen.key_env, chosen.key_optional
             base_url = base_url or (None if fleet else chosen.base_url)
-        if base_url is not None and not isinstance(base_url, str):
-            base_url = tuple(base_url)
         options: OpenAIOptions = self._validate(
             OpenAIOptions, model=model, base_url=base_url, fleet=fleet,
             api_key=SecretStr(api_key) if api_key is not None else None,

@@ -66,9 +66,9 @@ class PromptScorer:
             raise ConfigError("likelihood='off' scores nothing.")
         self.model = model
         self.source = source
-        self._checked: dict[str, str | None] = {}
-        """Per server root: why its prompt log-probabilities cannot be used, or None."""
-        self._pending: dict[str, asyncio.Task[str | None]] = {}
+        self._checks: dict[str, asyncio.Task[str | None]] = {}
+        """Per server root, its check: why its prompt log-probabilities cannot be used, or
+        None."""
         self._counts: dict[str, int] = {}
 
     async def score(self, client: Any, request: LikelihoodRequest) -> Likelihood:
@@ -88,17 +88,15 @@ class PromptScorer:
     async def _verdict(self, client: Any) -> str | None:
         """The check of this client's server, run once however many requests wait for it."""
         root = _root(str(client.base_url))
-        if root in self._checked:
-            return self._checked[root]
+        check = self._checks.get(root)
+        if check is not None and check.done() and not check.cancelled() \
+                and check.exception() is None:
+            return check.result()  # checked, under this event loop or an earlier one
         loop = asyncio.get_running_loop()
-        pending = self._pending.get(root)
-        if pending is None or pending.get_loop() is not loop or (
-                pending.done() and (pending.cancelled() or pending.exception() is not None)):
-            pending = self._pending[root] = loop.create_task(self._check(client))
+        if check is None or check.done() or check.get_loop() is not loop:
+            check = self._checks[root] = loop.create_task(self._check(client))
         # Shielded: one waiter cancelled (its batch failed) does not cancel the others' check.
-        verdict = await asyncio.shield(pending)
-        self._checked[root] = verdict
-        return verdict
+        return await asyncio.shield(check)
 
     def body(self, text: str) -> dict[str, Any]:
         """The completions body that returns the log-probability of every token of

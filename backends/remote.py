@@ -42,7 +42,7 @@ from mike_sdk.calls.fleet import (
     read_fleet,
     require_scheme,
 )
-from mike_sdk.calls.sdk_errors import redact, translate
+from mike_sdk.calls.sdk_errors import redact, translate, without_credentials
 from mike_sdk.errors import ConfigError, invalid_options
 from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
@@ -123,11 +123,6 @@ def resolve_key(explicit: SecretStr | None, env_var: str) -> str:
         raise AuthFailed(f"No API key: set the {env_var} environment variable "
                          "(or pass api_key=...).")
     return key.strip()
-
-
-def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{host_of(url)}{parts.path}"
 
 
 def host_of(base_url: str) -> str:
@@ -213,10 +208,8 @@ class RemoteBackend(Backend):
 
     def max_concurrency(self) -> int:
         """Requests in flight at once: the option, or the sum over a fleet's servers."""
-        if self._fleet_file is None:
-            return self.options.max_concurrency
-        return sum(s.concurrency or self.options.max_concurrency
-                   for s in self._fleet_file.servers)
+        fleet = self.fleet
+        return self.options.max_concurrency if fleet is None else fleet.capacity
 
     def _read_fleet(self, urls: str | tuple[str, ...] | None) -> FleetFile | None:
         """The fleet this backend sends to, from a fleet file or several base URLs; None
@@ -239,7 +232,7 @@ class RemoteBackend(Backend):
         """The servers this backend routes to (None: one server)."""
         if self._fleet_file is not None and self._fleet is None:
             self._fleet = Fleet([
-                Member(label=_without_credentials(s.url),
+                Member(label=without_credentials(s.url),
                        capacity=s.concurrency or self.options.max_concurrency,
                        target=self._on(s.url)) for s in self._fleet_file.servers])
         return self._fleet
@@ -300,11 +293,11 @@ class RemoteBackend(Backend):
     def where(self) -> str:
         """The API root without credentials, for messages and logs."""
         if self._fleet_file is not None:
-            urls = ", ".join(_without_credentials(s.url) for s in self._fleet_file.servers)
+            urls = ", ".join(without_credentials(s.url) for s in self._fleet_file.servers)
             return f"the fleet {self._fleet_file.name!r} ({urls})"
         if self._base_url is None:
             return f"https://{self.default_host}" if self.default_host else "the server"
-        return _without_credentials(self._base_url)
+        return without_credentials(self._base_url)
 
     def _secrets(self) -> list[str]:
         key = self.options.api_key

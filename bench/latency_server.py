@@ -15,6 +15,7 @@ Run it on its own: ``python bench/latency_server.py PORT LATENCY_S [serial]``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -105,10 +106,7 @@ async def serve(port: int, latency_s: float, serial: bool = False) -> None:
                     try:
                         body = json.loads(data or b"{}")
                         status, why = check(headers, body)
-                        if serial:
-                            async with turn:
-                                await asyncio.sleep(latency_s)
-                        else:
+                        async with turn if serial else contextlib.nullcontext():
                             await asyncio.sleep(latency_s)
                     finally:
                         stats.change(-1)

@@ -152,18 +152,10 @@ class SdkCalls:
 
 def base_url_of(backend: Any) -> str | None:
     """The backend's base URL without a user or password part (None: the provider's)."""
-    from urllib.parse import urlsplit
+    from mike_sdk.calls.sdk_errors import without_credentials
 
     url: str | None = backend._base_url
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    if parts.password or parts.username:
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc += f":{parts.port}"
-        parts = parts._replace(netloc=netloc)
-    return parts.geturl()
+    return None if url is None else without_credentials(url)
 
 
 def message_of(error: Any) -> str:

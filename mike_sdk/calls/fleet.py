@@ -175,11 +175,11 @@ class Fleet(Generic[T]):
             self._changed, self._loop = asyncio.Condition(), loop
         return self._changed
 
-    def _pick(self, tried: set[int]) -> Member[T] | bool | None:
+    def _pick(self, tried: set[Member[T]]) -> Member[T] | bool | None:
         """The least-loaded usable server not yet tried; ``True`` when every candidate is
         busy (wait); ``None`` when no candidate is left."""
         now = self._clock()
-        candidates = [m for i, m in enumerate(self.members) if i not in tried]
+        candidates = [m for m in self.members if m not in tried]
         if not candidates:
             return None
         usable = [m for m in candidates if m.usable(now)]
@@ -189,7 +189,7 @@ class Fleet(Generic[T]):
             return True  # busy, or a probe is under way: wait for a slot
         return None  # every candidate is out and not due for a probe yet
 
-    async def _acquire(self, tried: set[int]) -> Member[T] | None:
+    async def _acquire(self, tried: set[Member[T]]) -> Member[T] | None:
         changed = self._condition()
         async with changed:
             while True:
@@ -212,7 +212,7 @@ class Fleet(Generic[T]):
         on the next one. Raises the last server failure when every server failed or is
         out (the retry layer then waits and tries again), and any other failure at once.
         """
-        tried: set[int] = set()
+        tried: set[Member[T]] = set()
         last: CallFailed | None = None
         while True:
             member = await self._acquire(tried)
@@ -228,7 +228,7 @@ class Fleet(Generic[T]):
                 if not _against_server(failure):
                     raise
                 self._failed(member, failure)  # before its slot is free for another
-                tried.add(self.members.index(member))
+                tried.add(member)
                 last = failure
                 continue
             else:

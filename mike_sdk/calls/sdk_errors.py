@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 from mike_sdk.calls.failures import (
     BadRequest,
@@ -21,7 +22,7 @@ from mike_sdk.calls.failures import (
     classify_status,
 )
 
-__all__ = ["REDACTED", "redact", "translate"]
+__all__ = ["REDACTED", "redact", "translate", "without_credentials"]
 
 REDACTED = "***"
 
@@ -32,6 +33,21 @@ def redact(text: str, secrets: Sequence[str]) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part (for messages, logs and records).
+
+    >>> without_credentials("http://user:pw@gpu1:8000/v1")
+    'http://gpu1:8000/v1'
+    """
+    parts = urlsplit(url)
+    if parts.password or parts.username:
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        parts = parts._replace(netloc=netloc)
+    return parts.geturl()
 
 
 MAX_MESSAGE = 500
