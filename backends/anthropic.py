@@ -21,7 +21,7 @@ The key comes from ``api_key=`` or ``ANTHROPIC_API_KEY``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr
 
@@ -31,6 +31,10 @@ from mike_sdk.chat import PREFILL, wants_prefill
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings
 
 from .remote import RemoteBackend, RemoteOptions, http_client
+
+if TYPE_CHECKING:
+    from mike_sdk.batch.provider import BatchProvider
+    from mike_sdk.calls.retry import RetryPolicy
 
 __all__ = ["AnthropicBackend", "AnthropicOptions", "messages_body", "read_message",
            "to_messages"]
@@ -159,6 +163,14 @@ class AnthropicBackend(RemoteBackend):
         """The Messages API body for ``request``, and the text prefilled in it."""
         return messages_body(self.options.model, request, self.settings,
                              self.profile.reasoning)
+
+    def batches(self, retry: RetryPolicy | None = None) -> BatchProvider | None:
+        """Anthropic's Message Batches (not on Bedrock or Vertex here)."""
+        if self.kind != "anthropic":
+            return None
+        from .batches.anthropic import AnthropicBatches
+
+        return AnthropicBatches(self, retry)
 
     async def _generate_one(self, client: Any, request: GenerationRequest) -> Generation:
         from anthropic.types import Message

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr
 
@@ -36,6 +36,10 @@ from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET
 
 from .prompt_logprobs import LikelihoodSource, PromptScorer
 from .remote import RemoteBackend, RemoteOptions, http_client
+
+if TYPE_CHECKING:
+    from mike_sdk.batch.provider import BatchProvider
+    from mike_sdk.calls.retry import RetryPolicy
 
 __all__ = ["OpenAIBackend", "OpenAIOptions",
            "read_chat_completion", "read_completion"]
@@ -132,6 +136,14 @@ class OpenAIBackend(RemoteBackend):
                                   timeout=opts.timeout, max_retries=0,
                                   http_client=http_client(openai, opts))
 
+    def batches(self, retry: RetryPolicy | None = None) -> BatchProvider | None:
+        """OpenAI's Batch API (not on Azure here)."""
+        if self.kind != "openai":
+            return None
+        from .batches.openai import OpenAIBatches
+
+        return OpenAIBatches(self, retry)
+
     def payload(self, request: GenerationRequest) -> dict[str, Any]:
         """The JSON body for ``request`` (what goes on the wire), built from the profile."""
         settings = self.settings
@@ -188,7 +200,7 @@ class OpenAIBackend(RemoteBackend):
         if scorer is None:
             return await super().loglikelihood(requests)
         return await self._each([
-            functools.partial(self._on_server, functools.partial(scorer.score, request=r))
+            functools.partial(self.on_server, functools.partial(scorer.score, request=r))
             for r in requests])
 
     def wants_logprobs(self, request: GenerationRequest) -> bool:

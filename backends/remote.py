@@ -266,14 +266,14 @@ class RemoteBackend(Backend):
         raise NotImplementedError
 
     async def _guarded(self, request: GenerationRequest) -> Generation:
-        return await self._on_server(lambda client: self._generate_one(client, request))
+        return await self.on_server(lambda client: self._generate_one(client, request))
 
-    async def _on_server(self, call: Callable[[Any], Awaitable[T]]) -> T:
+    async def on_server(self, call: Callable[[Any], Awaitable[T]]) -> T:
         """``await call(sdk_client)`` on this backend's server (a fleet's least-loaded
         one), with the SDK's failures translated."""
         fleet = self.fleet
         if fleet is not None:
-            return await fleet.send(lambda member: member._on_server(call))
+            return await fleet.send(lambda member: member.on_server(call))
         client = self._client_here()
         failure: CallFailed | None = None
         try:
@@ -289,6 +289,10 @@ class RemoteBackend(Backend):
         # Raised outside the handler so that the SDK's exception (which may quote the key
         # or the request) is not chained to ours.
         raise failure
+
+    def base_url(self) -> str | None:
+        """The base URL without a user or password part (None: the provider's own API)."""
+        return None if self._base_url is None else without_credentials(self._base_url)
 
     def where(self) -> str:
         """The API root without credentials, for messages and logs."""

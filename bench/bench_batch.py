@@ -28,8 +28,9 @@ from batch_servers import BatchServer, Knobs  # noqa: E402
 from strict_api import STRICT_ANTHROPIC_KEY, STRICT_OPENAI_KEY  # noqa: E402
 
 from mike_sdk.backend import BACKENDS, ChatMessage, GenerationRequest  # noqa: E402
+from mike_sdk.batch.options import BatchOptions  # noqa: E402
 from mike_sdk.batch.provider import provider_for  # noqa: E402
-from mike_sdk.batch.runner import BatchOptions, BatchRunner  # noqa: E402
+from mike_sdk.batch.runner import BatchRunner  # noqa: E402
 from mike_sdk.calls.cache import ResponseCache  # noqa: E402
 from mike_sdk.calls.client import ModelClient  # noqa: E402
 from mike_sdk.calls.pricing import PriceTable  # noqa: E402

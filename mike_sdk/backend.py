@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mike_sdk.registry import Registry
 
 if TYPE_CHECKING:
+    from mike_sdk.batch.provider import BatchProvider
+    from mike_sdk.calls.retry import RetryPolicy
     from mike_sdk.providers.settings import RequestSettings
 
 
@@ -190,6 +192,12 @@ class Backend(ABC):
     def request_settings(self) -> RequestSettings | None:
         """How a hosted model's requests are built (recorded in the run), or ``None``
         (the default: the request is sent as the strategy rendered it)."""
+        return None
+
+    def batches(self, retry: RetryPolicy | None = None) -> BatchProvider | None:
+        """The provider's batch interface for this model (``--batch``: half the price,
+        answers within a day), its HTTP calls under ``retry``; ``None`` (the default):
+        none."""
         return None
 
     def get_tokenizer(self) -> Tokenizer | None:

@@ -11,83 +11,36 @@ the rows come from the response cache.
    cache: it writes the rows of the newly answered items (and error rows for requests
    refused for good), exactly as a live run would, and the summary.
 
-The evaluator's client is a :class:`BatchClient`: a :class:`ModelClient` that never
-sends (a request the cache lacks is left unanswered, as by a stopped client, and waits
-for its batch), prices answers at batch rates, and marks the answers collected in this
-session as not cached.
+The evaluator's client is the run's own :class:`ModelClient` in batch mode
+(``client.held``): a request the cache lacks is not sent live but left unanswered, as by
+a stopped client, until its batch is collected; answers are priced at batch rates, and
+those collected in this session are handed over once as not cached. What a collected
+batch cost is in the run's ledger (``spend.jsonl``) before its answers are in the cache,
+so every later session's summary counts it, whenever the process is stopped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mike_sdk.backend import Generation, GenerationRequest
+from mike_sdk.batch.options import BatchOptions, BatchReport
 from mike_sdk.batch.progress import BatchProgress
 from mike_sdk.batch.provider import BatchProvider, provider_for
 from mike_sdk.batch.records import BatchRecord
-from mike_sdk.batch.runner import BatchOptions, BatchReport, BatchRunner
-from mike_sdk.calls.client import Answered, ModelClient, OnBatch, run_sync
+from mike_sdk.batch.runner import BatchRunner
+from mike_sdk.calls.client import ModelClient, run_sync
 from mike_sdk.calls.failures import CallFailed
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator, RunStopped
 from mike_sdk.run.plan import Planner
 from mike_sdk.runfolder.files import Summary
+from mike_sdk.runfolder.ledger import Ledger
 from mike_sdk.runfolder.rundir import read_row_ids, write_summary
 from mike_sdk.strategy import get_strategy
-
-
-class BatchClient(ModelClient):
-    """A :class:`ModelClient` that answers from the cache only, at batch prices.
-
-    It shares the cache, limits and call guard (prices, what was spent) of the client it
-    is made from. ``fresh`` names the keys answered by batches collected in this session
-    (their rows say ``cached: false``), ``extra`` holds the answers the cache does not
-    keep (an empty reply cut at the limit), ``refused`` the requests refused for good.
-    """
-
-    def __init__(self, client: ModelClient) -> None:
-        super().__init__(client.backend, cache=client.cache, limits=client.limits,
-                         concurrency=client.concurrency)
-        self.guard = client.guard
-        self.fresh: set[str] = set()
-        self.extra: dict[str, Generation] = {}
-        self.refused: dict[str, str] = {}
-        self.live: set[str] = set()
-        """Keys answered by live calls (``--batch-fallback live``): priced at live rates."""
-
-    def cost(self, generation: Generation, key: str | None = None) -> float | None:
-        """USD of one generation at the provider's batch rates (live rates for the keys
-        sent live)."""
-        return self.guard.prices.generation_cost(self.identity.model, generation,
-                                                 batch=key not in self.live)
-
-    async def generate(self, requests: Mapping[str, GenerationRequest], *,
-                       on_batch: OnBatch | None = None) -> dict[str, Answered]:
-        """Answers from the cache (and this session's batches); nothing is sent. Keys not
-        answered yet are absent, as for a stopped client: their rows wait."""
-        found = self.lookup(requests)
-        cached: list[Answered] = []
-        fresh: list[Answered] = []
-        for key in requests:
-            if key in found:
-                generation = Generation.model_validate(found[key])
-            elif key in self.extra:
-                generation = self.extra[key]
-            elif key in self.refused:
-                fresh.append(Answered(key, None, False, None, self.refused[key]))
-                continue
-            else:
-                continue
-            answer = Answered(key, generation, key not in self.fresh,
-                              self.cost(generation, key))
-            (cached if answer.cached else fresh).append(answer)
-        for group in (cached, fresh):  # the progress bar reads one kind per batch
-            if group and on_batch is not None:
-                on_batch(group)
-        return {a.key: a for a in (*cached, *fresh)}
 
 
 @dataclass
@@ -126,35 +79,39 @@ async def arun_batched(client: ModelClient, config: EvalConfig, run_dir: str | P
     """
     benchmark = benchmark or Benchmark()
     provider = provider or provider_for(client.backend, client.limits.retry)
-    batch_client = BatchClient(client)
-    evaluator = Evaluator(batch_client, benchmark=benchmark, progress=False)
-    await evaluator.arun(config, run_dir)  # checks the folder; rows the cache holds
-
-    async def collected(record: BatchRecord, answers: dict[str, Generation]) -> None:
-        await evaluator.arun(config, run_dir)
-
-    runner = BatchRunner(batch_client, provider, run_dir, options,
-                         progress=BatchProgress(enabled=progress), on_collected=collected)
-    batch_client.fresh, batch_client.extra = runner.fresh, runner.answers
-    batch_client.refused = runner.refused
+    evaluator = Evaluator(client, benchmark=benchmark, progress=False)
+    held, ledger = client.held, client.ledger
+    client.held = {}  # batch mode: what the cache lacks waits for its batch
     try:
-        report = await runner.run(lambda: plan_requests(batch_client, benchmark, config,
-                                                        run_dir))
-    except CallFailed as exc:
-        message = " ".join(str(exc).split())
-        raise RunStopped(f"{message} Batch mode stopped; collected answers are cached and the "
-                         f"batches in flight are recorded in {run_dir}: fix this and re-run "
-                         "the same command to re-attach.") from None
-    if runner.live:  # out of batch rounds: sent live through the ordinary client
-        answered = await client.generate(runner.live)
-        for key, got in answered.items():
-            if got.generation is not None:
-                batch_client.extra[key] = got.generation
-                batch_client.fresh.add(key)
-                batch_client.live.add(key)
-            elif got.error is not None:
-                batch_client.refused[key] = got.error
-    summary = await evaluator.arun(config, run_dir)
+        await evaluator.arun(config, run_dir)  # checks the folder; rows the cache holds
+        client.ledger = Ledger(Path(run_dir))  # collected batches are paid for here
+
+        async def collected(record: BatchRecord, answers: dict[str, Generation]) -> None:
+            await evaluator.arun(config, run_dir)
+
+        runner = BatchRunner(client, provider, run_dir, options,
+                             progress=BatchProgress(enabled=progress), on_collected=collected)
+        try:
+            report = await runner.run(lambda: plan_requests(client, benchmark, config,
+                                                            run_dir))
+        except CallFailed as exc:
+            message = " ".join(str(exc).split())
+            raise RunStopped(f"{message} Batch mode stopped; collected answers are cached and "
+                             f"paid for in {run_dir}, the batches in flight are recorded "
+                             "there: fix this and re-run the same command to re-attach."
+                             ) from None
+        if runner.live:  # out of batch rounds: sent live, at live prices
+            waiting, client.held = client.held, None
+            try:
+                answered = await client.generate(runner.live)
+            finally:
+                client.held = waiting
+            waiting.update(answered)
+        summary = await evaluator.arun(config, run_dir)
+    finally:
+        if client.ledger is not None and client.ledger is not ledger:
+            client.ledger.close()
+        client.held, client.ledger = held, ledger
     if report.stopped == "max_cost":
         summary = summary.model_copy(update={"stopped": "max_cost"})
         write_summary(run_dir, summary)

@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING
 from mike_sdk.batch.records import BatchRecord
 
 if TYPE_CHECKING:
-    from mike_sdk.batch.runner import BatchReport
+    from mike_sdk.batch.options import BatchReport
 
 
 def describe(records: Iterable[BatchRecord], report: BatchReport | None = None) -> str:

@@ -1,6 +1,6 @@
 """What the runner needs from a provider's batch interface, and how to reach it.
 
-An adapter (:mod:`~mike_sdk.batch.openai_batch`, :mod:`~mike_sdk.batch.anthropic_batch`)
+A backend's adapter (:meth:`~mike_sdk.backend.Backend.batches`: in ``backends/batches/``)
 turns requests into the provider's batch lines (the live request body, unchanged),
 submits, polls, finds a batch again by its local id, cancels, and reads results back
 into :class:`~mike_sdk.backend.Generation` objects exactly as live calls are read. Every
@@ -10,15 +10,13 @@ and its failures are translated and retried as live calls' are.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from mike_sdk.backend import Backend, Generation, GenerationRequest
 from mike_sdk.batch.records import BatchRecord, Counts
-from mike_sdk.calls.failures import CallFailed
-from mike_sdk.calls.retry import RetryPolicy, call_with_retry
+from mike_sdk.calls.retry import RetryPolicy
 from mike_sdk.errors import ConfigError
 
 T = TypeVar("T")
@@ -99,75 +97,15 @@ class BatchProvider(Protocol):
 
 
 def provider_for(backend: Backend, retry: RetryPolicy | None = None) -> BatchProvider:
-    """The batch adapter of a backend: ``openai`` (OpenAI's Batch API) or ``anthropic``
-    (Message Batches); other backends have no batch mode here."""
-    kind = getattr(backend, "kind", None)
-    if kind == "openai":
-        from mike_sdk.batch.openai_batch import OpenAIBatches
-
-        return OpenAIBatches(backend, retry)
-    if kind == "anthropic":
-        from mike_sdk.batch.anthropic_batch import AnthropicBatches
-
-        return AnthropicBatches(backend, retry)
-    raise ConfigError(f"Batch mode needs the 'openai' or 'anthropic' backend, not {kind!r} "
-                      "(Azure OpenAI, Bedrock and Vertex batches are not supported yet): "
-                      "run it live instead.")
-
-
-class SdkCalls:
-    """The backend's SDK client, with failures translated and retried as live calls'."""
-
-    def __init__(self, backend: Any, retry: RetryPolicy | None) -> None:
-        self.backend = backend
-        self.retry = retry or RetryPolicy()
-        self.http = HttpCounts()
-
-    def client(self) -> Any:
-        """The backend's SDK client for the running event loop."""
-        return self.backend._client_here()
-
-    async def call(self, kind: str, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """``await fn(sdk_client)``, counted as one ``kind`` call, under the retry policy."""
-        async def attempt() -> T:
-            self.http.add(kind)
-            return await self._translated(fn)
-
-        return await call_with_retry(attempt, self.retry)
-
-    async def _translated(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        translate = importlib.import_module("mike_sdk.calls.sdk_errors").translate
-        backend = self.backend
-        failure: CallFailed | None = None
-        try:
-            return await fn(self.client())
-        except Exception as exc:
-            sdk = importlib.import_module(backend.sdk_name)
-            failure = translate(exc, sdk, key_env=backend.key_env,
-                                secrets=backend._secrets())
-            if failure is None:
-                raise
-        raise failure  # outside the handler: the SDK's exception may quote the key
-
-
-def base_url_of(backend: Any) -> str | None:
-    """The backend's base URL without a user or password part (None: the provider's)."""
-    from mike_sdk.calls.sdk_errors import without_credentials
-
-    url: str | None = backend._base_url
-    return None if url is None else without_credentials(url)
-
-
-def message_of(error: Any) -> str:
-    """The message inside a provider's error JSON (``{"error": {"message": ...}}`` and the
-    like), else the JSON itself."""
-    seen: Any = error
-    for _ in range(3):
-        if isinstance(seen, Mapping) and isinstance(seen.get("message"), str):
-            return str(seen["message"])
-        if isinstance(seen, Mapping) and "error" in seen:
-            seen = seen["error"]
-    return str(error)
+    """The backend's batch interface (:meth:`Backend.batches`): ``openai`` (OpenAI's Batch
+    API) and ``anthropic`` (Message Batches) have one; other backends have no batch mode."""
+    provider = backend.batches(retry)
+    if provider is None:
+        kind = getattr(backend, "kind", type(backend).__name__)
+        raise ConfigError(f"Batch mode needs the 'openai' or 'anthropic' backend, not "
+                          f"{kind!r} (Azure OpenAI, Bedrock and Vertex batches are not "
+                          "supported yet): run it live instead.")
+    return provider
 
 
 def split_counts(outcomes: Sequence[Outcome], total: int) -> Counts:

@@ -8,70 +8,41 @@ backoff, and collects each ended batch into the response cache under the live ke
 Requests that come back errored (a 429 or 5xx), expired, canceled or missing are sent
 again in a later batch, at most ``max_rounds`` times in all; refused ones (a 400) and
 those out of rounds become refusals with the provider's message.
+
+Batches are a transport of the client: what a collected batch answered enters through
+:meth:`ModelClient.take_batch` (ledger, cache, batch prices, counters, budget), refusals
+pass the client's one rule for systematic ones, and each request is submitted under its
+lease in the cache folder, so that a live run on the same cache at the same time pays
+once for each request: keys the live run is sending are not submitted but waited for,
+and the live run waits for the keys in this run's batches. Only keys are held for the
+plan; the requests are rendered again from the source when a batch is packed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Literal
 
 from mike_sdk.backend import Generation, GenerationRequest
+from mike_sdk.batch.options import BatchOptions, BatchReport
 from mike_sdk.batch.progress import BatchProgress
 from mike_sdk.batch.provider import BatchProvider, Outcome, Remote, Stub, split_counts
 from mike_sdk.batch.records import BatchLog, BatchRecord, new_local_id
-from mike_sdk.calls.cache import cacheable
 from mike_sdk.calls.client import ModelClient
-from mike_sdk.calls.failures import BadRequest, CallFailed
-from mike_sdk.calls.limits import max_input_tokens
-from mike_sdk.calls.refusals import STOP_AFTER, SystematicRefusal
+from mike_sdk.calls.failures import BadRequest
+from mike_sdk.calls.leases import LEASE_S, Claim
+from mike_sdk.calls.refusals import SystematicRefusal
 
 Source = Callable[[], Iterable[tuple[str, GenerationRequest]]]
-"""The run's requests by cache key, in plan order (called once per session)."""
+"""The run's requests by cache key, in plan order (called again for each packing)."""
 OnCollected = Callable[[BatchRecord, dict[str, Generation]], Awaitable[None]]
 #: Keys per response-cache look-up while planning.
 LOOKUP = 2000
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """How batches are sized, polled and retried."""
-
-    poll_initial_s: float = 5.0
-    """First wait between two polls; it grows by ``poll_factor`` up to ``poll_max_s``."""
-    poll_max_s: float = 60.0
-    poll_factor: float = 1.5
-    max_rounds: int = 3
-    """Batches a request may be sent in, in all (errored, expired, canceled: sent again)."""
-    fallback: Literal["error", "live"] = "error"
-    """What becomes of a request still unanswered after ``max_rounds`` batches: an error
-    row carrying the provider's message, or a live call (``--batch-fallback live``)."""
-    max_requests: int | None = None
-    """Requests per batch (default and ceiling: the provider's limit)."""
-    max_bytes: int | None = None
-    """Bytes of request lines per batch (default and ceiling: the provider's limit)."""
-
-
-@dataclass
-class BatchReport:
-    """What one session of batch mode did."""
-
-    submitted: int = 0
-    """Batches created in this session."""
-    reattached: int = 0
-    """Batches of earlier sessions found in flight (or ended, not yet collected)."""
-    collected: int = 0
-    """Requests answered by batches collected in this session."""
-    refused: dict[str, str] = field(default_factory=dict)
-    """Requests refused for good (or out of rounds), by key, with the message."""
-    stopped: str | None = None
-    """``max_cost`` (nothing more could be submitted) or ``canceled`` (someone cancelled
-    a batch of this run: nothing more submitted this session); None otherwise."""
-    cost_usd: float = 0.0
-    """What the batches collected in this session cost, at batch prices."""
-
+#: Seconds between renewals of the leases of the keys in flight (a quarter of a lease).
+RENEW_S = LEASE_S / 4
 
 class BatchRunner:
     """Runs the batches of one run folder for one client (cache, prices, ``max_cost``)."""
@@ -85,43 +56,53 @@ class BatchRunner:
         self.options = options or BatchOptions()
         self.progress = progress or BatchProgress(enabled=False)
         self.on_collected = on_collected
-        self.answers: dict[str, Generation] = {}
-        """Answers collected in this session that the cache does not keep (empty failures)."""
-        self.fresh: set[str] = set()
-        """Keys answered by batches collected in this session."""
         self.report = BatchReport()
         self.refused = self.report.refused
         self.live: dict[str, GenerationRequest] = {}
         """Requests out of batch rounds, to be sent live (``fallback="live"``)."""
         self._records: dict[str, BatchRecord] = {}
         self._inflight: dict[str, BatchRecord] = {}
-        self._pending: dict[str, GenerationRequest] = {}
+        self._pending: dict[str, None] = {}
+        """Keys the cache lacks, in plan order (the requests stay in the source)."""
         self._stubs: dict[str, Stub] = {}
+        self._source: Source = lambda: ()
         self._tries: Counter[str] = Counter()
         self._reasons: dict[str, str] = {}
+        self._delivered: dict[str, str] = {}
         self._committed = 0.0
         self._delay = self.options.poll_initial_s
         self._cancelled: set[str] = set()
         """Batches cancelled before this session (their state is no reason to stop)."""
+        leases = client.leases
+        self._claim = Claim(leases, client.lookup, self._found) if leases is not None else None
+        """The leases of the keys in this run's batches; keys another client sends wait."""
 
     # -- the session ---------------------------------------------------------------------
 
     async def run(self, source: Source) -> BatchReport:
         """Answer every request of ``source`` that the cache lacks, by batches."""
+        self._source = source
         with self.log.locked():
-            self._records = self.log.read()
-            self._settled_before()
-            self._plan(source)
-            await self._attach()
-            while True:
-                todo = self._todo()
-                if todo and not self.report.stopped:
-                    await self._submit(todo)
-                if not self._inflight:
-                    break
-                for record, remote in await self._poll():
-                    await self._collect(record, remote)
-                    del self._inflight[record.local_id]
+            try:
+                self._records = self.log.read()
+                self._settled_before()
+                self.plan(source)
+                await self._attach()
+                while True:
+                    todo = self._todo()
+                    if todo and not self.report.stopped:
+                        await self._submit(todo)
+                    if self._inflight:
+                        for record, remote in await self._poll():
+                            await self._collect(record, remote)
+                            del self._inflight[record.local_id]
+                    elif not await self._wait_for_others():
+                        break
+                if self.client.fatal is None:  # all collected: held refusals were isolated
+                    self.client.refusals.flush()
+            finally:
+                if self._claim is not None:
+                    self._claim.close()
             self._show()
         return self.report
 
@@ -129,33 +110,64 @@ class BatchRunner:
         for record in self._records.values():
             if record.state != "collected":
                 continue
-            self.refused.update(record.refused or {})
+            for key, message in (record.refused or {}).items():
+                self._refuse(key, message, mark=False)
             for reason, keys in (record.retry or {}).items():
                 for key in keys:
                     self._tries[key] += 1
                     self._reasons[key] = reason
 
-    def _plan(self, source: Source) -> None:
-        """The requests the cache lacks, and what reading their answers needs."""
+    def plan(self, source: Source) -> int:
+        """Note the keys of ``source`` the cache lacks (and what reading their answers
+        needs); returns how many."""
         chunk: dict[str, GenerationRequest] = {}
 
         def look_up() -> None:
             held = self.client.lookup(chunk)
             for key, request in chunk.items():
                 if key not in held:
-                    self._pending[key] = request
+                    self._pending[key] = None
                     self._stubs[key] = self.provider.stub(request)
             chunk.clear()
 
         for key, request in source():
-            if key not in self._pending and key not in self._stubs:
+            if key not in self._stubs and key not in chunk:
                 chunk[key] = request
                 if len(chunk) >= LOOKUP:
                     look_up()
         look_up()
-        for key in list(self._pending):
-            if key in self.refused:
-                del self._pending[key]
+        for key in self.refused:
+            self._pending.pop(key, None)
+        return len(self._pending)
+
+    def _requests(self, keys: Iterable[str]) -> Iterator[tuple[str, GenerationRequest]]:
+        """The requests of ``keys``, rendered again from the source, in plan order."""
+        wanted = set(keys)
+        for key, request in self._source():
+            if key in wanted:
+                wanted.discard(key)
+                yield key, request
+                if not wanted:
+                    return
+
+    def _found(self, stored: Mapping[str, object]) -> None:
+        """Keys another client answered meanwhile: cached, nothing to submit."""
+        for key in stored:
+            self._pending.pop(key, None)
+
+    async def _wait_for_others(self) -> bool:
+        """Wait while another client sends keys of this run; True when there is news."""
+        claim = self._claim
+        while claim is not None and claim.waiting and not self.report.stopped:
+            await asyncio.sleep(claim.pause())
+            before = len(self._pending)
+            news = claim.look(self._refused_elsewhere)
+            if news or len(self._pending) < before:
+                return True
+        return False
+
+    def _refused_elsewhere(self, key: str, message: str) -> None:
+        self._refuse(key, message, mark=False)
 
     async def _attach(self) -> None:
         """Re-attach to the batches of earlier sessions that are not collected."""
@@ -174,28 +186,31 @@ class BatchRunner:
                 record.state = "attached"
                 self.log.write(record)
             self._inflight[record.local_id] = record
+            if self._claim is not None:  # this run's batch: its keys are sent by it
+                self._claim.held.update(self._claim.leases.acquire(record.keys or ()))
             self._committed += record.estimate_usd or 0.0
             self.report.reattached += 1
             if record.canceled_by_user:  # cancelled before this session: not a stop signal
                 self._cancelled.add(record.local_id)
 
     def _todo(self) -> list[str]:
-        """Keys to submit now; keys out of rounds become refusals."""
+        """Keys to submit now; keys out of rounds become refusals (or live calls)."""
         covered = {k for r in self._inflight.values() for k in (r.keys or ())}
-        todo = []
+        waiting = self._claim.waiting if self._claim is not None else {}
+        todo: list[str] = []
+        out: list[str] = []
         for key in self._pending:
-            if key in covered:
+            if key in covered or key in waiting:
                 continue
-            if self._tries[key] >= self.options.max_rounds:
-                if self.options.fallback == "live":
-                    self.live[key] = self._pending[key]
-                else:
-                    self.refused[key] = (f"{self._reasons.get(key, 'no answer')} (sent in "
-                                         f"{self._tries[key]} batches)")
+            (out if self._tries[key] >= self.options.max_rounds else todo).append(key)
+        if out and self.options.fallback == "live":
+            self.live.update(self._requests(out))
+        for key in out:
+            if self.options.fallback == "live":
+                self._pending.pop(key, None)
             else:
-                todo.append(key)
-        for key in (*self.refused, *self.live):
-            self._pending.pop(key, None)
+                self._refuse(key, f"{self._reasons.get(key, 'no answer')} (sent in "
+                             f"{self._tries[key]} batches)")
         return todo
 
     # -- submitting ----------------------------------------------------------------------
@@ -204,37 +219,43 @@ class BatchRunner:
         provider, options = self.provider, self.options
         most = min(options.max_requests or provider.max_requests, provider.max_requests)
         size_cap = min(options.max_bytes or provider.max_bytes, provider.max_bytes)
+        if self._claim is not None:  # keys another client is sending are waited for
+            todo = [k for k in todo if k in self._claim.held] + self._claim.take(
+                [k for k in todo if k not in self._claim.held])
         keys: list[str] = []
         lines: list[bytes] = []
+        estimates: list[float | None] = []
         size = 0
-        for key in todo:
+        for key, request in self._requests(todo):
             try:
-                line = provider.line(key, self._pending[key])
+                line = provider.line(key, request)
             except BadRequest as exc:  # the request cannot be sent at all (live: a 400)
-                self.refused[key] = " ".join(str(exc).split())
-                del self._pending[key]
+                self._refuse(key, " ".join(str(exc).split()))
                 continue
             if keys and (len(keys) >= most or size + len(line) > size_cap):
-                if not await self._send(keys, lines):
+                if not await self._send(keys, lines, estimates):
                     return
-                keys, lines, size = [], [], 0
+                keys, lines, estimates, size = [], [], [], 0
             keys.append(key)
             lines.append(line)
+            estimates.append(self.client.upper_bound([request], batch=True))
             size += len(line)
         if keys:
-            await self._send(keys, lines)
+            await self._send(keys, lines, estimates)
 
-    def estimate(self, request: GenerationRequest) -> float | None:
-        """Upper-bound USD of one request at batch prices (None: no price)."""
-        client = self.client
-        return client.guard.prices.cost(
-            client.identity.model, max_input_tokens(request),
-            request.max_new_tokens + client.hidden_output, batch=True)
+    def _refuse(self, key: str, message: str, *, mark: bool = True) -> None:
+        """A request refused for good: who waits for it (the client's caller, a live run
+        on the same cache unless it told us: ``mark``) records the error."""
+        self.refused[key] = message
+        self._pending.pop(key, None)
+        self.client.take_batch({}, {key: message})
+        if mark and self._claim is not None:
+            self._claim.refused(key, message)
 
-    async def _send(self, keys: list[str], lines: list[bytes]) -> bool:
+    async def _send(self, keys: list[str], lines: list[bytes],
+                    estimates: list[float | None]) -> bool:
         """Submit one batch (cut to what ``max_cost`` leaves); False once nothing more may
         be submitted."""
-        estimates = [self.estimate(self._pending[k]) for k in keys]
         known = None not in estimates
         limit = self.client.limits.max_cost
         if limit is not None and known:
@@ -297,7 +318,11 @@ class BatchRunner:
             self._show()
             if ended:
                 return ended
-            await asyncio.sleep(self._delay)
+            until = time.monotonic() + self._delay
+            while (left := until - time.monotonic()) > 0:
+                await asyncio.sleep(min(left, RENEW_S))
+                if self._claim is not None:  # renews this run's leases; news of others'
+                    self._claim.look(self._refused_elsewhere)
             self._delay = min(self.options.poll_max_s, self._delay * self.options.poll_factor)
 
     async def _collect(self, record: BatchRecord, remote: Remote) -> None:
@@ -322,18 +347,20 @@ class BatchRunner:
                 refused[key] = got.error or "refused"
             else:
                 retry.setdefault(got.error or "errored", []).append(key)
-        systematic = (not answers and len(refused) >= STOP_AFTER
-                      and len(set(refused.values())) == 1)
-        if systematic:
-            retry.setdefault(next(iter(refused.values())), []).extend(refused)
-            refused = {}
-        cache = self.client.cache
-        if cache is not None:
-            cache.put_many((k, g.model_dump()) for k, g in answers.items() if cacheable(g))
-        self.answers.update((k, g) for k, g in answers.items() if not cacheable(g))
-        costs = [self.client.guard.prices.generation_cost(self.client.identity.model, g,
-                                                          batch=True) for g in answers.values()]
-        cost = None if None in costs else sum(c or 0.0 for c in costs)
+        # The client's one rule: the same refusal on the first requests stops the run.
+        watch, self._delivered = self.client.refusals, {}
+        if answers:
+            watch.answer()
+        stop: SystematicRefusal | None = None
+        try:
+            for key, message in refused.items():
+                watch.refused(key, message, self._delivered.__setitem__)
+        except SystematicRefusal as exc:  # sent again by the next run, not error rows
+            stop = exc
+            retry.setdefault(next(iter(refused.values())), []).extend(
+                k for k in refused if k not in self._delivered)
+        refused = dict(self._delivered)
+        cost = self.client.take_batch(answers, {})
         record.state = "collected"
         record.counts = split_counts(list(found.values()), record.requests)
         record.cost_usd, record.refused, record.retry = cost, refused or None, retry or None
@@ -342,57 +369,20 @@ class BatchRunner:
             for key in keys:
                 self._tries[key] += 1
                 self._reasons[key] = reason
-        self.refused.update(refused)
-        for key in [*answers, *refused]:
+        for key, message in refused.items():
+            self._refuse(key, message)
+        for key in answers:
             self._pending.pop(key, None)
-        self.fresh.update(answers)
-        self.client.calls += len(answers)
-        self.client.errors += len(refused)
+        if self._claim is not None:
+            self._claim.release(answers)
         self.report.collected += len(answers)
         self.report.cost_usd += cost or 0.0
-        self.client.guard.charge(cost or 0.0)
         self._committed += (cost or 0.0) - (record.estimate_usd or 0.0)
         self._show()
-        if systematic:
-            message = next(iter(retry))
-            hint = self.client.refusals.hint
-            raise SystematicRefusal(
-                f"Stopped: all {len(retry[message])} requests of batch {record.local_id} were "
-                f"refused with the same error, so every request would be: {message}"
-                + (f" {hint}" if hint else ""), status=400)
+        if stop is not None:
+            raise stop
         if self.on_collected is not None:
             await self.on_collected(record, answers)
 
     def _show(self) -> None:
         self.progress.show(self._records.values(), self.report)
-
-
-async def cancel_batches(provider: BatchProvider, run_dir: str | Path) -> list[BatchRecord]:
-    """Cancel the run's batches in flight and record it; returns the records cancelled.
-
-    Needs no lock: a process running the batches sees the cancellation at its next poll,
-    collects what was answered and submits nothing more in that session."""
-    log = BatchLog(run_dir)
-    done: list[BatchRecord] = []
-    records = log.read()
-    claimed = {r.provider_id for r in records.values() if r.provider_id}
-    for record in records.values():
-        if record.ended:
-            continue
-        if record.provider_id is None:
-            found = await provider.find(record, claimed)
-            if found is None:
-                continue
-            record.provider_id = found
-        try:
-            remote = await provider.cancel(record.provider_id)
-        except CallFailed:
-            remote = await provider.status(record.provider_id)
-            if remote.ended:
-                continue
-            raise
-        record.state, record.counts = remote.state, remote.counts
-        record.canceled_by_user = True
-        log.write(record)
-        done.append(record)
-    return done

@@ -44,9 +44,10 @@ from mike_sdk.backend import (
 from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
 from mike_sdk.calls.failures import BadRequest, CallFailed
 from mike_sdk.calls.leases import Claim, Leases
-from mike_sdk.calls.limits import BudgetReached, CallGuard, Limits
-from mike_sdk.calls.refusals import RefusalWatch
+from mike_sdk.calls.limits import BudgetReached, CallGuard, Limits, max_input_tokens
+from mike_sdk.calls.refusals import RefusalWatch, profile_hint
 from mike_sdk.errors import ConfigError
+from mike_sdk.runfolder.ledger import Ledger
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=BaseModel)
@@ -106,8 +107,15 @@ class ModelClient:
         """``max_cost`` or ``error`` once the client stopped sending; None while it sends."""
         self.fatal: CallFailed | None = None
         """The failure that stopped the client (credentials, model, retries given up)."""
-        self.refusals = RefusalWatch(_profile_hint(backend))
+        self.refusals = RefusalWatch(profile_hint(backend))
         """Holds refusals until the model first answers, to stop on systematic ones."""
+        self.ledger: Ledger | None = None
+        """The run's ``spend.jsonl``: every paid answer is recorded there before it is
+        cached (set for a run by the evaluator and by batch mode); None: no run."""
+        self.held: dict[str, Answered] | None = None
+        """Batch mode (not None): requests the cache lacks are not sent live but wait for
+        their batch; answers and refusals that batches brought in this session wait here
+        until asked for (see :meth:`take_batch`). None: live."""
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -128,9 +136,18 @@ class ModelClient:
         call = "generate" if isinstance(request, GenerationRequest) else "loglikelihood"
         return request_key(self.identity, call, request)
 
-    def cost(self, generation: Generation) -> float | None:
-        """USD of one generation at this client's prices (None: the model has no price)."""
-        return self.guard.prices.generation_cost(self.identity.model, generation)
+    def cost(self, generation: Generation, *, batch: bool | None = None) -> float | None:
+        """USD of one generation at this client's prices (None: the model has no price);
+        ``batch``: at batch rates (default: in batch mode)."""
+        return self.guard.cost(generation, batch=self.held is not None if batch is None
+                               else batch)
+
+    def upper_bound(self, requests: Sequence[GenerationRequest], *,
+                    batch: bool | None = None) -> float | None:
+        """Upper-bound USD of sending ``requests`` (None: no price); ``batch``: at batch
+        rates (default: in batch mode)."""
+        return self.guard.estimated_cost(requests, batch=self.held is not None
+                                         if batch is None else batch)
 
     def lookup(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The cached values among ``keys``, as stored (absent keys are left out)."""
@@ -162,12 +179,16 @@ class ModelClient:
             if answers and on_batch is not None:
                 on_batch(answers)
 
-        found(self.lookup(requests))
+        if self.held is not None:  # batch mode: this session's batch answers come first
+            landed = [self.held.pop(k) for k in requests if k in self.held]
+            out.update((a.key, a) for a in landed)
+            if landed and on_batch is not None:
+                on_batch(landed)
+        found(self.lookup(k for k in requests if k not in out))
         missing = {k: r for k, r in requests.items() if k not in out}
-        if missing and not self.stopped:
+        if missing and not self.stopped and self.held is None:
             def arrived(batch: dict[str, Generation], failed: dict[str, str]) -> None:
                 answers = [Answered(k, g, False, self.cost(g)) for k, g in batch.items()]
-                self.guard.charge(sum(a.cost_usd or 0.0 for a in answers))
                 answers += [Answered(k, None, False, None, error) for k, error in failed.items()]
                 out.update((a.key, a) for a in answers)
                 if on_batch is not None:
@@ -214,6 +235,41 @@ class ModelClient:
         """Close the backend (connections, memory); the cache belongs to whoever opened it."""
         await self.backend.aclose()
 
+    # -- what the provider answered --------------------------------------------------------
+
+    def store(self, answers: Mapping[str, BaseModel], *,
+              batch: bool = False) -> float | None:
+        """Take in what the provider answered (live, or a collected batch: ``batch``
+        prices it at batch rates): each paid answer is recorded in the run's ledger, then
+        cached, counted and charged to the budget. The one place answers enter; returns
+        the USD they cost (None: no price)."""
+        paid = [(k, v, self.cost(v, batch=batch)) for k, v in answers.items()
+                if isinstance(v, Generation)]
+        # The ledger first: a kill between the two writes leaves an answer paid for and
+        # sent again (counted once), never one cached and missing from the bill.
+        if self.ledger is not None and paid:
+            self.ledger.record(paid)
+        if self.cache is not None:
+            self.cache.put_many((k, v.model_dump()) for k, v in answers.items()
+                                if not isinstance(v, Generation) or cacheable(v))
+        self.calls += len(answers)
+        costs = [usd for _, _, usd in paid]
+        self.guard.charge(sum(c or 0.0 for c in costs))
+        return None if None in costs else sum(c or 0.0 for c in costs)
+
+    def take_batch(self, answers: Mapping[str, Generation], refused: Mapping[str, str]
+                   ) -> float | None:
+        """A collected batch: its answers :meth:`store` d at batch rates, its refusals
+        counted; both wait (in batch mode) for the caller that asks for them. Returns the
+        USD the answers cost (None: no price)."""
+        cost = self.store(answers, batch=True)
+        self.errors += len(refused)
+        if self.held is not None:
+            self.held.update((k, Answered(k, g, False, self.cost(g, batch=True)))
+                             for k, g in answers.items())
+            self.held.update((k, Answered(k, None, False, None, m)) for k, m in refused.items())
+        return cost
+
     # -- the machinery -------------------------------------------------------------------
 
     def _slot(self) -> asyncio.Semaphore:
@@ -253,12 +309,9 @@ class ModelClient:
                 for key in batch:  # find which request of the batch was refused
                     await ask([key])
                 return
-            self.calls += len(batch)
             self.refusals.answer()
             fresh = dict(zip(batch, answers, strict=True))
-            if self.cache is not None:
-                self.cache.put_many((k, v.model_dump()) for k, v in fresh.items()
-                                    if not isinstance(v, Generation) or cacheable(v))
+            self.store(fresh)
             if claim is not None:
                 claim.release(batch)
             arrived(fresh, {})
@@ -287,7 +340,7 @@ class ModelClient:
                         raise
 
         def start(keys: Iterable[str], claimed: bool = False) -> set[asyncio.Task[None]]:
-            order = sorted(keys, key=lambda k: _length(requests[k]))
+            order = sorted(keys, key=lambda k: max_input_tokens(requests[k]))
             size = self.batch_size
             new = {asyncio.create_task(send(order[i:i + size], claimed))
                    for i in range(0, len(order), size)}
@@ -320,16 +373,6 @@ class ModelClient:
                 raise error
 
 
-def _profile_hint(backend: Backend) -> str:
-    settings = backend.request_settings()
-    if settings is None:
-        return ""
-    return (f"The requests were built from model profile {settings.profile!r} (see `mike "
-            "backends --models`): correct it in a profile file (--backend-option "
-            "profiles=FILE or $MIKE_PROFILES), choose another entry (--backend-option "
-            "profile=NAME), or change reasoning_effort / reasoning_budget.")
-
-
 def run_sync(backend: Backend, work: Awaitable[T]) -> T:
     """Run ``work`` in a new event loop and release the backend's connections, which
     belong to that loop, before it ends (the model itself stays loaded)."""
@@ -340,13 +383,3 @@ def run_sync(backend: Backend, work: Awaitable[T]) -> T:
             await backend.release_connections()
 
     return asyncio.run(main())
-
-
-def _length(request: BaseModel) -> int:
-    if isinstance(request, GenerationRequest):
-        if request.prompt is not None:
-            return len(request.prompt)
-        return sum(len(m.content) for m in request.messages or ())
-    if isinstance(request, LikelihoodRequest):
-        return len(request.context) + len(request.continuation)
-    return 0

@@ -8,7 +8,7 @@ retry layer. Backends only translate their errors into :mod:`mike_sdk.calls.fail
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -92,19 +92,30 @@ class CallGuard:
         retries after :data:`UNREACHABLE_ATTEMPTS` (seconds, not minutes)."""
         self._reserved = 0.0
 
-    def estimated_cost(self, requests: Sequence[BaseModel]) -> float | None:
-        """Upper-bound USD of a batch, or None (no price): input at
-        :func:`max_input_tokens`, output at ``max_new_tokens`` plus the hidden reasoning
-        budget."""
+    def bound(self, request: BaseModel) -> tuple[int, int]:
+        """Upper bounds on a request's (input, output) tokens: :func:`max_input_tokens`,
+        and ``max_new_tokens`` plus the hidden reasoning budget. The one request-size
+        bound (``max_cost``, batch estimates, the dry run)."""
+        output = (request.max_new_tokens + self.hidden_output
+                  if isinstance(request, GenerationRequest) else 0)
+        return max_input_tokens(request), output
+
+    def estimated_cost(self, requests: Iterable[BaseModel], *,
+                       batch: bool = False) -> float | None:
+        """Upper-bound USD of sending ``requests`` (:meth:`bound`), or None (no price);
+        ``batch``: at the provider's batch rates."""
         total = 0.0
         for request in requests:
-            output = (request.max_new_tokens + self.hidden_output
-                      if isinstance(request, GenerationRequest) else 0)
-            cost = self.prices.cost(self.model, max_input_tokens(request), output)
+            cost = self.prices.cost(self.model, *self.bound(request), batch=batch)
             if cost is None:
                 return None
             total += cost
         return total
+
+    def cost(self, generation: Generation, *, batch: bool = False) -> float | None:
+        """USD of one answer from the usage it reports (``batch``: at batch rates), None
+        when the model has no price: the one place answers are priced."""
+        return self.prices.generation_cost(self.model, generation, batch=batch)
 
     def _on_failure(self, failure: CallFailed) -> None:
         # A 429 that says how long to wait holds every caller back, not only this one.

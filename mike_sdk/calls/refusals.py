@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from mike_sdk.backend import Backend
 from mike_sdk.calls.failures import CallFailed
 
-__all__ = ["STOP_AFTER", "RefusalWatch", "SystematicRefusal"]
+__all__ = ["STOP_AFTER", "RefusalWatch", "SystematicRefusal", "profile_hint"]
 
 #: Identical refusals, before any answer, that stop a run.
 STOP_AFTER = 5
@@ -63,3 +64,14 @@ class RefusalWatch:
         held, self._held = self._held, []
         for key, message, deliver in held:
             deliver(key, message)
+
+
+def profile_hint(backend: Backend) -> str:
+    """What to change when a hosted model refuses every request: its profile."""
+    settings = backend.request_settings()
+    if settings is None:
+        return ""
+    return (f"The requests were built from model profile {settings.profile!r} (see `mike "
+            "backends --models`): correct it in a profile file (--backend-option "
+            "profiles=FILE or $MIKE_PROFILES), choose another entry (--backend-option "
+            "profile=NAME), or change reasoning_effort / reasoning_budget.")

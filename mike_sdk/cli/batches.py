@@ -85,8 +85,8 @@ def cmd_list(run_dir: Path) -> int:
 
 def cmd_cancel(run_dir: Path, options: Sequence[str]) -> int:
     from mike_sdk.backend import BACKENDS
+    from mike_sdk.batch.cancel import cancel_batches
     from mike_sdk.batch.provider import provider_for
-    from mike_sdk.batch.runner import cancel_batches
     from mike_sdk.calls.client import run_sync
     from mike_sdk.cli.backend_args import parse_options
     from mike_sdk.runfolder.rundir import read_manifest

@@ -83,7 +83,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return 0
         if args.batch:
             from mike_sdk.batch.mode import run_batched
-            from mike_sdk.batch.runner import BatchOptions
+            from mike_sdk.batch.options import BatchOptions
 
             summary = run_batched(client, config, run_dir, benchmark=benchmark,
                                   options=BatchOptions(fallback=args.batch_fallback),

@@ -168,6 +168,7 @@ class Evaluator:
                           **self._described(strategy, abilities)))
         self.client.reset()
         ledger = Ledger(run.path)
+        outer, self.client.ledger = self.client.ledger, ledger  # paid answers land there
         try:
             state = resume(run, ledger, retry_errors=retry_errors)
             # Every session of the run counts against --max-cost, not only this one.
@@ -193,6 +194,7 @@ class Evaluator:
                                     planner.skipped, time.perf_counter() - started)
             run.write_summary(summary)
         finally:
+            self.client.ledger = outer
             ledger.close()
             run.close()
         if self.client.fatal is not None:
@@ -306,9 +308,9 @@ class Evaluator:
             bar.requests(len(batch), cached=bool(batch) and batch[0].cached)
             if not batch or batch[0].cached:
                 return
-            # The ledger (and the bar) count each paid request once, as it lands.
-            added = ledger.record((a.key, a.generation, a.cost_usd) for a in batch
-                                  if a.generation is not None)
+            # The client wrote these to the ledger with the cache; the bar counts them.
+            costs = [a.cost_usd for a in batch if a.generation is not None]
+            added = None if None in costs else sum(c or 0.0 for c in costs)
             if added is None:
                 bar.cost = None  # no price for the model: show no cost rather than $0
             elif bar.cost is not None:

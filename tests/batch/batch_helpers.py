@@ -17,7 +17,7 @@ from strict_api import STRICT_ANTHROPIC_KEY, STRICT_OPENAI_KEY
 
 from mike_sdk.backend import BACKENDS, Backend
 from mike_sdk.batch.mode import BatchRun, run_batched
-from mike_sdk.batch.runner import BatchOptions
+from mike_sdk.batch.options import BatchOptions
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.calls.client import ModelClient
 from mike_sdk.calls.limits import Limits

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys
 from mike_sdk.backend import BACKENDS
-from mike_sdk.batch.runner import BatchOptions
+from mike_sdk.batch.options import BatchOptions
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.calls.client import ModelClient
 from mike_sdk.data.benchmark import Benchmark
@@ -107,7 +107,7 @@ def test_died_during_create_is_found_again(batch_server: BatchServer, benchmark:
 def test_intent_never_sent_is_sent_again(batch_server: BatchServer, benchmark: Benchmark,
                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                          ) -> None:
-    from mike_sdk.batch.anthropic_batch import AnthropicBatches
+    from mike_sdk.backends.batches.anthropic import AnthropicBatches
 
     async def die(*args: object) -> None:
         raise Crash

@@ -15,26 +15,23 @@ https://platform.openai.com/docs/api-reference/batch.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
 from mike_sdk.backend import GenerationRequest
-from mike_sdk.batch.provider import (
-    HttpCounts,
-    Outcome,
-    Remote,
-    SdkCalls,
-    Stub,
-    base_url_of,
-    message_of,
-)
+from mike_sdk.batch.provider import HttpCounts, Outcome, Remote, Stub
 from mike_sdk.batch.records import ENDED_STATES, BatchRecord, Counts
 from mike_sdk.calls.failures import CallFailed, classify_status
 from mike_sdk.calls.retry import RetryPolicy
+
+from ..openai import read_chat_completion, read_completion
+from .sdk import SdkCalls, message_of, refusal
+
+if TYPE_CHECKING:
+    from ..openai import OpenAIBackend
 
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1024 * 1024
@@ -50,7 +47,7 @@ class OpenAIBatches:
     max_requests = MAX_REQUESTS
     max_bytes = MAX_BYTES
 
-    def __init__(self, backend: Any, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, backend: OpenAIBackend, retry: RetryPolicy | None = None) -> None:
         self.backend = backend
         self.calls = SdkCalls(backend, retry)
         self.http: HttpCounts = self.calls.http
@@ -66,7 +63,7 @@ class OpenAIBatches:
 
     def record(self, local_id: str, keys: list[str], size: int, round: int) -> BatchRecord:
         return BatchRecord(local_id=local_id, provider="openai",
-                           model=self.backend.options.model, base_url=base_url_of(self.backend),
+                           model=self.backend.options.model, base_url=self.calls.base_url(),
                            endpoint=self.endpoint, round=round, requests=len(keys),
                            bytes=size, keys=keys)
 
@@ -144,17 +141,16 @@ class OpenAIBatches:
         from openai.types import Completion
         from openai.types.chat import ChatCompletion
 
-        live = importlib.import_module("mike_sdk.backends.openai")
         response, error = line.get("response"), line.get("error")
         if response is not None and response.get("status_code") == 200:
             stop, want_logprobs = stub
             request = GenerationRequest.model_construct(stop=stop, logprobs=want_logprobs)
             try:
                 if self.endpoint == "/v1/chat/completions":
-                    generation = live.read_chat_completion(
+                    generation = read_chat_completion(
                         ChatCompletion.model_validate(response["body"]), request, want_logprobs)
                 else:
-                    generation = live.read_completion(
+                    generation = read_completion(
                         Completion.model_validate(response["body"]), request, want_logprobs)
             except CallFailed as exc:  # no choices: sent again, as a live call would be
                 return Outcome(key, None, " ".join(str(exc).split()), kind="errored")
@@ -174,12 +170,6 @@ def _content(file_id: str) -> Callable[[Any], Awaitable[Any]]:
         return await client.files.content(file_id)
 
     return download
-
-
-def refusal(key: str, failure: CallFailed) -> Outcome:
-    """A per-request HTTP error: final unless retrying can help (429, 5xx)."""
-    return Outcome(key, None, " ".join(str(failure).split()), final=not failure.retryable,
-                   kind="errored")
 
 
 def _remote(batch: Any) -> Remote:

@@ -21,19 +21,23 @@ https://docs.anthropic.com/en/api/creating-message-batches.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
 from mike_sdk.backend import GenerationRequest
-from mike_sdk.batch.openai_batch import refusal
-from mike_sdk.batch.provider import HttpCounts, Outcome, Remote, SdkCalls, Stub, base_url_of
+from mike_sdk.batch.provider import HttpCounts, Outcome, Remote, Stub
 from mike_sdk.batch.records import BatchRecord, Counts
 from mike_sdk.calls.failures import classify_status
 from mike_sdk.calls.retry import RetryPolicy
+
+from ..anthropic import read_message
+from .sdk import SdkCalls, refusal
+
+if TYPE_CHECKING:
+    from ..anthropic import AnthropicBackend
 
 MAX_REQUESTS = 100_000
 MAX_BYTES = 256 * 1024 * 1024
@@ -53,7 +57,7 @@ class AnthropicBatches:
     max_requests = MAX_REQUESTS
     max_bytes = MAX_BYTES
 
-    def __init__(self, backend: Any, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, backend: AnthropicBackend, retry: RetryPolicy | None = None) -> None:
         self.backend = backend
         self.calls = SdkCalls(backend, retry)
         self.http: HttpCounts = self.calls.http
@@ -68,7 +72,7 @@ class AnthropicBatches:
 
     def record(self, local_id: str, keys: list[str], size: int, round: int) -> BatchRecord:
         return BatchRecord(local_id=local_id, provider="anthropic",
-                           model=self.backend.options.model, base_url=base_url_of(self.backend),
+                           model=self.backend.options.model, base_url=self.calls.base_url(),
                            endpoint=self.endpoint, round=round, requests=len(keys),
                            bytes=size, keys=keys)
 
@@ -139,8 +143,7 @@ class AnthropicBatches:
 def _outcome(key: str, result: Any, started: str) -> Outcome:
     kind = result.type
     if kind == "succeeded":
-        live = importlib.import_module("mike_sdk.backends.anthropic")
-        return Outcome(key, live.read_message(result.message, started))
+        return Outcome(key, read_message(result.message, started))
     if kind == "errored":
         error = getattr(result.error, "error", None)
         kind_name = str(getattr(error, "type", "api_error"))

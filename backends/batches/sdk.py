@@ -1,0 +1,62 @@
+"""A batch interface's HTTP calls, on the backend's own SDK client.
+
+Every call goes through :meth:`~mike_sdk.backends.remote.RemoteBackend.on_server` (key,
+base URL, headers, transport of the live calls; the SDK's failures translated without
+secrets) under the live calls' retry policy, and is counted by kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from mike_sdk.batch.provider import HttpCounts, Outcome
+from mike_sdk.calls.failures import CallFailed
+from mike_sdk.calls.retry import RetryPolicy, call_with_retry
+from mike_sdk.errors import ConfigError
+
+from ..remote import RemoteBackend
+
+T = TypeVar("T")
+
+
+class SdkCalls:
+    """The backend's SDK client, with failures translated and retried as live calls'."""
+
+    def __init__(self, backend: RemoteBackend, retry: RetryPolicy | None) -> None:
+        if backend.fleet is not None:
+            raise ConfigError("A fleet of servers has no batch API: run it live (without "
+                              "--batch).")
+        self.backend = backend
+        self.retry = retry or RetryPolicy()
+        self.http = HttpCounts()
+
+    async def call(self, kind: str, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``await fn(sdk_client)``, counted as one ``kind`` call, under the retry policy."""
+        async def attempt() -> T:
+            self.http.add(kind)
+            return await self.backend.on_server(fn)
+
+        return await call_with_retry(attempt, self.retry)
+
+    def base_url(self) -> str | None:
+        """Where the batches go, without a user or password part (None: the provider's)."""
+        return self.backend.base_url()
+
+
+def message_of(error: Any) -> str:
+    """The message inside a provider's error JSON (``{"error": {"message": ...}}`` and the
+    like), else the JSON itself."""
+    seen: Any = error
+    for _ in range(3):
+        if isinstance(seen, Mapping) and isinstance(seen.get("message"), str):
+            return str(seen["message"])
+        if isinstance(seen, Mapping) and "error" in seen:
+            seen = seen["error"]
+    return str(error)
+
+
+def refusal(key: str, failure: CallFailed) -> Outcome:
+    """A per-request HTTP error: final unless retrying can help (429, 5xx)."""
+    return Outcome(key, None, " ".join(str(failure).split()), final=not failure.retryable,
+                   kind="errored")
