@@ -74,6 +74,8 @@ from strict_api import (
     openai_reply,
 )
 
+from mike_sdk.calls.pricing import PriceTable
+
 OPENAI_LIMITS = (50_000, 200 * 1024 * 1024)
 ANTHROPIC_LIMITS = (100_000, 256 * 1024 * 1024)
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -124,6 +126,9 @@ class BatchServer:
         self.counts: Counter[str] = Counter()
         self.live_bodies: list[dict[str, Any]] = []
         """The bodies of the live calls served (to compare with the batch lines)."""
+        self.billed: list[tuple[str, bool, dict[str, Any]]] = []
+        """What the provider charges for: (model, in a batch, usage) of each request it
+        answered, live or in a batch (a batch's once, however often its results are read)."""
         self.lock = threading.RLock()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -168,6 +173,25 @@ class BatchServer:
             requests = json.loads((self.folder / f"{b['id']}.requests.json").read_text())
             bodies += [r["params"] for r in requests]
         return bodies
+
+    def bill_usd(self, prices: PriceTable) -> float:
+        """The bill: every answered request at its model's list price, batch requests at
+        the batch rates (OpenAI's usage counts cached prompt tokens inside
+        ``prompt_tokens``; Anthropic's counts cache reads apart from ``input_tokens``)."""
+        total = 0.0
+        for model, batch, usage in self.billed:
+            if "prompt_tokens" in usage:
+                cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+                tokens = (usage["prompt_tokens"], usage["completion_tokens"], cached)
+            else:
+                cached = usage.get("cache_read_input_tokens") or 0
+                tokens = (usage["input_tokens"] + cached
+                          + (usage.get("cache_creation_input_tokens") or 0),
+                          usage["output_tokens"], cached)
+            cost = prices.cost(model, tokens[0], tokens[1], tokens[2], batch=batch)
+            assert cost is not None, f"no price for {model}"
+            total += cost
+        return total
 
     # -- answering one request -----------------------------------------------------------
 
@@ -293,6 +317,8 @@ class BatchServer:
                 code, body = self._answer_openai(line, b["endpoint"])
                 entry.update(response={"status_code": code, "request_id": f"req_{next(_ids)}",
                                        "body": body}, error=None)
+                if code == 200:
+                    self.billed.append((body["model"], True, body["usage"]))
                 (out if code == 200 else errors).append(json.dumps(entry).encode())
                 completed, failed = completed + (code == 200), failed + (code != 200)
             else:
@@ -339,6 +365,9 @@ class BatchServer:
             result = self._answer_anthropic(request, b["_version"]) if i < done \
                 else {"type": rest}
             counts[result["type"]] += 1
+            if result["type"] == "succeeded":
+                message = result["message"]
+                self.billed.append((message["model"], True, message["usage"]))
             lines.append(json.dumps({"custom_id": request["custom_id"], "result": result}
                                     ).encode())
         lines.reverse()  # "not guaranteed to be in the same order as requests"
@@ -568,6 +597,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.owner.live_bodies.append(body)  # type: ignore[attr-defined]
             route, match = next((r, m) for p, r in ROUTES if (m := p.fullmatch(path)))
             status, payload = 200, route(self, body, *match.groups())
+            if isinstance(payload, dict) and "usage" in payload and "model" in payload:
+                self.server.owner.billed.append(  # type: ignore[attr-defined]
+                    (payload["model"], False, payload["usage"]))
         except Refusal as refusal:
             status, payload = refusal.args[0], refusal.args[1]
         self.server.owner.counts["live"] += 1  # type: ignore[attr-defined]

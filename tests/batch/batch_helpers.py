@@ -53,8 +53,8 @@ def batch(server: BatchServer, kind: str, benchmark: Benchmark, folder: Path, *,
 
 
 def live(server: BatchServer, kind: str, benchmark: Benchmark, folder: Path, *,
-         config: EvalConfig = CONFIG) -> Summary:
-    with ResponseCache(folder / "cache") as responses:
+         config: EvalConfig = CONFIG, cache: str = "cache") -> Summary:
+    with ResponseCache(folder / cache) as responses:
         return Evaluator(backend(server, kind), benchmark=benchmark, cache=responses,
                          progress=False).run(config, folder / "run")
 
