@@ -68,7 +68,6 @@ class BatchRunner:
         self._source: Source = lambda: ()
         self._tries: Counter[str] = Counter()
         self._reasons: dict[str, str] = {}
-        self._delivered: dict[str, str] = {}
         self._committed = 0.0
         self._delay = self.options.poll_initial_s
         self._cancelled: set[str] = set()
@@ -348,18 +347,28 @@ class BatchRunner:
             else:
                 retry.setdefault(got.error or "errored", []).append(key)
         # The client's one rule: the same refusal on the first requests stops the run.
-        watch, self._delivered = self.client.refusals, {}
+        # Refusals it holds (no answer yet) are not sent again: passed on at the first
+        # answer or at the end, they become error rows then.
+        watch = self.client.refusals
+        delivered: dict[str, str] = {}
+
+        def deliver(key: str, message: str) -> None:
+            delivered[key] = message
+            self._refuse(key, message)
+
         if answers:
             watch.answer()
         stop: SystematicRefusal | None = None
         try:
             for key, message in refused.items():
-                watch.refused(key, message, self._delivered.__setitem__)
+                watch.refused(key, message, deliver)
         except SystematicRefusal as exc:  # sent again by the next run, not error rows
             stop = exc
             retry.setdefault(next(iter(refused.values())), []).extend(
-                k for k in refused if k not in self._delivered)
-        refused = dict(self._delivered)
+                k for k in refused if k not in delivered)
+        for key in refused:
+            self._pending.pop(key, None)
+        refused = {k: m for k, m in delivered.items() if k in refused}
         cost = self.client.take_batch(answers, {})
         record.state = "collected"
         record.counts = split_counts(list(found.values()), record.requests)
@@ -369,8 +378,6 @@ class BatchRunner:
             for key in keys:
                 self._tries[key] += 1
                 self._reasons[key] = reason
-        for key, message in refused.items():
-            self._refuse(key, message)
         for key in answers:
             self._pending.pop(key, None)
         if self._claim is not None:

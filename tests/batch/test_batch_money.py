@@ -86,6 +86,22 @@ def test_isolated_refusals_are_error_rows(batch_server: BatchServer, benchmark: 
     assert {r["cache_key"] for r in errors} == set(keys[:6]) and done.summary.stopped is None
 
 
+def test_refusals_before_any_answer_are_held_not_sent_again(
+        batch_server: BatchServer, benchmark: Benchmark, tmp_path: Path) -> None:
+    """A first batch of three requests, all refused (fewer than make a systematic
+    refusal): held until the next batch answers, then error rows; never sent again."""
+    batch(batch_server, "openai", benchmark, tmp_path / "probe")
+    keys = records(tmp_path / "probe")[0]["keys"]
+    sent = len(batch_server.submitted_bodies())
+    batch_server.knobs.fail = {key: [400, -1] for key in keys[:3]}
+    done = batch(batch_server, "openai", benchmark, tmp_path / "run",
+                 options=dataclasses.replace(FAST, max_requests=3))
+    assert records(tmp_path / "run")[0]["keys"] == keys[:3]
+    assert len(batch_server.submitted_bodies()) == 2 * sent  # each request once
+    errors = {r["cache_key"] for r in rows(tmp_path / "run") if r["error"]}
+    assert errors == set(keys[:3]) and done.summary.stopped is None
+
+
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 def test_live_and_batch_runs_on_one_cache_pay_once(batch_server: BatchServer,
                                                    benchmark: Benchmark, tmp_path: Path,
