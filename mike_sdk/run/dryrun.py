@@ -15,7 +15,6 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from mike_sdk.calls.client import ModelClient
-from mike_sdk.calls.limits import max_input_tokens
 from mike_sdk.calls.pricing import DEFAULTS_NOTE
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.config import EvalConfig
@@ -74,7 +73,7 @@ def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
     cache lookups and prices are the client's, as in a real run (at the provider's batch
     rates with ``batch``)."""
     identity, abilities = client.identity, client.backend.abilities
-    prices = client.guard.prices
+    cost: float | None = 0.0 if client.guard.prices.price(identity.model) is not None else None
     strategy = get_strategy(config.strategy, **config.strategy_options)
     done = read_row_ids(Path(run_dir)) if run_dir else set()
     planner = Planner(benchmark, config, strategy, abilities)
@@ -93,13 +92,14 @@ def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
                 hits += 1
             elif key not in seen:
                 seen.add(key)
-                in_tokens += max_input_tokens(w.request)
-                out_tokens += w.request.max_new_tokens + client.hidden_output
+                bound = client.guard.bound(w.request)
+                in_tokens, out_tokens = in_tokens + bound[0], out_tokens + bound[1]
+                usd = client.upper_bound([w.request], batch=batch)
+                cost = None if cost is None or usd is None else cost + usd
         for pair in likelihood_requests(todo, config, abilities).values():
             ll_keys = [client.key(r) for r in pair]
             ll_found = client.lookup(ll_keys)
             ll_seen.update(k for k in ll_keys if k not in ll_found)
-    cost = prices.cost(identity.model, in_tokens, out_tokens, batch=batch)
     return DryRun(items=items, done=skipped, cache_hits=hits,
                   calls=len(seen), likelihood_calls=len(ll_seen), input_tokens=in_tokens,
                   output_tokens=out_tokens, cost_usd=cost, model=identity.model)

@@ -64,7 +64,7 @@ def test_systematic_refusal_stops_a_batch_run(batch_server: BatchServer, benchma
     """Every request refused with the same 400: the run stops with the provider's message
     and writes no error rows; the keys are sent again once the cause is fixed."""
     batch_server.knobs.fail = {'"custom_id"': [400, -1]}
-    with pytest.raises(RunStopped, match="all refused with the same error.*Invalid request"):
+    with pytest.raises(RunStopped, match=r"all refused with the same error.*Invalid request"):
         batch(batch_server, kind, benchmark, tmp_path)
     assert not (tmp_path / "run" / "results.jsonl").exists() or not rows(tmp_path)
     (collected,) = records(tmp_path)[-1:]
