@@ -37,6 +37,11 @@ The live endpoints (``/v1/chat/completions``, ``/v1/completions``, ``/v1/message
 served too, by the strict stand-in's own routes, so that a live run and a batch run reach
 the same base URL (the same backend identity, hence the same cache keys).
 
+Billing (:meth:`BatchServer.bill_usd`): every answered request, live at the list price,
+in a batch at half of it (both providers' batch pricing), once however often a batch's
+results are read; requests that errored, expired or were cancelled cost nothing. OpenAI's
+batch ``metadata`` takes at most 16 pairs (keys up to 64 characters, values up to 512).
+
 Fault knobs (:class:`Knobs`): the next batch expires with only its first N requests done;
 requests whose body contains a string fail with a status (500: retryable, 400: refused);
 :meth:`BatchServer.restart`. ``counts`` counts the HTTP calls by kind.
@@ -430,6 +435,12 @@ class BatchServer:
                 raise _oai_error(400, f"Invalid input_file_id: {file_id}")
             if body.get("endpoint") not in ENDPOINTS or body.get("completion_window") != "24h":
                 raise _oai_error(400, "Invalid endpoint or completion_window.")
+            metadata = body.get("metadata") or {}
+            if not isinstance(metadata, dict) or len(metadata) > 16 or any(
+                    not isinstance(v, str) or len(str(key)) > 64 or len(v) > 512
+                    for key, v in metadata.items()):
+                raise _oai_error(400, "metadata: at most 16 pairs, keys up to 64 characters, "
+                                 "string values up to 512.")
             if len(body.get("metadata") or {}) > 16:
                 raise _oai_error(400, "metadata: at most 16 keys.")
             k, now = self.knobs, time.time()
