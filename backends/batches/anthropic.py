@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from mike_sdk.backend import GenerationRequest
-from mike_sdk.batch.provider import HttpCounts, Outcome, Remote, Stub
+from mike_sdk.batch.provider import Outcome, Remote, Stub
 from mike_sdk.batch.records import BatchRecord, Counts
 from mike_sdk.calls.failures import classify_status
 from mike_sdk.calls.retry import RetryPolicy
 
 from ..anthropic import read_message
-from .sdk import SdkCalls, refusal
+from .sdk import SdkBatches, refusal
 
 if TYPE_CHECKING:
     from ..anthropic import AnthropicBackend
@@ -49,7 +49,7 @@ STATUS = {"invalid_request_error": 400, "authentication_error": 401, "billing_er
           "rate_limit_error": 429, "api_error": 500, "overloaded_error": 529}
 
 
-class AnthropicBatches:
+class AnthropicBatches(SdkBatches):
     """Message Batches for one :class:`~mike_sdk.backends.anthropic.AnthropicBackend`."""
 
     name = "anthropic"
@@ -58,9 +58,8 @@ class AnthropicBatches:
     max_bytes = MAX_BYTES
 
     def __init__(self, backend: AnthropicBackend, retry: RetryPolicy | None = None) -> None:
+        super().__init__(backend, retry)
         self.backend = backend
-        self.calls = SdkCalls(backend, retry)
-        self.http: HttpCounts = self.calls.http
 
     def line(self, key: str, request: GenerationRequest) -> bytes:
         body, _ = self.backend.payload(request)
@@ -70,36 +69,16 @@ class AnthropicBatches:
         _, started = self.backend.payload(request)
         return started
 
-    def record(self, local_id: str, keys: list[str], size: int, round: int) -> BatchRecord:
-        return BatchRecord(local_id=local_id, provider="anthropic",
-                           model=self.backend.options.model, base_url=self.calls.base_url(),
-                           endpoint=self.endpoint, round=round, requests=len(keys),
-                           bytes=size, keys=keys)
-
     async def submit(self, record: BatchRecord, data: bytes,
                      on_uploaded: Callable[[str], None]) -> Remote:
         requests = [json.loads(line) for line in data.splitlines() if line]
-        tries = 0
-
-        async def create(client: Any) -> Any:
-            nonlocal tries
-            tries += 1
-            if tries > 1:  # the last try may have created it before its answer was lost
-                found = await self._find(client, record, set())
-                if found is not None:
-                    return await client.messages.batches.retrieve(found)
-            return await client.messages.batches.create(requests=requests)
-
-        batch = await self.calls.call("create", create)
-        record.provider_id = str(batch.id)
+        batch = await self.create_once(
+            record, lambda client: client.messages.batches.create(requests=requests),
+            lambda client, found: client.messages.batches.retrieve(found))
         return _remote(batch)
 
-    async def find(self, record: BatchRecord, claimed: set[str]) -> str | None:
-        found: str | None = await self.calls.call(
-            "list", lambda c: self._find(c, record, claimed))
-        return found
-
-    async def _find(self, client: Any, record: BatchRecord, claimed: set[str]) -> str | None:
+    async def find_with(self, client: Any, record: BatchRecord,
+                        claimed: set[str]) -> str | None:
         candidates: list[str] = []
         after: str | None = None
         while True:

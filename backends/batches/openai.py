@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from mike_sdk.backend import GenerationRequest
-from mike_sdk.batch.provider import HttpCounts, Outcome, Remote, Stub
+from mike_sdk.batch.provider import Outcome, Remote, Stub
 from mike_sdk.batch.records import ENDED_STATES, BatchRecord, Counts
 from mike_sdk.calls.failures import CallFailed, classify_status
 from mike_sdk.calls.retry import RetryPolicy
 
 from ..openai import read_chat_completion, read_completion
-from .sdk import SdkCalls, message_of, refusal
+from .sdk import SdkBatches, message_of, refusal
 
 if TYPE_CHECKING:
     from ..openai import OpenAIBackend
@@ -40,7 +40,7 @@ METADATA_KEY = "mike_batch"
 FIND_WINDOW_S = 6 * 3600
 
 
-class OpenAIBatches:
+class OpenAIBatches(SdkBatches):
     """The Batch API for one :class:`~mike_sdk.backends.openai.OpenAIBackend`."""
 
     name = "openai"
@@ -48,9 +48,8 @@ class OpenAIBatches:
     max_bytes = MAX_BYTES
 
     def __init__(self, backend: OpenAIBackend, retry: RetryPolicy | None = None) -> None:
+        super().__init__(backend, retry)
         self.backend = backend
-        self.calls = SdkCalls(backend, retry)
-        self.http: HttpCounts = self.calls.http
         chat = backend.openai_options.mode == "chat"
         self.endpoint = "/v1/chat/completions" if chat else "/v1/completions"
 
@@ -61,12 +60,6 @@ class OpenAIBatches:
     def stub(self, request: GenerationRequest) -> Stub:
         return (tuple(request.stop), self.backend.wants_logprobs(request))
 
-    def record(self, local_id: str, keys: list[str], size: int, round: int) -> BatchRecord:
-        return BatchRecord(local_id=local_id, provider="openai",
-                           model=self.backend.options.model, base_url=self.calls.base_url(),
-                           endpoint=self.endpoint, round=round, requests=len(keys),
-                           bytes=size, keys=keys)
-
     async def submit(self, record: BatchRecord, data: bytes,
                      on_uploaded: Callable[[str], None]) -> Remote:
         if record.input_file_id is None:
@@ -74,30 +67,16 @@ class OpenAIBatches:
                 file=(f"{record.local_id}.jsonl", data, "application/jsonl"), purpose="batch"))
             record.input_file_id = str(uploaded.id)
             on_uploaded(record.input_file_id)
-        tries = 0
-
-        async def create(client: Any) -> Any:
-            nonlocal tries
-            tries += 1
-            if tries > 1:  # the last try may have created it before its answer was lost
-                found = await self._find(client, record, set())
-                if found is not None:
-                    return await client.batches.retrieve(found)
-            return await client.batches.create(
+        batch = await self.create_once(
+            record, lambda client: client.batches.create(
                 input_file_id=record.input_file_id, endpoint=self.endpoint,
                 completion_window="24h",
-                metadata={METADATA_KEY: record.local_id, "mike_requests": str(record.requests)})
-
-        batch = await self.calls.call("create", create)
-        record.provider_id = str(batch.id)
+                metadata={METADATA_KEY: record.local_id, "mike_requests": str(record.requests)}),
+            lambda client, found: client.batches.retrieve(found))
         return _remote(batch)
 
-    async def find(self, record: BatchRecord, claimed: set[str]) -> str | None:
-        found: str | None = await self.calls.call(
-            "list", lambda c: self._find(c, record, claimed))
-        return found
-
-    async def _find(self, client: Any, record: BatchRecord, claimed: set[str]) -> str | None:
+    async def find_with(self, client: Any, record: BatchRecord,
+                        claimed: set[str]) -> str | None:
         after: str | None = None
         while True:
             kwargs: dict[str, Any] = {"limit": 100}

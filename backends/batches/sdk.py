@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from mike_sdk.batch.provider import HttpCounts, Outcome
+from mike_sdk.batch.records import BatchRecord, Provider
 from mike_sdk.calls.failures import CallFailed
 from mike_sdk.calls.retry import RetryPolicy, call_with_retry
 from mike_sdk.errors import ConfigError
@@ -42,6 +43,55 @@ class SdkCalls:
     def base_url(self) -> str | None:
         """Where the batches go, without a user or password part (None: the provider's)."""
         return self.backend.base_url()
+
+
+class SdkBatches:
+    """What both adapters share: the SDK calls, the intent record, creating a batch once
+    (a retried create first looks for the batch the lost answer made), finding one again."""
+
+    name: Provider
+    endpoint: str
+
+    def __init__(self, backend: RemoteBackend, retry: RetryPolicy | None) -> None:
+        self.calls = SdkCalls(backend, retry)
+        self.http: HttpCounts = self.calls.http
+
+    def record(self, local_id: str, keys: list[str], size: int, round: int) -> BatchRecord:
+        """The intent record of a new batch."""
+        return BatchRecord(local_id=local_id, provider=self.name,
+                           model=self.calls.backend.options.model,
+                           base_url=self.calls.base_url(), endpoint=self.endpoint,
+                           round=round, requests=len(keys), bytes=size, keys=keys)
+
+    async def create_once(self, record: BatchRecord, create: Callable[[Any], Awaitable[Any]],
+                          retrieve: Callable[[Any, str], Awaitable[Any]]) -> Any:
+        """``create(sdk_client)`` under the retry policy, without making a second batch
+        when an earlier try's answer was lost; sets ``record.provider_id``."""
+        tries = 0
+
+        async def attempt(client: Any) -> Any:
+            nonlocal tries
+            tries += 1
+            if tries > 1:  # the last try may have created it before its answer was lost
+                found = await self.find_with(client, record, set())
+                if found is not None:
+                    return await retrieve(client, found)
+            return await create(client)
+
+        batch = await self.calls.call("create", attempt)
+        record.provider_id = str(batch.id)
+        return batch
+
+    async def find(self, record: BatchRecord, claimed: set[str]) -> str | None:
+        """The provider id of an intent whose id was never recorded, or None."""
+        found: str | None = await self.calls.call(
+            "list", lambda c: self.find_with(c, record, claimed))
+        return found
+
+    async def find_with(self, client: Any, record: BatchRecord,
+                        claimed: set[str]) -> str | None:
+        """:meth:`find` on an SDK client (the provider's listing)."""
+        raise NotImplementedError
 
 
 def message_of(error: Any) -> str:

@@ -62,7 +62,10 @@ class HttpCounts:
 class BatchProvider(Protocol):
     """One provider's batch interface, for one backend."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """``openai`` or ``anthropic``."""
+
     endpoint: str
     max_requests: int
     max_bytes: int
