@@ -80,16 +80,16 @@ async def arun_batched(client: ModelClient, config: EvalConfig, run_dir: str | P
     benchmark = benchmark or Benchmark()
     provider = provider or provider_for(client.backend, client.limits.retry)
     evaluator = Evaluator(client, benchmark=benchmark, progress=False)
-    held, ledger = client.held, client.ledger
+    held, ledger = client.held, None
     client.held = {}  # batch mode: what the cache lacks waits for its batch
     try:
         await evaluator.arun(config, run_dir)  # checks the folder; rows the cache holds
-        client.ledger = Ledger(Path(run_dir))  # collected batches are paid for here
+        ledger = Ledger(Path(run_dir))  # collected batches are paid for here
 
         async def collected(record: BatchRecord, answers: dict[str, Generation]) -> None:
             await evaluator.arun(config, run_dir)
 
-        runner = BatchRunner(client, provider, run_dir, options,
+        runner = BatchRunner(client, provider, run_dir, options, ledger=ledger,
                              progress=BatchProgress(enabled=progress), on_collected=collected)
         try:
             report = await runner.run(lambda: plan_requests(client, benchmark, config,
@@ -103,15 +103,15 @@ async def arun_batched(client: ModelClient, config: EvalConfig, run_dir: str | P
         if runner.live:  # out of batch rounds: sent live, at live prices
             waiting, client.held = client.held, None
             try:
-                answered = await client.generate(runner.live)
+                answered = await client.generate(runner.live, ledger=ledger)
             finally:
                 client.held = waiting
             waiting.update(answered)
         summary = await evaluator.arun(config, run_dir)
     finally:
-        if client.ledger is not None and client.ledger is not ledger:
-            client.ledger.close()
-        client.held, client.ledger = held, ledger
+        if ledger is not None:
+            ledger.close()
+        client.held = held
     if report.stopped == "max_cost":
         summary = summary.model_copy(update={"stopped": "max_cost"})
         write_summary(run_dir, summary)

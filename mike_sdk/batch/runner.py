@@ -35,6 +35,7 @@ from mike_sdk.calls.client import ModelClient
 from mike_sdk.calls.failures import BadRequest
 from mike_sdk.calls.leases import LEASE_S, Claim
 from mike_sdk.calls.refusals import SystematicRefusal
+from mike_sdk.runfolder.ledger import Ledger
 
 Source = Callable[[], Iterable[tuple[str, GenerationRequest]]]
 """The run's requests by cache key, in plan order (called again for each packing)."""
@@ -49,13 +50,15 @@ class BatchRunner:
 
     def __init__(self, client: ModelClient, provider: BatchProvider, run_dir: str | Path,
                  options: BatchOptions | None = None, *, progress: BatchProgress | None = None,
-                 on_collected: OnCollected | None = None) -> None:
+                 on_collected: OnCollected | None = None, ledger: Ledger | None = None) -> None:
         self.client = client
         self.provider = provider
         self.log = BatchLog(run_dir)
         self.options = options or BatchOptions()
         self.progress = progress or BatchProgress(enabled=False)
         self.on_collected = on_collected
+        self.ledger = ledger
+        """The run's ``spend.jsonl``: collected answers are paid for there, then cached."""
         self.report = BatchReport()
         self.refused = self.report.refused
         self.live: dict[str, GenerationRequest] = {}
@@ -369,7 +372,7 @@ class BatchRunner:
         for key in refused:
             self._pending.pop(key, None)
         refused = {k: m for k, m in delivered.items() if k in refused}
-        cost = self.client.take_batch(answers, {})
+        cost = self.client.take_batch(answers, {}, ledger=self.ledger)
         record.state = "collected"
         record.counts = split_counts(list(found.values()), record.requests)
         record.cost_usd, record.refused, record.retry = cost, refused or None, retry or None

@@ -109,9 +109,6 @@ class ModelClient:
         """The failure that stopped the client (credentials, model, retries given up)."""
         self.refusals = RefusalWatch(profile_hint(backend))
         """Holds refusals until the model first answers, to stop on systematic ones."""
-        self.ledger: Ledger | None = None
-        """The run's ``spend.jsonl``: every paid answer is recorded there before it is
-        cached (set for a run by the evaluator and by batch mode); None: no run."""
         self.held: dict[str, Answered] | None = None
         """Batch mode (not None): requests the cache lacks are not sent live but wait for
         their batch; answers and refusals that batches brought in this session wait here
@@ -160,13 +157,15 @@ class ModelClient:
     # -- calls ---------------------------------------------------------------------------
 
     async def generate(self, requests: Mapping[str, GenerationRequest], *,
-                       on_batch: OnBatch | None = None) -> dict[str, Answered]:
+                       on_batch: OnBatch | None = None,
+                       ledger: Ledger | None = None) -> dict[str, Answered]:
         """Answers for requests by cache key: from the cache, else from the backend.
 
         Keys the client could not answer because it stopped (``max_cost``, or a fatal
         failure in any of its callers) are absent from the result; refused requests are
         present with ``error`` set. ``on_batch`` sees each batch of answers as it lands,
-        cache hits first.
+        cache hits first. What is paid for is written to ``ledger`` (a run's
+        ``spend.jsonl``) before it is cached.
         """
         out: dict[str, Answered] = {}
 
@@ -194,7 +193,7 @@ class ModelClient:
                 if on_batch is not None:
                     on_batch(answers)
 
-            await self._send(self.backend.generate, missing, arrived, found)
+            await self._send(self.backend.generate, missing, arrived, found, ledger)
         return out
 
     async def loglikelihood(self, requests: Mapping[str, LikelihoodRequest]
@@ -237,18 +236,18 @@ class ModelClient:
 
     # -- what the provider answered --------------------------------------------------------
 
-    def store(self, answers: Mapping[str, BaseModel], *,
-              batch: bool = False) -> float | None:
+    def store(self, answers: Mapping[str, BaseModel], *, batch: bool = False,
+              ledger: Ledger | None = None) -> float | None:
         """Take in what the provider answered (live, or a collected batch: ``batch``
-        prices it at batch rates): each paid answer is recorded in the run's ledger, then
-        cached, counted and charged to the budget. The one place answers enter; returns
-        the USD they cost (None: no price)."""
+        prices it at batch rates): each paid answer is recorded in the run's ``ledger``,
+        then cached, counted and charged to the budget. The one place answers enter;
+        returns the USD they cost (None: no price)."""
         paid = [(k, v, self.cost(v, batch=batch)) for k, v in answers.items()
                 if isinstance(v, Generation)]
         # The ledger first: a kill between the two writes leaves an answer paid for and
         # sent again (counted once), never one cached and missing from the bill.
-        if self.ledger is not None and paid:
-            self.ledger.record(paid)
+        if ledger is not None and paid:
+            ledger.record(paid)
         if self.cache is not None:
             self.cache.put_many((k, v.model_dump()) for k, v in answers.items()
                                 if not isinstance(v, Generation) or cacheable(v))
@@ -257,12 +256,12 @@ class ModelClient:
         self.guard.charge(sum(c or 0.0 for c in costs))
         return None if None in costs else sum(c or 0.0 for c in costs)
 
-    def take_batch(self, answers: Mapping[str, Generation], refused: Mapping[str, str]
-                   ) -> float | None:
+    def take_batch(self, answers: Mapping[str, Generation], refused: Mapping[str, str], *,
+                   ledger: Ledger | None = None) -> float | None:
         """A collected batch: its answers :meth:`store` d at batch rates, its refusals
         counted; both wait (in batch mode) for the caller that asks for them. Returns the
         USD the answers cost (None: no price)."""
-        cost = self.store(answers, batch=True)
+        cost = self.store(answers, batch=True, ledger=ledger)
         self.errors += len(refused)
         if self.held is not None:
             self.held.update((k, Answered(k, g, False, self.cost(g, batch=True)))
@@ -283,7 +282,8 @@ class ModelClient:
     async def _send(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
                     requests: dict[str, Q],
                     arrived: Callable[[dict[str, R], dict[str, str]], None],
-                    found: Callable[[Mapping[str, dict[str, Any]]], None]) -> None:
+                    found: Callable[[Mapping[str, dict[str, Any]]], None],
+                    ledger: Ledger | None = None) -> None:
         """Send ``requests`` in length-sorted batches under the one concurrency limit;
         ``arrived`` sees each batch (answers, refusals) once it is cached, ``found`` the
         answers another client paid for (a shared cache: see :class:`Claim`)."""
@@ -311,7 +311,7 @@ class ModelClient:
                 return
             self.refusals.answer()
             fresh = dict(zip(batch, answers, strict=True))
-            self.store(fresh)
+            self.store(fresh, ledger=ledger)
             if claim is not None:
                 claim.release(batch)
             arrived(fresh, {})

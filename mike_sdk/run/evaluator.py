@@ -168,7 +168,6 @@ class Evaluator:
                           **self._described(strategy, abilities)))
         self.client.reset()
         ledger = Ledger(run.path)
-        outer, self.client.ledger = self.client.ledger, ledger  # paid answers land there
         try:
             state = resume(run, ledger, retry_errors=retry_errors)
             # Every session of the run counts against --max-cost, not only this one.
@@ -194,7 +193,6 @@ class Evaluator:
                                     planner.skipped, time.perf_counter() - started)
             run.write_summary(summary)
         finally:
-            self.client.ledger = outer
             ledger.close()
             run.close()
         if self.client.fatal is not None:
@@ -317,7 +315,7 @@ class Evaluator:
                 bar.cost += added
 
         answers = await client.generate(dict(zip(keys, (w.request for w in todo), strict=True)),
-                                         on_batch=landed)
+                                         on_batch=landed, ledger=ledger)
         # A stopped client leaves some keys unanswered: those items wait for a re-run.
         todo = [w for w, k in zip(todo, keys, strict=True) if k in answers]
         keys = [k for k in keys if k in answers]
