@@ -232,3 +232,26 @@ def test_killed_run_resumes_without_repeating_calls(benchmark: Benchmark, data_d
     ids = [r["id"] for r in rows(run_dir)]
     assert len(ids) == len(set(ids)) == 24
     assert by_id(run_dir) == by_id(tmp_path / "ref")
+
+
+def test_runs_sharing_a_client_each_ledger_their_own_spend(benchmark: Benchmark,
+                                                           tmp_path: Path) -> None:
+    """Two runs at once through one client: each run folder's spend.jsonl holds exactly
+    the requests its own rows name (the ledger goes with the call, not the client)."""
+    import asyncio
+
+    from mike_sdk.calls.client import ModelClient
+
+    configs = {"de": TINY, "zh": TINY.model_copy(update={"languages": ("zh",)})}
+    with ResponseCache(tmp_path / "cache") as cache:
+        client = ModelClient(MockBackend(), cache=cache)
+        runs = {n: Evaluator(client, benchmark=benchmark, progress=False) for n in configs}
+
+        async def both() -> None:
+            await asyncio.gather(*(runs[n].arun(configs[n], tmp_path / n) for n in configs))
+
+        asyncio.run(both())
+    for name in configs:
+        keys = {row["cache_key"][:16] for row in rows(tmp_path / name)}
+        paid = {json.loads(line)[0] for line in (tmp_path / name / "spend.jsonl").open()}
+        assert paid == keys and keys
