@@ -15,6 +15,7 @@ import contextlib
 import copy
 import functools
 import importlib.util
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,6 +45,8 @@ from mike_sdk.calls.fleet import (
 )
 from mike_sdk.calls.sdk_errors import redact, translate, without_credentials
 from mike_sdk.errors import ConfigError, invalid_options
+
+from .bodies import not_json
 from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
 
@@ -278,6 +281,8 @@ class RemoteBackend(Backend):
         failure: CallFailed | None = None
         try:
             return await call(client)
+        except json.JSONDecodeError as exc:  # a 200 whose JSON body is cut or invalid
+            failure = not_json(self.where(), f"{exc.msg} at character {exc.pos}")
         except Exception as exc:
             import importlib
 

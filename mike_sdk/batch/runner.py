@@ -27,7 +27,7 @@ from mike_sdk.calls.cache import cacheable
 from mike_sdk.calls.client import ModelClient
 from mike_sdk.calls.failures import BadRequest, CallFailed
 from mike_sdk.calls.limits import max_input_tokens
-from mike_sdk.calls.refusals import STOP_AFTER, SystematicRefusal
+from mike_sdk.calls.refusals import WINDOW, SystematicRefusal
 
 Source = Callable[[], Iterable[tuple[str, GenerationRequest]]]
 """The run's requests by cache key, in plan order (called once per session)."""
@@ -322,7 +322,7 @@ class BatchRunner:
                 refused[key] = got.error or "refused"
             else:
                 retry.setdefault(got.error or "errored", []).append(key)
-        systematic = (not answers and len(refused) >= STOP_AFTER
+        systematic = (not answers and len(refused) >= WINDOW
                       and len(set(refused.values())) == 1)
         if systematic:
             retry.setdefault(next(iter(refused.values())), []).extend(refused)

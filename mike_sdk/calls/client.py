@@ -27,6 +27,7 @@ client gives it back unanswered or dies.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,12 +45,17 @@ from mike_sdk.backend import (
 from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
 from mike_sdk.calls.failures import BadRequest, CallFailed
 from mike_sdk.calls.leases import Claim, Leases
-from mike_sdk.calls.limits import BudgetReached, CallGuard, Limits
+from mike_sdk.calls.limits import BudgetReached, CallGuard, Halted, Limits
 from mike_sdk.calls.refusals import RefusalWatch
 from mike_sdk.errors import ConfigError
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=BaseModel)
+log = logging.getLogger(__name__)
+
+#: Seconds an interrupted call waits for the requests it has in flight (paid for) to
+#: land in the cache before abandoning them.
+DRAIN_S = 30.0
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -108,7 +114,12 @@ class ModelClient:
         """The failure that stopped the client (credentials, model, retries given up)."""
         self.refusals = RefusalWatch(_profile_hint(backend))
         """Holds refusals until the model first answers, to stop on systematic ones."""
+        self.abandoned = 0
+        """Requests still in flight :data:`DRAIN_S` after a stop or an interruption: sent,
+        perhaps paid for, their answers lost (the next run asks them again)."""
         self._slots: asyncio.Semaphore | None = None
+        self._open: asyncio.Event | None = None
+        self._sending = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -132,6 +143,13 @@ class ModelClient:
         """USD of one generation at this client's prices (None: the model has no price)."""
         return self.guard.prices.generation_cost(self.identity.model, generation)
 
+    def charged(self, generation: Generation, request: GenerationRequest) -> float | None:
+        """What a fresh answer is counted as costing: its price from the usage the server
+        reported, else (no usage) the request's upper bound, so that ``max_cost`` holds."""
+        if generation.input_tokens is None or generation.output_tokens is None:
+            return self.guard.estimated_cost([request])
+        return self.cost(generation)
+
     def lookup(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The cached values among ``keys``, as stored (absent keys are left out)."""
         return self.cache.get_many(keys) if self.cache is not None else {}
@@ -139,6 +157,15 @@ class ModelClient:
     def reset(self) -> None:
         """Clear ``stopped`` and ``fatal`` so that the client sends again."""
         self.stopped, self.fatal = None, None
+        self.guard.halted = False
+
+    def stop(self, why: str, failure: CallFailed | None = None) -> None:
+        """Send nothing new (no retry either); answers already in flight still land."""
+        self.stopped = self.stopped or why
+        self.fatal = self.fatal or failure
+        self.guard.halted = True
+        if self._open is not None:
+            self._open.set()  # the callers held by a suspicious refusal watch go home
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -166,7 +193,8 @@ class ModelClient:
         missing = {k: r for k, r in requests.items() if k not in out}
         if missing and not self.stopped:
             def arrived(batch: dict[str, Generation], failed: dict[str, str]) -> None:
-                answers = [Answered(k, g, False, self.cost(g)) for k, g in batch.items()]
+                answers = [Answered(k, g, False, self.charged(g, missing[k]))
+                           for k, g in batch.items()]
                 self.guard.charge(sum(a.cost_usd or 0.0 for a in answers))
                 answers += [Answered(k, None, False, None, error) for k, error in failed.items()]
                 out.update((a.key, a) for a in answers)
@@ -221,8 +249,24 @@ class ModelClient:
         loop = asyncio.get_running_loop()
         if self._slots is None or self._loop is not loop:
             self._slots, self._loop = asyncio.Semaphore(self.concurrency), loop
+            self._open, self._sending = asyncio.Event(), 0
+            self._open.set()
             self._tasks = set()
         return self._slots
+
+    def _landed(self) -> None:
+        """A request came back (answered, refused or failed): with a suspicious refusal
+        watch, hold new sends until nothing is in flight, then stop or go on."""
+        if self._open is None or not self.refusals.suspicious:
+            if self._open is not None:
+                self._open.set()
+            return
+        self._open.clear()
+        if self._sending == 0:
+            failure = self.refusals.verdict()
+            if failure is not None:
+                self.stop("error", failure)
+            self._open.set()
 
     async def _send(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
                     requests: dict[str, Q],
@@ -230,9 +274,14 @@ class ModelClient:
                     found: Callable[[Mapping[str, dict[str, Any]]], None]) -> None:
         """Send ``requests`` in length-sorted batches under the one concurrency limit;
         ``arrived`` sees each batch (answers, refusals) once it is cached, ``found`` the
-        answers another client paid for (a shared cache: see :class:`Claim`)."""
+        answers another client paid for (a shared cache: see :class:`Claim`).
+
+        A stop (``max_cost``, a fatal failure, this call cancelled) sends nothing new but
+        lets the calls in flight land in the cache: they are paid for. Those still out
+        after :data:`DRAIN_S` are abandoned and counted."""
         slots = self._slot()
         claim = Claim(self.leases, self.lookup, found) if self.leases is not None else None
+        sending: set[asyncio.Task[None]] = set()
 
         def record(key: str, message: str) -> None:
             self.errors += 1
@@ -265,26 +314,34 @@ class ModelClient:
 
         async def send(batch: list[str], claimed: bool = False) -> None:
             async with slots:
+                gate = self._open
+                if gate is not None and not gate.is_set():
+                    await gate.wait()  # a suspicious refusal watch: wait for its verdict
                 if self.stopped:
                     return
+                me = asyncio.current_task()
+                if me is not None:
+                    sending.add(me)
+                self._sending += 1
                 try:
                     if claim is not None and not claimed:
                         batch = claim.take(batch)
                     if batch:
                         await ask(batch)
                 except BudgetReached:
-                    self.stopped = "max_cost"
+                    self.stop("max_cost")
+                except Halted:
+                    pass  # stopped between two attempts: nothing was sent
                 except (CallFailed, ConfigError) as exc:
                     # Credentials, model, retries given up, or a cache that cannot be
-                    # written: stop every caller now.
-                    self.stopped = "error"
-                    if isinstance(exc, CallFailed):
-                        self.fatal = exc
-                    for task in list(self._tasks):
-                        if task is not asyncio.current_task():
-                            task.cancel()
+                    # written: stop every caller (what is in flight still lands).
+                    self.stop("error", exc if isinstance(exc, CallFailed) else None)
                     if isinstance(exc, ConfigError):
                         raise
+                finally:
+                    self._sending -= 1
+                    sending.discard(me)  # type: ignore[arg-type]
+                    self._landed()
 
         def start(keys: Iterable[str], claimed: bool = False) -> set[asyncio.Task[None]]:
             order = sorted(keys, key=lambda k: _length(requests[k]))
@@ -309,8 +366,8 @@ class ModelClient:
             if self.fatal is None:  # all sent: refusals still held were isolated after all
                 self.refusals.flush()
         finally:
-            for task in tasks:
-                task.cancel()
+            if tasks:
+                await self._drain(tasks, sending)
             self._tasks.difference_update(tasks | done)
             if claim is not None:
                 claim.close()  # unsent (stopped, cancelled) or refused: given back
@@ -318,6 +375,29 @@ class ModelClient:
             error = None if task.cancelled() else task.exception()
             if error is not None:
                 raise error
+
+    async def _drain(self, tasks: set[asyncio.Task[None]],
+                     sending: set[asyncio.Task[None]]) -> None:
+        """This call was interrupted: cancel what is queued, give what is in flight up to
+        :data:`DRAIN_S` to land in the cache, then abandon (and count) the rest."""
+        self.guard.halted = True  # no retries: a failed attempt was not paid for
+        for task in tasks - sending:
+            task.cancel()
+        flying = tasks & sending
+        if flying:
+            log.warning("Waiting up to %.0f s for %d requests in flight (paid for) to land "
+                        "in the cache.", DRAIN_S, len(flying))
+            try:
+                _, late = await asyncio.wait(flying, timeout=DRAIN_S)
+            except asyncio.CancelledError:
+                late = {t for t in flying if not t.done()}
+            for task in late:
+                task.cancel()
+            if late:
+                self.abandoned += len(late)
+                log.warning("Abandoned %d requests still in flight after %.0f s: they may "
+                            "have been paid for; the next run asks them again.",
+                            len(late), DRAIN_S)
 
 
 def _profile_hint(backend: Backend) -> str:

@@ -72,6 +72,10 @@ class BudgetReached(CallFailed):
     """The next call could cross ``max_cost``: it is not sent, nor any after it."""
 
 
+class Halted(Exception):
+    """The client stopped between two attempts of a call: the next one is not sent."""
+
+
 class CallGuard:
     """Applies :class:`Limits` to the calls of one session and counts what they cost."""
 
@@ -87,6 +91,9 @@ class CallGuard:
         self.spent = 0.0
         """USD spent by finished calls (known prices only); a run adds what its earlier
         sessions spent."""
+        self.halted = False
+        """Set when the client stops: no attempt starts after it (one that failed was not
+        paid for; the request waits for the next run)."""
         self.reached = False
         """Whether a call has been answered: until then an unreachable server ends the
         retries after :data:`UNREACHABLE_ATTEMPTS` (seconds, not minutes)."""
@@ -125,8 +132,12 @@ class CallGuard:
         estimate = sum(estimate_tokens(r, self.hidden_output) for r in batch)
 
         async def attempt() -> Sequence[R]:
+            if self.halted:
+                raise Halted
             if self.limiter is not None:
                 await self.limiter.acquire(estimate)
+                if self.halted:
+                    raise Halted
             try:
                 answers = await fn(batch)
             except BaseException:

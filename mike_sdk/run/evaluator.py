@@ -241,8 +241,10 @@ class Evaluator:
                 finished, pending = await asyncio.wait(pending)
                 write(finished)
         finally:
-            for task in pending:  # an error or Ctrl-C: stop the chunks still in flight
+            for task in pending:  # an error or Ctrl-C: stop the chunks still in flight...
                 task.cancel()
+            if pending:  # ...and let their paid answers land in the cache and the ledger
+                await asyncio.wait(pending)
 
     async def _next_chunk(self, work: Iterator[WorkItem]) -> list[WorkItem]:
         """The next chunk of the plan, rendered a slice at a time."""
