@@ -156,7 +156,7 @@ class ModelClient:
 
     def reset(self) -> None:
         """Clear ``stopped`` and ``fatal`` so that the client sends again."""
-        self.stopped, self.fatal = None, None
+        self.stopped, self.fatal, self.abandoned = None, None, 0
         self.guard.halted = False
 
     def stop(self, why: str, failure: CallFailed | None = None) -> None:

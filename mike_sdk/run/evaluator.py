@@ -278,11 +278,18 @@ class Evaluator:
                         reasoning_tokens=tokens.reasoning,
                         out_of_reasoning_budget=aggregator.out_of_reasoning_budget,
                         cost_usd=cost, errors=aggregator.errors,
+                        usage_unreported=ledger.unreported, abandoned=self.client.abandoned,
                         retries=stats.retries, rate_limited=stats.rate_limited,
                         wall_time_s=round(wall_s, 3))
         cost_note = (f"No price known for model {model!r}: cost_usd is null. Add it with "
                      "--prices FILE or $MIKE_PRICES." if cost is None
                      else f"Prices: {DEFAULTS_NOTE}.")
+        if ledger.unreported:
+            cost_note += (f" {ledger.unreported} answers came without usage from the server: "
+                          "each is counted at its request's upper bound.")
+        if self.client.abandoned:
+            cost_note += (f" {self.client.abandoned} requests were abandoned in flight when "
+                          "the session stopped: perhaps billed, not counted here.")
         # Set only when the run stopped, so that a finished run's file has neither key.
         stop: dict[str, Any] = {}
         if self.client.stopped:

@@ -8,7 +8,8 @@ answer lands. The summary's totals and ``--max-cost`` read it.
 
 A line is ``[KEY16, usd, input, output, cached_input, reasoning]``: the first 16 hex digits
 of the request's cache key (64 bits: a collision among a million requests has odds of
-about 1 in 30 million), then its cost and tokens.
+about 1 in 30 million), then its cost and tokens. ``input`` is null when the server
+reported no usage: ``usd`` is then the request's upper bound (what ``--max-cost`` charged).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class Tokens(NamedTuple):
     reasoning: int | None
 
 
-# (usd, input, output, cached input, reasoning) of one request.
-_Entry = tuple[float | None, int, int, int, int | None]
+# (usd, input (None: no usage reported), output, cached input, reasoning) of one request.
+_Entry = tuple[float | None, int | None, int, int, int | None]
 
 
 class Ledger:
@@ -69,7 +70,10 @@ class Ledger:
             key = full_key[:KEY_DIGITS]
             if key in self._paid:
                 continue
-            entry: _Entry = (usd, generation.input_tokens or 0, generation.output_tokens or 0,
+            reported = generation.input_tokens is not None \
+                and generation.output_tokens is not None
+            entry: _Entry = (usd, generation.input_tokens if reported else None,
+                             generation.output_tokens or 0,
                              generation.cached_input_tokens or 0, generation.reasoning_tokens)
             self._paid[key] = entry
             lines.append(json.dumps([key, *entry], separators=(",", ":")) + "\n")
@@ -90,6 +94,11 @@ class Ledger:
         return len(self._paid)
 
     @property
+    def unreported(self) -> int:
+        """Paid requests whose server reported no usage (counted at their upper bound)."""
+        return sum(1 for _, inp, *_ in self._paid.values() if inp is None)
+
+    @property
     def cost_usd(self) -> float | None:
         """USD paid, None if a price was unknown for any of them."""
         total = 0.0
@@ -104,7 +113,7 @@ class Ledger:
         sums = [0, 0, 0]
         reasoning: int | None = None
         for _, inp, out, cached, thought in self._paid.values():
-            sums[0] += inp
+            sums[0] += inp or 0
             sums[1] += out
             sums[2] += cached
             if thought is not None:
