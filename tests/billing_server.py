@@ -128,7 +128,9 @@ class BillingServer:
         knobs = self.knobs
         body = json.loads(raw or b"{}")
         anthropic = path.endswith("/messages")
-        prompt = json.dumps(body.get("messages", body.get("prompt", "")), ensure_ascii=False)
+        # What a tokenizer sees: the texts, not the JSON around them.
+        prompt = "".join(str(m.get("content", "")) for m in body.get("messages", [])) \
+            + str(body.get("system", "")) + str(body.get("prompt", ""))
         with self._lock:
             roll, stall = self._random.random(), self._random.random()
         if knobs.stall and stall < knobs.stall:
