@@ -226,9 +226,9 @@ class Evaluator:
                 bar.skipped(now - skipped)  # items the bar's total counted but cannot be
                 skipped = now
                 todo = [w for w in chunk if w.id not in state.done]
-                if state.sample:  # the rows already there must be what would be planned
+                if state.unchecked:  # the rows already there must be what is planned
                     for w in chunk:
-                        if w.id in state.sample:
+                        if w.id in state.unchecked:
                             state.check(w.id, self.client.key(w.request), run.path)
                 if todo:
                     pending.add(asyncio.create_task(
@@ -240,6 +240,8 @@ class Evaluator:
             if pending:
                 finished, pending = await asyncio.wait(pending)
                 write(finished)
+            if not self.client.stopped:
+                state.check_all_planned(run.path)
         finally:
             for task in pending:  # an error or Ctrl-C: stop the chunks still in flight...
                 task.cancel()
