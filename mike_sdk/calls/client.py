@@ -27,7 +27,6 @@ client gives it back unanswered or dies.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,18 +43,15 @@ from mike_sdk.backend import (
 )
 from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
 from mike_sdk.calls.failures import BadRequest, CallFailed
+from mike_sdk.calls.inflight import DRAIN_S, InFlight
 from mike_sdk.calls.leases import Claim, Leases
 from mike_sdk.calls.limits import BudgetReached, CallGuard, Halted, Limits
-from mike_sdk.calls.refusals import RefusalWatch
+from mike_sdk.calls.refusals import RefusalWatch, profile_hint
 from mike_sdk.errors import ConfigError
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=BaseModel)
-log = logging.getLogger(__name__)
 
-#: Seconds an interrupted call waits for the requests it has in flight (paid for) to
-#: land in the cache before abandoning them.
-DRAIN_S = 30.0
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -76,6 +72,7 @@ class Answered:
 
 
 OnBatch = Callable[[Sequence[Answered]], None]
+OnSend = Callable[[Sequence[str]], None]
 
 
 class ModelClient:
@@ -112,14 +109,15 @@ class ModelClient:
         """``max_cost`` or ``error`` once the client stopped sending; None while it sends."""
         self.fatal: CallFailed | None = None
         """The failure that stopped the client (credentials, model, retries given up)."""
-        self.refusals = RefusalWatch(_profile_hint(backend))
+        self.refusals = RefusalWatch(profile_hint(backend))
         """Holds refusals until the model first answers, to stop on systematic ones."""
         self.abandoned = 0
         """Requests still in flight :data:`DRAIN_S` after a stop or an interruption: sent,
         perhaps paid for, their answers lost (the next run asks them again)."""
+        self.abandoned_keys: set[str] = set()
+        """The keys of those requests."""
         self._slots: asyncio.Semaphore | None = None
-        self._open: asyncio.Event | None = None
-        self._sending = 0
+        self._flights: InFlight | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -157,6 +155,7 @@ class ModelClient:
     def reset(self) -> None:
         """Clear ``stopped`` and ``fatal`` so that the client sends again."""
         self.stopped, self.fatal, self.abandoned = None, None, 0
+        self.abandoned_keys = set()
         self.guard.halted = False
 
     def stop(self, why: str, failure: CallFailed | None = None) -> None:
@@ -164,19 +163,21 @@ class ModelClient:
         self.stopped = self.stopped or why
         self.fatal = self.fatal or failure
         self.guard.halted = True
-        if self._open is not None:
-            self._open.set()  # the callers held by a suspicious refusal watch go home
+        if self._flights is not None:
+            self._flights.gate.set()  # the callers held by a suspicious refusal watch go home
 
     # -- calls ---------------------------------------------------------------------------
 
     async def generate(self, requests: Mapping[str, GenerationRequest], *,
-                       on_batch: OnBatch | None = None) -> dict[str, Answered]:
+                       on_batch: OnBatch | None = None,
+                       on_send: OnSend | None = None) -> dict[str, Answered]:
         """Answers for requests by cache key: from the cache, else from the backend.
 
         Keys the client could not answer because it stopped (``max_cost``, or a fatal
         failure in any of its callers) are absent from the result; refused requests are
         present with ``error`` set. ``on_batch`` sees each batch of answers as it lands,
-        cache hits first.
+        cache hits first; ``on_send`` sees the keys of each batch just before it is sent
+        (a run folder's journal of requests in flight).
         """
         out: dict[str, Answered] = {}
 
@@ -201,7 +202,7 @@ class ModelClient:
                 if on_batch is not None:
                     on_batch(answers)
 
-            await self._send(self.backend.generate, missing, arrived, found)
+            await self._send(self.backend.generate, missing, arrived, found, on_send)
         return out
 
     async def loglikelihood(self, requests: Mapping[str, LikelihoodRequest]
@@ -249,29 +250,28 @@ class ModelClient:
         loop = asyncio.get_running_loop()
         if self._slots is None or self._loop is not loop:
             self._slots, self._loop = asyncio.Semaphore(self.concurrency), loop
-            self._open, self._sending = asyncio.Event(), 0
-            self._open.set()
+            self._flights = InFlight()
             self._tasks = set()
         return self._slots
 
-    def _landed(self) -> None:
+    def _landed(self, flights: InFlight) -> None:
         """A request came back (answered, refused or failed): with a suspicious refusal
         watch, hold new sends until nothing is in flight, then stop or go on."""
-        if self._open is None or not self.refusals.suspicious:
-            if self._open is not None:
-                self._open.set()
+        if not self.refusals.suspicious:
+            flights.gate.set()
             return
-        self._open.clear()
-        if self._sending == 0:
+        flights.gate.clear()
+        if flights.count == 0:
             failure = self.refusals.verdict()
             if failure is not None:
                 self.stop("error", failure)
-            self._open.set()
+            flights.gate.set()
 
     async def _send(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
                     requests: dict[str, Q],
                     arrived: Callable[[dict[str, R], dict[str, str]], None],
-                    found: Callable[[Mapping[str, dict[str, Any]]], None]) -> None:
+                    found: Callable[[Mapping[str, dict[str, Any]]], None],
+                    on_send: OnSend | None = None) -> None:
         """Send ``requests`` in length-sorted batches under the one concurrency limit;
         ``arrived`` sees each batch (answers, refusals) once it is cached, ``found`` the
         answers another client paid for (a shared cache: see :class:`Claim`).
@@ -281,7 +281,7 @@ class ModelClient:
         after :data:`DRAIN_S` are abandoned and counted."""
         slots = self._slot()
         claim = Claim(self.leases, self.lookup, found) if self.leases is not None else None
-        sending: set[asyncio.Task[None]] = set()
+        flights = self._flights or InFlight()
 
         def record(key: str, message: str) -> None:
             self.errors += 1
@@ -293,6 +293,8 @@ class ModelClient:
             record(key, message)
 
         async def ask(batch: list[str]) -> None:
+            if on_send is not None:
+                on_send(batch)
             try:
                 answers = await self.guard.call(fn, [requests[k] for k in batch])
             except BadRequest as exc:
@@ -314,15 +316,11 @@ class ModelClient:
 
         async def send(batch: list[str], claimed: bool = False) -> None:
             async with slots:
-                gate = self._open
-                if gate is not None and not gate.is_set():
-                    await gate.wait()  # a suspicious refusal watch: wait for its verdict
+                if not flights.gate.is_set():
+                    await flights.gate.wait()  # a suspicious refusal watch: its verdict
                 if self.stopped:
                     return
-                me = asyncio.current_task()
-                if me is not None:
-                    sending.add(me)
-                self._sending += 1
+                flights.begin(batch)
                 try:
                     if claim is not None and not claimed:
                         batch = claim.take(batch)
@@ -339,9 +337,8 @@ class ModelClient:
                     if isinstance(exc, ConfigError):
                         raise
                 finally:
-                    self._sending -= 1
-                    sending.discard(me)  # type: ignore[arg-type]
-                    self._landed()
+                    flights.end()
+                    self._landed(flights)
 
         def start(keys: Iterable[str], claimed: bool = False) -> set[asyncio.Task[None]]:
             order = sorted(keys, key=lambda k: _length(requests[k]))
@@ -366,49 +363,18 @@ class ModelClient:
             if self.fatal is None:  # all sent: refusals still held were isolated after all
                 self.refusals.flush()
         finally:
-            if tasks:
-                await self._drain(tasks, sending)
+            if tasks:  # interrupted: what is in flight is paid for, let it land
+                self.guard.halted = True  # no retries: a failed attempt was not paid for
+                lost = await flights.drain(tasks)
+                self.abandoned += len(lost)
+                self.abandoned_keys.update(lost)
             self._tasks.difference_update(tasks | done)
             if claim is not None:
                 claim.close()  # unsent (stopped, cancelled) or refused: given back
-        for task in done:
-            error = None if task.cancelled() else task.exception()
-            if error is not None:
-                raise error
-
-    async def _drain(self, tasks: set[asyncio.Task[None]],
-                     sending: set[asyncio.Task[None]]) -> None:
-        """This call was interrupted: cancel what is queued, give what is in flight up to
-        :data:`DRAIN_S` to land in the cache, then abandon (and count) the rest."""
-        self.guard.halted = True  # no retries: a failed attempt was not paid for
-        for task in tasks - sending:
-            task.cancel()
-        flying = tasks & sending
-        if flying:
-            log.warning("Waiting up to %.0f s for %d requests in flight (paid for) to land "
-                        "in the cache.", DRAIN_S, len(flying))
-            try:
-                _, late = await asyncio.wait(flying, timeout=DRAIN_S)
-            except asyncio.CancelledError:
-                late = {t for t in flying if not t.done()}
-            for task in late:
-                task.cancel()
-            if late:
-                self.abandoned += len(late)
-                log.warning("Abandoned %d requests still in flight after %.0f s: they may "
-                            "have been paid for; the next run asks them again.",
-                            len(late), DRAIN_S)
-
-
-def _profile_hint(backend: Backend) -> str:
-    settings = backend.request_settings()
-    if settings is None:
-        return ""
-    return (f"The requests were built from model profile {settings.profile!r} (see `mike "
-            "backends --models`): correct it in a profile file (--backend-option "
-            "profiles=FILE or $MIKE_PROFILES), choose another entry (--backend-option "
-            "profile=NAME), or change reasoning_effort / reasoning_budget.")
-
+        # Read every failure (several callers may hit a full disk): raise the first.
+        errors = [e for t in done if not t.cancelled() and (e := t.exception()) is not None]
+        if errors:
+            raise errors[0]
 
 def run_sync(backend: Backend, work: Awaitable[T]) -> T:
     """Run ``work`` in a new event loop and release the backend's connections, which

@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from mike_sdk.backend import Backend
 from mike_sdk.calls.failures import CallFailed
 
-__all__ = ["WINDOW", "RefusalWatch", "SystematicRefusal"]
+__all__ = ["WINDOW", "RefusalWatch", "SystematicRefusal", "profile_hint"]
 
 #: Identical refusals, with no answer among the completed requests, that make the watch
 #: suspicious (the run then stops if the requests still in flight are not answered).
@@ -83,3 +84,15 @@ class RefusalWatch:
         held, self._held = self._held, []
         for key, message, deliver in held:
             deliver(key, message)
+
+
+def profile_hint(backend: Backend) -> str:
+    """What to change when every request is refused: the model profile they were built
+    from ("" for a backend without one)."""
+    settings = backend.request_settings()
+    if settings is None:
+        return ""
+    return (f"The requests were built from model profile {settings.profile!r} (see `mike "
+            "backends --models`): correct it in a profile file (--backend-option "
+            "profiles=FILE or $MIKE_PROFILES), choose another entry (--backend-option "
+            "profile=NAME), or change reasoning_effort / reasoning_budget.")

@@ -170,6 +170,7 @@ class Evaluator:
         ledger = Ledger(run.path)
         try:
             state = resume(run, ledger, retry_errors=retry_errors)
+            ledger.settle(self.client.lookup, self.client.cost)
             # Every session of the run counts against --max-cost, not only this one.
             self.guard.spent = ledger.cost_usd or 0.0
             planner = Planner(self.benchmark, config, strategy, abilities,
@@ -193,7 +194,7 @@ class Evaluator:
                                     planner.skipped, time.perf_counter() - started)
             run.write_summary(summary)
         finally:
-            ledger.close()
+            ledger.close(abandoned=self.client.abandoned_keys)
             run.close()
         if self.client.fatal is not None:
             message = " ".join(str(self.client.fatal).split())
@@ -317,6 +318,7 @@ class Evaluator:
             bar.requests(len(batch), cached=bool(batch) and batch[0].cached)
             if not batch or batch[0].cached:
                 return
+            ledger.sent((a.key for a in batch if a.error is not None), refused=True)
             # The ledger (and the bar) count each paid request once, as it lands.
             added = ledger.record((a.key, a.generation, a.cost_usd) for a in batch
                                   if a.generation is not None)
@@ -326,7 +328,7 @@ class Evaluator:
                 bar.cost += added
 
         answers = await client.generate(dict(zip(keys, (w.request for w in todo), strict=True)),
-                                         on_batch=landed)
+                                         on_batch=landed, on_send=ledger.sent)
         # A stopped client leaves some keys unanswered: those items wait for a re-run.
         todo = [w for w, k in zip(todo, keys, strict=True) if k in answers]
         keys = [k for k in keys if k in answers]
