@@ -102,7 +102,7 @@ class Ledger:
         lines, added = [], 0.0
         known = True
         for full_key, generation, usd in self._with_lost(paid):
-            key = full_key[:KEY_DIGITS]
+            key = full_key[:KEY_DIGITS] + full_key[64:]  # KEY16, or KEY16~lost
             if key in self._paid:
                 continue
             reported = generation.input_tokens is not None \
@@ -131,8 +131,7 @@ class Ledger:
             yield entry
             if entry[0] in self.lost:
                 self.lost.discard(entry[0])
-                if entry[0][:KEY_DIGITS] not in self._paid:
-                    yield entry[0][:KEY_DIGITS] + LOST, entry[1], entry[2]
+                yield entry[0] + LOST, entry[1], entry[2]
 
     def settle(self, lookup: Callable[[Iterable[str]], Mapping[str, dict[str, Any]]],
                cost: Callable[[Generation], float | None]) -> None:
