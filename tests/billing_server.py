@@ -95,6 +95,8 @@ class BillingServer:
         self.knobs = misbehaviour or Misbehaviour()
         self.bill = Bill()
         self.statuses: Counter[str] = Counter()
+        self.in_flight = 0
+        """Requests received and not answered yet (billed all the same if the client dies)."""
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         server = self
@@ -125,6 +127,15 @@ class BillingServer:
 
     def answer(self, path: str, raw: bytes, auth: str) -> tuple[int, str, bytes]:
         """Status, content type and body for one request."""
+        with self._lock:
+            self.in_flight += 1
+        try:
+            return self._answer(path, raw, auth)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, path: str, raw: bytes, auth: str) -> tuple[int, str, bytes]:
         knobs = self.knobs
         body = json.loads(raw or b"{}")
         anthropic = path.endswith("/messages")
