@@ -57,9 +57,10 @@ class Scenario:
 
     def start(self) -> subprocess.Popen[str]:
         env = {**os.environ, "OPENAI_API_KEY": KEY}
+        # cwd: not a checkout, so that -m imports the interpreter's own mike_sdk
         return subprocess.Popen([self.python, "-m", "mike_sdk.cli.main", *self.args],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True, env=env)
+                                text=True, env=env, cwd=self.root)
 
     def finish(self, proc: subprocess.Popen[str]) -> int:
         _, err = proc.communicate()
@@ -94,8 +95,8 @@ class Scenario:
 
 
 def refusals(s: Scenario) -> dict[str, Any]:
-    """10% of prompts refused (400) at once, answers after 50 ms, 64 in flight."""
-    s.server.knobs.refuse, s.server.knobs.latency_s = 0.1, 0.05
+    """10% of prompts refused (400) at once, answers after 3 s, 64 in flight."""
+    s.server.knobs.refuse, s.server.knobs.latency_s = 0.1, 3.0
     while s.run() == 2 and len(s.codes) < 25:
         pass
     return s.figures()
@@ -147,7 +148,7 @@ def appended(s: Scenario) -> dict[str, Any]:
     other[other.index("--run-dir") + 1] = str(other_dir)
     other[other.index("--model") + 1] = "other-model"
     subprocess.run([s.python, "-m", "mike_sdk.cli.main", *other], capture_output=True,
-                   env={**os.environ, "OPENAI_API_KEY": KEY}, check=False)
+                   env={**os.environ, "OPENAI_API_KEY": KEY}, check=False, cwd=s.root)
     own = (s.run_dir / "results.jsonl").read_text().splitlines()
     foreign = {json.loads(line)["id"]: line
                for line in (other_dir / "results.jsonl").read_text().splitlines()}
@@ -192,7 +193,7 @@ def no_languages(s: Scenario) -> dict[str, Any]:
 
 
 SCENARIOS: dict[str, tuple[int, int, Callable[[Scenario], dict[str, Any]]]] = {
-    "refusals": (15, 64, refusals),
+    "refusals": (40, 64, refusals),
     "malformed": (100, 16, malformed),
     "kills": (150, 64, kills),
     "cap-no-usage": (100, 16, lambda s: cap(s, False, 1.0, 0.02)),
