@@ -113,20 +113,27 @@ def kills(s: Scenario) -> dict[str, Any]:
     """kill -9 three times and Ctrl-C once at concurrency 64 (300 ms answers), then run
     to the end."""
     s.server.knobs.latency_s = 0.3
-    at_kill = []
+    at_kill, billed_after = [], []
     for sig in (signal.SIGKILL, signal.SIGKILL, signal.SIGKILL, signal.SIGINT):
-        target = s.server.bill.calls + 100
+        target = s.server.bill.calls + 150
         proc = s.start()
         while s.server.bill.calls < target and proc.poll() is None:
             time.sleep(0.01)
         at_kill.append(s.server.in_flight)
+        billed = s.server.bill.calls
         proc.send_signal(sig)
         s.finish(proc)
+        time.sleep(1.0)  # what the server still had (or had queued) is billed by now
+        billed_after.append(s.server.bill.calls - billed)
     s.run()
-    return s.figures(**{"in flight at each stop": at_kill})
+    return s.figures(**{"in flight at each stop (server)": at_kill,
+                        "billed after each stop": billed_after})
 
 
 def cap(s: Scenario, usage: bool, tokens_per_byte: float, usd: float) -> dict[str, Any]:
+    """``--max-cost`` against a server that reports no usage, or bills more tokens than
+    the prompt has bytes."""
+    s.args += ["--max-cost", str(usd)]
     s.server.knobs.usage, s.server.knobs.tokens_per_byte = usage, tokens_per_byte
     s.server.knobs.latency_s = 0.02
     s.run()
@@ -195,7 +202,7 @@ def no_languages(s: Scenario) -> dict[str, Any]:
 SCENARIOS: dict[str, tuple[int, int, Callable[[Scenario], dict[str, Any]]]] = {
     "refusals": (40, 64, refusals),
     "malformed": (100, 16, malformed),
-    "kills": (150, 64, kills),
+    "kills": (250, 64, kills),
     "cap-no-usage": (100, 16, lambda s: cap(s, False, 1.0, 0.02)),
     "cap-overbilled": (100, 16, lambda s: cap(s, True, 2.0, 0.02)),
     "appended-rows": (80, 16, appended),

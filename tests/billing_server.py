@@ -120,7 +120,10 @@ class BillingServer:
                 except OSError:
                     pass  # the client is gone (killed): the call was billed all the same
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # 64 clients connect at once
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         # A killed client resets its connections: nothing to report.
         self.httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]
