@@ -19,13 +19,13 @@ import asyncio
 import contextlib
 import platform
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from mike_sdk.backend import Abilities, Backend, Likelihood, Tokenizer
+from mike_sdk.backend import Abilities, Backend
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.calls.client import Answered, ModelClient, run_sync
 from mike_sdk.calls.limits import CallGuard, Limits
@@ -38,10 +38,10 @@ from mike_sdk.run.plan import Planner, WorkItem, check_data_files
 from mike_sdk.run.progress import Progress
 from mike_sdk.run.results import Aggregator
 from mike_sdk.run.resume import Resumed, resume
+from mike_sdk.run.rows import result_rows
 from mike_sdk.runfolder.files import (
     GroupResult,
     LanguageDetection,
-    LikelihoodCheck,
     Manifest,
     ResultRow,
     Summary,
@@ -51,7 +51,7 @@ from mike_sdk.runfolder.ledger import Ledger
 from mike_sdk.runfolder.prompts import PromptStore
 from mike_sdk.runfolder.rundir import RunDir, read_manifest
 from mike_sdk.scoring.confusion import LanguageIdentifier, lingua_available
-from mike_sdk.scoring.scorers import SCORERS, score_answers
+from mike_sdk.scoring.scorers import SCORERS
 from mike_sdk.scoring.verdicts import IdentificationCache
 from mike_sdk.strategy import PromptStrategy, get_strategy
 
@@ -177,6 +177,7 @@ class Evaluator:
                               recorded=read_manifest(run.path).data_files,
                               on_read=lambda files: run.update_manifest(data_files=files))
             self.identifier = self._identifier(config)
+            self.identifier.start(config.pairs())  # lingua loads while requests fly
             mine, of = config.shard or (1, 1)
             expected = sum(len(range(mine - 1, min(config.limit or TASK_SIZES[t],
                                                    TASK_SIZES[t]), of)) for t in config.tasks)
@@ -195,6 +196,7 @@ class Evaluator:
             run.write_summary(summary)
         finally:
             ledger.close(abandoned=self.client.abandoned_keys)
+            self.identifier.close()
             run.close()
         if self.client.fatal is not None:
             message = " ".join(str(self.client.fatal).split())
@@ -205,10 +207,12 @@ class Evaluator:
     async def _pipeline(self, planner: Planner, state: Resumed, config: EvalConfig,
                         strategy: PromptStrategy, bar: Progress, run: RunDir,
                         ledger: Ledger) -> None:
-        """Keep up to :data:`PIPELINE_DEPTH` chunks in flight; write each one's rows as
-        soon as it is answered (in the order chunks finish)."""
+        """Keep up to :data:`PIPELINE_DEPTH` chunks sending; write each one's rows as soon
+        as it is answered and labelled (in the order chunks finish). A chunk waiting for
+        its labels (lingua still loading) no longer holds requests back."""
         pending: set[asyncio.Task[list[ResultRow]]] = set()
         store = PromptStore(run.path, state.keys)
+        sending = asyncio.Semaphore(PIPELINE_DEPTH)
 
         def write(finished: set[asyncio.Task[list[ResultRow]]]) -> None:
             for task in finished:
@@ -232,12 +236,12 @@ class Evaluator:
                         if w.id in state.unchecked:
                             state.check(w.id, self.client.key(w.request), run.path)
                 if todo:
+                    await sending.acquire()  # released once the chunk's answers are in
                     pending.add(asyncio.create_task(
-                        self._process(todo, config, strategy, bar, ledger)))
-                while len(pending) >= PIPELINE_DEPTH:
-                    finished, pending = await asyncio.wait(
-                        pending, return_when=asyncio.FIRST_COMPLETED)
-                    write(finished)
+                        self._process(todo, config, strategy, bar, ledger, sending.release)))
+                finished = {t for t in pending if t.done()}
+                pending -= finished
+                write(finished)
             if pending:
                 finished, pending = await asyncio.wait(pending)
                 write(finished)
@@ -308,9 +312,24 @@ class Evaluator:
                        totals=totals, cost_note=cost_note, **stop)
 
     async def _process(self, todo: list[WorkItem], config: EvalConfig,
-                       strategy: PromptStrategy, bar: Progress,
-                       ledger: Ledger) -> list[ResultRow]:
-        """Answer, check, score and label one chunk; returns its rows."""
+                       strategy: PromptStrategy, bar: Progress, ledger: Ledger,
+                       answered_all: Callable[[], None]) -> list[ResultRow]:
+        """Answer, check, score and label one chunk (``answered_all`` once nothing of it
+        is left to send); returns its rows."""
+        once = [answered_all]
+
+        def release() -> None:
+            while once:
+                once.pop()()
+
+        try:
+            return await self._answer_and_label(todo, config, strategy, bar, ledger, release)
+        finally:
+            release()  # an error or a cancel before the answers were all in
+
+    async def _answer_and_label(self, todo: list[WorkItem], config: EvalConfig,
+                                strategy: PromptStrategy, bar: Progress, ledger: Ledger,
+                                answered_all: Callable[[], None]) -> list[ResultRow]:
         client = self.client
         keys = [client.key(w.request) for w in todo]
 
@@ -341,58 +360,18 @@ class Evaluator:
             {key: r for wid, pair in scoring.items()
              for key, r in zip(pair_keys[wid], pair, strict=True)}) if scoring else {}
         bar.likelihoods(len(checks))
+        answered_all()
         tokenizer = self.backend.get_tokenizer() if self.backend.abilities.tokenizer else None
         outputs = [g.text if (g := answers[k].generation) is not None else "" for k in keys]
         extracted = [strategy.extract(w.request, text) if answers[k].generation else ""
                      for w, k, text in zip(todo, keys, outputs, strict=True)]
         # One look-up of the stored language verdicts for the whole chunk.
-        self.identifier.prefetch((a, w.item.target_lang, w.item.source_lang)
-                                 for a, w in zip(extracted, todo, strict=True))
+        await self.identifier.aprefetch((a, w.item.target_lang, w.item.source_lang)
+                                        for a, w in zip(extracted, todo, strict=True))
         rows: list[ResultRow] = []
         for start in range(0, len(todo), SLICE):
             await asyncio.sleep(0)  # answers waiting to be read, slots waiting to be used
             part = slice(start, start + SLICE)
-            rows += self._rows(todo[part], keys[part], outputs[part], extracted[part], answers,
-                               pair_keys, checks, tokenizer)
-        return rows
-
-    def _rows(self, todo: list[WorkItem], keys: list[str], outputs: list[str],
-              extracted: list[str], answers: dict[str, Answered],
-              pair_keys: dict[str, tuple[str, str]], checks: dict[str, Likelihood],
-              tokenizer: Tokenizer | None) -> list[ResultRow]:
-        """Score and label answered work items (those whose likelihood check is missing
-        because the run stopped are left for a re-run)."""
-        scores = score_answers(extracted, [w.gold for w in todo], tokenizer)
-        rows = []
-        for work, key, text, answer, score in zip(todo, keys, outputs, extracted, scores,
-                                                  strict=True):
-            outcome = answers[key]
-            gen = outcome.generation
-            check = None
-            pair = pair_keys.get(work.id)
-            if pair is not None:
-                if not all(k in checks for k in pair):
-                    continue  # stopped before its likelihood check: left for a re-run
-                check = LikelihoodCheck(new_logprob=checks[pair[0]].mean,
-                                        old_logprob=checks[pair[1]].mean)
-            item = work.item
-            # Validating is cheaper than model_construct here (pydantic-core does it), and
-            # a full configuration writes half a million rows.
-            rows.append(ResultRow.model_validate({
-                "id": work.id, "task": item.task, "index": item.index,
-                "case_id": item.target.case_id, "source_lang": item.source_lang,
-                "target_lang": item.target_lang, "metric": work.metric,
-                "prompt": work.request.prompt, "messages": work.request.messages,
-                "cache_key": key, "output": text, "answer": answer, "gold": work.gold,
-                "scores": {name: 0.0 for name in score} if outcome.error else score,
-                "likelihood": check, "cached": outcome.cached,
-                "input_tokens": gen.input_tokens if gen else None,
-                "output_tokens": gen.output_tokens if gen else None,
-                "cached_input_tokens": gen.cached_input_tokens if gen else None,
-                "reasoning_tokens": gen.reasoning_tokens if gen else None,
-                "cost_usd": outcome.cost_usd,
-                "finish_reason": gen.finish_reason if gen else "error", "error": outcome.error,
-                "answer_language": self.identifier.label(
-                    answer, item.target_lang, item.source_lang, work.gold,
-                    item.source.answer(work.metric))}))
+            rows += result_rows(todo[part], keys[part], outputs[part], extracted[part],
+                                answers, pair_keys, checks, tokenizer, self.identifier)
         return rows
