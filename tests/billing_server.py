@@ -15,6 +15,7 @@ change while it runs:
 * ``tokens_per_byte``: tokens billed per prompt byte (above 1 passes any bound a client
   can compute from the prompt's bytes);
 * ``latency_s`` and ``stall``: the time to answer, and the share of calls never answered;
+* ``answers``: what it answers (chosen by prompt), "Paris" by default;
 * ``echo_auth``: refusals quote the ``Authorization`` header they were sent (as some
   servers do), so that tests can check it is redacted.
 """
@@ -61,6 +62,7 @@ class Misbehaviour:
     stall: float = 0.0
     stall_s: float = 3600.0
     echo_auth: bool = False
+    answers: tuple[str, ...] = (ANSWER,)
 
 
 @dataclass
@@ -96,6 +98,8 @@ class BillingServer:
         self.bill = Bill()
         self.statuses: Counter[str] = Counter()
         self.in_flight = 0
+        self.billed_at: list[float] = []
+        """Monotonic times of the billed 200s."""
         """Requests received and not answered yet (billed all the same if the client dies)."""
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -177,15 +181,17 @@ class BillingServer:
         """A completion, billed as it is made."""
         knobs = self.knobs
         tokens_in = max(1, round(len(prompt.encode()) * knobs.tokens_per_byte))
-        tokens_out = len(ANSWER.encode())
+        answer = knobs.answers[int(_share(prompt, "answer") * len(knobs.answers))]
+        tokens_out = len(answer.encode())
         usd = (tokens_in * INPUT_PER_M + tokens_out * OUTPUT_PER_M) / 1e6
         with self._lock:
             self.bill.lines.append((hashlib.sha256(raw).hexdigest()[:16], tokens_in,
                                     tokens_out, usd))
+            self.billed_at.append(time.monotonic())
         if anthropic:
             message: dict[str, Any] = {
                 "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
-                "content": [{"type": "text", "text": ANSWER}], "stop_reason": "end_turn",
+                "content": [{"type": "text", "text": answer}], "stop_reason": "end_turn",
                 "stop_sequence": None}
             if knobs.usage:
                 message["usage"] = {"input_tokens": tokens_in, "output_tokens": tokens_out}
@@ -193,7 +199,7 @@ class BillingServer:
         completion: dict[str, Any] = {
             "id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
             "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": ANSWER}}]}
+                         "message": {"role": "assistant", "content": answer}}]}
         if knobs.usage:
             completion["usage"] = {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
                                    "total_tokens": tokens_in + tokens_out}

@@ -53,6 +53,11 @@ class Transient(CallFailed):
     retryable = True
 
 
+class TimedOut(Transient):
+    """No answer within the timeout: retried, and each retry said on stderr (a server
+    that never answers would otherwise be minutes of silence)."""
+
+
 class Unreachable(Transient):
     """No connection to the server (refused, unknown host, dropped before any answer):
     retried, but a run that has not reached the server yet gives up within seconds."""

@@ -112,3 +112,19 @@ def test_max_cost_holds_when_the_server_reports_no_usage(server: BillingServer,
     assert client.guard.spent <= cap and client.guard.spent >= server.bill.usd
     charged = [a.cost_usd for a in answers.values()]  # type: ignore[attr-defined]
     assert all(c is not None and c > 0 for c in charged)
+
+
+def test_a_server_that_never_answers_is_said_at_each_retry(
+        server: BillingServer, caplog: pytest.LogCaptureFixture) -> None:
+    from mike_sdk.calls.failures import TimedOut
+    from mike_sdk.calls.retry import RetryPolicy
+
+    server.knobs.stall, server.knobs.stall_s = 1.0, 3.0
+    backend = OpenAIBackend(MODEL, base_url=f"{server.url}/v1", api_key="k", timeout=0.3)
+    client = ModelClient(backend, limits=Limits(retry=RetryPolicy(
+        max_attempts=3, base_wait_s=0.01, max_wait_s=0.02)))
+    caplog.set_level("WARNING", logger="mike_sdk")
+    with pytest.raises(TimedOut, match=f"request to {server.url}/v1 timed out"):
+        client.generate_sync(prompts(1))
+    said = [r for r in caplog.records if "timed out" in r.getMessage()]
+    assert len(said) == 2 and all(r.levelname == "WARNING" for r in said)  # attempts 1, 2
