@@ -28,9 +28,12 @@ def _quote(text: str) -> str:
 
 
 def not_json(where: str, detail: str) -> Transient:
-    """The failure of a 200 whose body does not parse as JSON."""
-    return Transient(f"{where} answered 200 with a body that is not valid JSON ({detail}); "
-                     "retrying.")
+    """The failure of a 200 whose body does not parse as JSON: an answer cut short, most
+    likely billed (the client counts it at the cost of the answer that follows)."""
+    failure = Transient(f"{where} answered 200 with a body that is not valid JSON "
+                        f"({detail}); retrying.")
+    failure.billed = True
+    return failure
 
 
 def checked(response: Any, where: str, needs: str) -> Any:

@@ -47,10 +47,10 @@ from mike_sdk.calls.fleet import (
 )
 from mike_sdk.calls.sdk_errors import redact, translate, without_credentials
 from mike_sdk.errors import ConfigError, invalid_options
-
-from .bodies import not_json
 from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
+
+from .bodies import not_json
 
 __all__ = ["RemoteBackend", "RemoteOptions", "http_client", "redact", "resolve_key",
            "translate"]

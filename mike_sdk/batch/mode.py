@@ -28,7 +28,7 @@ from mike_sdk.batch.progress import BatchProgress
 from mike_sdk.batch.provider import BatchProvider, provider_for
 from mike_sdk.batch.records import BatchRecord
 from mike_sdk.batch.runner import BatchOptions, BatchReport, BatchRunner
-from mike_sdk.calls.client import Answered, ModelClient, OnBatch, run_sync
+from mike_sdk.calls.client import Answered, ModelClient, OnBatch, OnSend, run_sync
 from mike_sdk.calls.failures import CallFailed
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.config import EvalConfig
@@ -65,7 +65,8 @@ class BatchClient(ModelClient):
                                                  batch=key not in self.live)
 
     async def generate(self, requests: Mapping[str, GenerationRequest], *,
-                       on_batch: OnBatch | None = None) -> dict[str, Answered]:
+                       on_batch: OnBatch | None = None,
+                       on_send: OnSend | None = None) -> dict[str, Answered]:
         """Answers from the cache (and this session's batches); nothing is sent. Keys not
         answered yet are absent, as for a stopped client: their rows wait."""
         found = self.lookup(requests)

@@ -27,6 +27,7 @@ client gives it back unanswered or dies.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -43,7 +44,7 @@ from mike_sdk.backend import (
 )
 from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
 from mike_sdk.calls.failures import BadRequest, CallFailed
-from mike_sdk.calls.inflight import DRAIN_S, InFlight
+from mike_sdk.calls.inflight import InFlight
 from mike_sdk.calls.leases import Claim, Leases
 from mike_sdk.calls.limits import BudgetReached, CallGuard, Halted, Limits
 from mike_sdk.calls.refusals import RefusalWatch, profile_hint
@@ -111,13 +112,12 @@ class ModelClient:
         """The failure that stopped the client (credentials, model, retries given up)."""
         self.refusals = RefusalWatch(profile_hint(backend))
         """Holds refusals until the model first answers, to stop on systematic ones."""
-        self.abandoned = 0
-        """Requests still in flight :data:`DRAIN_S` after a stop or an interruption: sent,
-        perhaps paid for, their answers lost (the next run asks them again)."""
         self.abandoned_keys: set[str] = set()
-        """The keys of those requests."""
+        """Requests still in flight :data:`~.inflight.DRAIN_S` after an interruption: sent, perhaps
+        paid for, their answers lost (the next run asks them again)."""
         self._slots: asyncio.Semaphore | None = None
         self._flights: InFlight | None = None
+        self._billed_failures: Counter[str] = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -141,12 +141,13 @@ class ModelClient:
         """USD of one generation at this client's prices (None: the model has no price)."""
         return self.guard.prices.generation_cost(self.identity.model, generation)
 
-    def charged(self, generation: Generation, request: GenerationRequest) -> float | None:
-        """What a fresh answer is counted as costing: its price from the usage the server
-        reported, else (no usage) the request's upper bound, so that ``max_cost`` holds."""
-        if generation.input_tokens is None or generation.output_tokens is None:
-            return self.guard.estimated_cost([request])
-        return self.cost(generation)
+    def charged(self, generation: Generation, request: GenerationRequest,
+                calls: int = 1) -> float | None:
+        """What a fresh answer billed ``calls`` times is counted as costing: its price from
+        the usage the server reported, else the request's upper bound (``max_cost`` holds)."""
+        usd = (self.guard.estimated_cost([request]) if generation.input_tokens is None
+               or generation.output_tokens is None else self.cost(generation))
+        return None if usd is None else usd * calls
 
     def lookup(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The cached values among ``keys``, as stored (absent keys are left out)."""
@@ -154,8 +155,7 @@ class ModelClient:
 
     def reset(self) -> None:
         """Clear ``stopped`` and ``fatal`` so that the client sends again."""
-        self.stopped, self.fatal, self.abandoned = None, None, 0
-        self.abandoned_keys = set()
+        self.stopped, self.fatal, self.abandoned_keys = None, None, set()
         self.guard.halted = False
 
     def stop(self, why: str, failure: CallFailed | None = None) -> None:
@@ -194,8 +194,9 @@ class ModelClient:
         missing = {k: r for k, r in requests.items() if k not in out}
         if missing and not self.stopped:
             def arrived(batch: dict[str, Generation], failed: dict[str, str]) -> None:
-                answers = [Answered(k, g, False, self.charged(g, missing[k]))
-                           for k, g in batch.items()]
+                # An answer cut short before this one was billed too: the same request.
+                answers = [Answered(k, g, False, self.charged(
+                    g, missing[k], 1 + self._billed_failures.pop(k, 0))) for k, g in batch.items()]
                 self.guard.charge(sum(a.cost_usd or 0.0 for a in answers))
                 answers += [Answered(k, None, False, None, error) for k, error in failed.items()]
                 out.update((a.key, a) for a in answers)
@@ -278,7 +279,7 @@ class ModelClient:
 
         A stop (``max_cost``, a fatal failure, this call cancelled) sends nothing new but
         lets the calls in flight land in the cache: they are paid for. Those still out
-        after :data:`DRAIN_S` are abandoned and counted."""
+        after :data:`~.inflight.DRAIN_S` are abandoned and counted."""
         slots = self._slot()
         claim = Claim(self.leases, self.lookup, found) if self.leases is not None else None
         flights = self._flights or InFlight()
@@ -296,7 +297,9 @@ class ModelClient:
             if on_send is not None:
                 on_send(batch)
             try:
-                answers = await self.guard.call(fn, [requests[k] for k in batch])
+                answers = await self.guard.call(
+                    fn, [requests[k] for k in batch],
+                    on_billed=lambda: self._billed_failures.update(batch))
             except BadRequest as exc:
                 if len(batch) == 1:
                     self.refusals.refused(batch[0], " ".join(str(exc).split()), refuse)
@@ -365,9 +368,7 @@ class ModelClient:
         finally:
             if tasks:  # interrupted: what is in flight is paid for, let it land
                 self.guard.halted = True  # no retries: a failed attempt was not paid for
-                lost = await flights.drain(tasks)
-                self.abandoned += len(lost)
-                self.abandoned_keys.update(lost)
+                self.abandoned_keys.update(await flights.drain(tasks))
             self._tasks.difference_update(tasks | done)
             if claim is not None:
                 claim.close()  # unsent (stopped, cancelled) or refused: given back

@@ -31,6 +31,8 @@ class CallFailed(BackendError):
     """A backend call failed; subclasses say whether and when to retry."""
 
     retryable = False
+    billed = False
+    """Whether the provider most likely billed the failed call (an answer it cut short)."""
 
     def __init__(self, message: str, *, status: int | None = None,
                  retry_after: float | None = None) -> None:

@@ -119,9 +119,11 @@ class CallGuard:
             self.limiter.pause(failure.retry_after)
 
     async def call(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
-                   batch: Sequence[Q]) -> list[R]:
+                   batch: Sequence[Q], *, on_billed: Callable[[], None] | None = None
+                   ) -> list[R]:
         """``fn(batch)`` under the budget, the rate limiter and the retry policy; the
-        caller then :meth:`charge` s what the answers cost."""
+        caller then :meth:`charge` s what the answers cost. ``on_billed`` hears of each
+        failed attempt that was billed all the same (an answer cut short)."""
         reserve = 0.0
         if self.limits.max_cost is not None:
             reserve = self.estimated_cost(batch) or 0.0
@@ -150,13 +152,18 @@ class CallGuard:
             self.reached = True
             return answers
 
+        def seen(failure: CallFailed) -> None:
+            if failure.billed and on_billed is not None:
+                on_billed()
+            self._on_failure(failure)
+
         def give_up(failure: CallFailed, attempts: int) -> bool:
             return (isinstance(failure, Unreachable) and not self.reached
                     and attempts >= UNREACHABLE_ATTEMPTS)
 
         try:
             return list(await call_with_retry(attempt, self.limits.retry, stats=self.stats,
-                                              on_failure=self._on_failure, give_up=give_up))
+                                              on_failure=seen, give_up=give_up))
         finally:
             # The caller charges the real cost right after (no await in between), so the
             # budget never sees a moment where a finished call counts for nothing.

@@ -18,7 +18,6 @@ from mike_sdk.calls.failures import (
     BadRequest,
     CallFailed,
     TimedOut,
-    Transient,
     Unreachable,
     classify_status,
 )

@@ -278,6 +278,7 @@ class Evaluator:
         stats = self.guard.stats
         model = self.client.identity.model
         cost, tokens = ledger.cost_usd, ledger.tokens()
+        abandoned = self.client.abandoned_keys
         totals = Totals(rows=aggregator.rows, cache_hits=aggregator.cached,
                         backend_calls_this_session=self.client.calls,
                         paid_requests=ledger.requests, input_tokens=tokens.input,
@@ -285,7 +286,7 @@ class Evaluator:
                         reasoning_tokens=tokens.reasoning,
                         out_of_reasoning_budget=aggregator.out_of_reasoning_budget,
                         cost_usd=cost, errors=aggregator.errors,
-                        usage_unreported=ledger.unreported, abandoned=self.client.abandoned,
+                        usage_unreported=ledger.unreported, abandoned=len(abandoned),
                         retries=stats.retries, rate_limited=stats.rate_limited,
                         wall_time_s=round(wall_s, 3))
         cost_note = (f"No price known for model {model!r}: cost_usd is null. Add it with "
@@ -294,9 +295,10 @@ class Evaluator:
         if ledger.unreported:
             cost_note += (f" {ledger.unreported} answers came without usage from the server: "
                           "each is counted at its request's upper bound.")
-        if self.client.abandoned:
-            cost_note += (f" {self.client.abandoned} requests were abandoned in flight when "
-                          "the session stopped: perhaps billed, not counted here.")
+        if abandoned:
+            cost_note += (f" {len(abandoned)} requests were abandoned in flight when the "
+                          "session stopped: perhaps billed, not counted yet (the next run "
+                          "counts them).")
         # Set only when the run stopped, so that a finished run's file has neither key.
         stop: dict[str, Any] = {}
         if self.client.stopped:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from billing_server import MODEL, BillingServer, Misbehaviour, price_file_text
+from billing_server import MODEL, BillingServer, price_file_text
 
 from mike_sdk.backend import Backend, GenerationRequest
 from mike_sdk.backends.anthropic import AnthropicBackend
@@ -52,6 +52,9 @@ def test_a_third_malformed_is_retried_to_an_answer_each(wire: str, server: Billi
     kinds = {k for k in ("cut json", "html", "error object") if server.statuses[k]}
     assert kinds == {"cut json", "html", "error object"}  # every kind was met and survived
     assert client.guard.stats.transient == sum(server.statuses[k] for k in kinds)
+    # A cut answer was billed: it is counted with the answer that followed it.
+    counted = sum(a.cost_usd or 0.0 for a in answers.values())
+    assert counted == pytest.approx(server.bill.usd) and server.bill.calls > 60
 
 
 @pytest.mark.parametrize(("kind", "says"), [

@@ -120,7 +120,7 @@ def test_credentials_in_a_base_url_are_refused_without_quoting_them(
         OpenAIBackend("m", api_key="k", transport=transport)  # type: ignore[arg-type]
     assert "PASSWORD-SECRET" not in str(caught.value)
     fleet = tmp_path / "fleet.json"
-    fleet.write_text('{"name": "f", "servers": [{"url": "%s"}]}' % url)
+    fleet.write_text(f'{{"name": "f", "servers": [{{"url": "{url}"}}]}}')
     with pytest.raises(ConfigError, match="must not hold credentials") as caught:
         OpenAIBackend("m", fleet=str(fleet), api_key="k")
     assert "PASSWORD-SECRET" not in str(caught.value)

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from pydantic_core import from_json
 
 from mike_sdk.backend import Abilities, Generation, GenerationRequest, Identity
 from mike_sdk.calls.cache import ResponseCache, cacheable, request_key, unsealed

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-
-from collections.abc import Sequence
 
 from mike_sdk.backend import Generation, GenerationRequest
 from mike_sdk.backends.mock import MockBackend
@@ -102,7 +101,7 @@ def test_when_all_but_the_slowest_are_refused_the_pending_answer_decides() -> No
 
     backend = SlowFirst(latency_s=0.0, batch_size=1)
     client = ModelClient(backend, concurrency=8)
-    requests = [GenerationRequest(prompt="slow")] + prompts(3 * WINDOW)
+    requests = [GenerationRequest(prompt="slow"), *prompts(3 * WINDOW)]
     answers = asyncio.run(client.generate({client.key(r): r for r in requests}))
     assert client.fatal is None and len(answers) == len(requests)
     assert sum(1 for a in answers.values() if a.error) == 3 * WINDOW
