@@ -113,7 +113,7 @@ def kills(s: Scenario) -> dict[str, Any]:
     """kill -9 three times and Ctrl-C once at concurrency 64 (300 ms answers), then run
     to the end."""
     s.server.knobs.latency_s = 0.3
-    at_kill, billed_after = [], []
+    at_kill, billed_after, journal = [], [], []
     for sig in (signal.SIGKILL, signal.SIGKILL, signal.SIGKILL, signal.SIGINT):
         target = s.server.bill.calls + 150
         proc = s.start()
@@ -125,9 +125,25 @@ def kills(s: Scenario) -> dict[str, Any]:
         s.finish(proc)
         time.sleep(1.0)  # what the server still had (or had queued) is billed by now
         billed_after.append(s.server.bill.calls - billed)
+        journal.append(unlanded(s.run_dir))
     s.run()
     return s.figures(**{"in flight at each stop (server)": at_kill,
-                        "billed after each stop": billed_after})
+                        "billed after each stop": billed_after,
+                        "in flight at each stop (client journal)": journal})
+
+
+def unlanded(run_dir: Path) -> int | None:
+    """Requests the run's journal says were sent and its ledger never saw land (None:
+    a version without the journal)."""
+    journal, spend = run_dir / "sending.jsonl", run_dir / "spend.jsonl"
+    if not journal.exists():
+        return None if not spend.exists() else 0
+    lines = journal.read_text().split()
+    refused = {line[1:] for line in lines if line.startswith("-")}
+    paid = {json.loads(line)[0] for line in spend.read_text().splitlines()} \
+        if spend.exists() else set()
+    return len({k for k in lines if not k.startswith("-") and k not in refused
+                and k[:16] not in paid})
 
 
 def cap(s: Scenario, usage: bool, tokens_per_byte: float, usd: float) -> dict[str, Any]:
