@@ -98,9 +98,9 @@ class BillingServer:
         self.bill = Bill()
         self.statuses: Counter[str] = Counter()
         self.in_flight = 0
+        """Requests received and not answered yet (billed all the same if the client dies)."""
         self.billed_at: list[float] = []
         """Monotonic times of the billed 200s."""
-        """Requests received and not answered yet (billed all the same if the client dies)."""
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         server = self
