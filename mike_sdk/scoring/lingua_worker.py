@@ -12,7 +12,9 @@ identifications while the event loop goes on sending.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from functools import lru_cache
@@ -21,6 +23,9 @@ from typing import Any
 from mike_sdk.scoring.verdicts import Verdict
 
 __all__ = ["LinguaWorker", "detector", "verdicts_of"]
+
+#: How much lower the worker's scheduling priority is than the run's.
+NICE = 10
 
 #: A letter of each script, enough for lingua to load the models of a detector's languages.
 _SAMPLE = {"Latin": "a", "Cyrillic": "а", "Greek": "α", "Arabic": "ا", "Hebrew": "א",
@@ -50,6 +55,11 @@ def verdicts_of(codes: frozenset[str], texts: Sequence[str]) -> list[Verdict]:
     return out
 
 
+def _background() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+
+
 def _warm(sets: Sequence[tuple[str, frozenset[str]]]) -> int:
     for script, codes in sets:
         verdicts_of(codes, [_SAMPLE.get(script, "a")])
@@ -60,9 +70,11 @@ class LinguaWorker:
     """One worker process, warmed with ``(script, codes)`` detector sets."""
 
     def __init__(self, sets: Iterable[tuple[str, frozenset[str]]]) -> None:
-        # spawn: a fork of a process with an event loop and threads is not safe.
+        # spawn: a fork of a process with an event loop and threads is not safe. Niced:
+        # on a busy machine the requests (the run's process) come first.
         self._pool = ProcessPoolExecutor(max_workers=1,
-                                         mp_context=multiprocessing.get_context("spawn"))
+                                         mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_background)
         self.warming: Future[int] = self._pool.submit(_warm, sorted(set(sets), key=str))
         """Loading the detectors (done before the first identification it precedes)."""
 
