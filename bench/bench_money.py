@@ -57,10 +57,12 @@ class Scenario:
 
     def start(self) -> subprocess.Popen[str]:
         env = {**os.environ, "OPENAI_API_KEY": KEY}
-        # cwd: not a checkout, so that -m imports the interpreter's own mike_sdk
+        # cwd: not a checkout, so that -m imports the interpreter's own mike_sdk. SIGINT
+        # restored: a bench started in the background (nohup, &) has it ignored.
         return subprocess.Popen([self.python, "-m", "mike_sdk.cli.main", *self.args],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True, env=env, cwd=self.root)
+                                text=True, env=env, cwd=self.root,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def finish(self, proc: subprocess.Popen[str]) -> int:
         _, err = proc.communicate()
