@@ -30,6 +30,7 @@ from mike_sdk.calls.failures import BadRequest
 from mike_sdk.chat import PREFILL, wants_prefill
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings
 
+from .bodies import checked
 from .remote import RemoteBackend, RemoteOptions, http_client
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ class AnthropicBackend(RemoteBackend):
         # `post` sends the body as built (`messages.create` re-checks every typed parameter,
         # most of a request's client CPU), with the SDK's auth, errors and typed response.
         response = await client.post("/v1/messages", body=body, cast_to=Message)
-        return read_message(response, started)
+        return read_message(checked(response, self.where(), "content"), started)
 
 
 _FINISH: dict[str, FinishReason] = {"end_turn": "eos", "stop_sequence": "stop",

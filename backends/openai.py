@@ -34,6 +34,7 @@ from mike_sdk.errors import ConfigError
 from mike_sdk.providers.presets import get_preset
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET
 
+from .bodies import checked
 from .prompt_logprobs import LikelihoodSource, PromptScorer
 from .remote import RemoteBackend, RemoteOptions, http_client
 
@@ -189,9 +190,11 @@ class OpenAIBackend(RemoteBackend):
         # the SDK's auth, base URL, timeouts, errors and typed response.
         if self.openai_options.mode == "completions":
             response = await client.post("/completions", body=body, cast_to=Completion)
-            return read_completion(response, request, want_logprobs)
+            return read_completion(checked(response, self.where(), "choices"), request,
+                                   want_logprobs)
         response = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
-        return read_chat_completion(response, request, want_logprobs)
+        return read_chat_completion(checked(response, self.where(), "choices"), request,
+                                    want_logprobs)
 
     async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
         """Continuation scores from the server's prompt log-probabilities (the paper's

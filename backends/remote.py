@@ -15,6 +15,7 @@ import contextlib
 import copy
 import functools
 import importlib.util
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,8 @@ from mike_sdk.calls.fleet import (
     FleetFile,
     FleetServer,
     Member,
+    credentials_in,
+    hide_credentials,
     read_fleet,
     require_scheme,
 )
@@ -46,6 +49,8 @@ from mike_sdk.calls.sdk_errors import redact, translate, without_credentials
 from mike_sdk.errors import ConfigError, invalid_options
 from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
+
+from .bodies import not_json
 
 __all__ = ["RemoteBackend", "RemoteOptions", "http_client", "redact", "resolve_key",
            "translate"]
@@ -156,6 +161,11 @@ class RemoteBackend(Backend):
         self._base_url = (None if self._fleet_file is not None
                           else urls if isinstance(urls, str)
                           else os.environ.get(self.base_url_env) or None)
+        if self._base_url is not None and credentials_in(self._base_url):
+            raise ConfigError(f"${self.base_url_env} must not hold credentials "
+                              f"({without_credentials(self._base_url)} with a user:password@ "
+                              f"part): give the key with {self.key_env} or api_key=..., "
+                              "never in the URL.")
         self._fleet: Fleet[RemoteBackend] | None = None
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -177,7 +187,8 @@ class RemoteBackend(Backend):
         except ValidationError as exc:
             secret = values.get("api_key")
             shown = secret.get_secret_value() if isinstance(secret, SecretStr) else ""
-            raise invalid_options(f"the {cls.kind!r} backend", exc, [shown]) from None
+            error = invalid_options(f"the {cls.kind!r} backend", exc, [shown])
+            raise ConfigError(hide_credentials(str(error))) from None
 
     def __repr__(self) -> str:
         # Never the key, nor a user:password part of the URL.
@@ -278,6 +289,8 @@ class RemoteBackend(Backend):
         failure: CallFailed | None = None
         try:
             return await call(client)
+        except json.JSONDecodeError as exc:  # a 200 whose JSON body is cut or invalid
+            failure = not_json(self.where(), f"{exc.msg} at character {exc.pos}")
         except Exception as exc:
             import importlib
 

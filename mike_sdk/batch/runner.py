@@ -34,7 +34,6 @@ from mike_sdk.batch.records import BatchLog, BatchRecord, new_local_id
 from mike_sdk.calls.client import ModelClient
 from mike_sdk.calls.failures import BadRequest
 from mike_sdk.calls.leases import LEASE_S, Claim
-from mike_sdk.calls.refusals import SystematicRefusal
 from mike_sdk.runfolder.ledger import Ledger
 
 Source = Callable[[], Iterable[tuple[str, GenerationRequest]]]
@@ -361,12 +360,11 @@ class BatchRunner:
 
         if answers:
             watch.answer()
-        stop: SystematicRefusal | None = None
-        try:
-            for key, message in refused.items():
-                watch.refused(key, message, deliver)
-        except SystematicRefusal as exc:  # sent again by the next run, not error rows
-            stop = exc
+        for key, message in refused.items():
+            watch.refused(key, message, deliver)
+        # A collected batch has nothing left in flight: the watch can give its verdict now.
+        stop = watch.verdict()
+        if stop is not None:  # sent again by the next run, not error rows
             retry.setdefault(next(iter(refused.values())), []).extend(
                 k for k in refused if k not in delivered)
         for key in refused:

@@ -6,6 +6,11 @@ never the strategy's name: two strategies that render the same prompt share the
 answer. Values are JSON. diskcache (SQLite) makes it safe for several processes
 to share one folder (:mod:`mike_sdk.calls.leases` makes them pay once between them).
 
+Each value is stored with a checksum of its key and its JSON (:func:`sealed`): a value
+edited on disk, or moved to another key, no longer matches and is asked (and paid for)
+again, with a warning, rather than used. Values written before checksums existed are
+read as they are.
+
 A damaged ``cache.db`` is moved aside with a warning and a fresh cache started; a
 folder that cannot be written (read-only, a full disk) is a one-line
 :class:`~mike_sdk.errors.ConfigError` that names the folder and the fix.
@@ -37,6 +42,37 @@ CACHE_ENV = "MIKE_CACHE_DIR"
 #: Keys per look-up query (SQLite allows 32,766 parameters; small queries stay fast).
 _QUERY_SIZE = 500
 KEY_VERSION = 1
+#: Marks a stored value that starts with its checksum (older values start with ``{``).
+SEAL = b"S1"
+_DIGEST = 16
+
+
+def _digest(key: str, raw: bytes) -> bytes:
+    return hashlib.sha256(key.encode() + b"\0" + raw).hexdigest()[:_DIGEST].encode()
+
+
+def sealed(key: str, value: dict[str, Any]) -> bytes:
+    """The bytes stored for ``value`` under ``key``: :data:`SEAL`, a checksum of the key
+    and the JSON, then the JSON."""
+    raw = to_json(value)
+    return SEAL + _digest(key, raw) + raw
+
+
+def unsealed(key: str, stored: bytes) -> dict[str, Any] | None:
+    """The value stored under ``key``, or None when it does not match its checksum.
+
+    >>> unsealed("k", sealed("k", {"text": "Paris"}))
+    {'text': 'Paris'}
+    >>> unsealed("k", sealed("k", {"text": "Paris"}).replace(b"Paris", b"Rome!")) is None
+    True
+    """
+    if not stored.startswith(SEAL):
+        return dict(from_json(stored))  # written before checksums
+    start = len(SEAL) + _DIGEST
+    raw = stored[start:]
+    if stored[len(SEAL):start] != _digest(key, raw):
+        return None
+    return dict(from_json(raw))
 
 
 def default_cache_root() -> Path:
@@ -176,6 +212,8 @@ class ResponseCache:
         self._cache = self._open()
         self.hits = 0
         self.misses = 0
+        self.tampered = 0
+        """Values found not to match their checksum (treated as absent)."""
 
     def _open(self) -> diskcache.Cache:
         for _ in range(3):  # a damaged file is moved aside and the cache opened again
@@ -229,10 +267,21 @@ class ResponseCache:
 
     def _read(self, wanted: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
+        tampered = []
         for start in range(0, len(wanted), _QUERY_SIZE):
             for key, raw in self._select(wanted[start:start + _QUERY_SIZE]):
-                if raw is not None:
-                    found[key] = from_json(raw)
+                if raw is None:
+                    continue
+                value = unsealed(key, raw)
+                if value is None:
+                    tampered.append(key)
+                else:
+                    found[key] = value
+        if tampered:
+            self.tampered += len(tampered)
+            log.warning("%d answers in %s do not match their checksum (edited on disk?): "
+                        "they are asked again instead of used (first key %s).",
+                        len(tampered), self.file, tampered[0][:16])
         return found
 
     def _select(self, keys: list[str]) -> Iterator[tuple[str, bytes | None]]:
@@ -260,7 +309,7 @@ class ResponseCache:
 
     def put_many(self, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Store several values in one transaction."""
-        encoded = [(key, to_json(value)) for key, value in entries]
+        encoded = [(key, sealed(key, value)) for key, value in entries]
 
         def write() -> None:
             with self._cache.transact():

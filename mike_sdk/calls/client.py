@@ -27,8 +27,8 @@ client gives it back unanswered or dies.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -41,39 +41,24 @@ from mike_sdk.backend import (
     Likelihood,
     LikelihoodRequest,
 )
-from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
+from mike_sdk.calls.answered import Answered, OnBatch, OnSend
+from mike_sdk.calls.cache import ResponseCache, request_key
 from mike_sdk.calls.failures import BadRequest, CallFailed
+from mike_sdk.calls.inflight import InFlight
+from mike_sdk.calls.intake import Intake
 from mike_sdk.calls.leases import Claim, Leases
-from mike_sdk.calls.limits import BudgetReached, CallGuard, Limits, max_input_tokens
+from mike_sdk.calls.limits import BudgetReached, CallGuard, Halted, Limits, max_input_tokens
 from mike_sdk.calls.refusals import RefusalWatch, profile_hint
 from mike_sdk.errors import ConfigError
 from mike_sdk.runfolder.ledger import Ledger
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=BaseModel)
+
 R = TypeVar("R", bound=BaseModel)
 
 
-@dataclass(frozen=True, slots=True)
-class Answered:
-    """What became of one generation request."""
-
-    key: str
-    """Its response-cache key."""
-    generation: Generation | None
-    """The answer, or None when the request was refused."""
-    cached: bool
-    """Whether the answer came from the cache (no call made for it now)."""
-    cost_usd: float | None
-    """What the call cost, or would have for a cached answer (None: no price, or refused)."""
-    error: str | None = None
-    """Why the request was refused (a 400 with its message), or None."""
-
-
-OnBatch = Callable[[Sequence[Answered]], None]
-
-
-class ModelClient:
+class ModelClient(Intake):
     """A backend with caching, rate limits, retries, cost accounting and one concurrency
     limit. Share one client between callers to share its limits.
 
@@ -113,7 +98,12 @@ class ModelClient:
         """Batch mode (not None): requests the cache lacks are not sent live but wait for
         their batch; answers and refusals that batches brought in this session wait here
         until asked for (see :meth:`take_batch`). None: live."""
+        self.abandoned_keys: set[str] = set()
+        """Requests still in flight :data:`~.inflight.DRAIN_S` after an interruption: sent, perhaps
+        paid for, their answers lost (the next run asks them again)."""
         self._slots: asyncio.Semaphore | None = None
+        self._flights: InFlight | None = None
+        self._billed_failures: Counter[str] = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -133,39 +123,37 @@ class ModelClient:
         call = "generate" if isinstance(request, GenerationRequest) else "loglikelihood"
         return request_key(self.identity, call, request)
 
-    def cost(self, generation: Generation, *, batch: bool | None = None) -> float | None:
-        """USD of one generation at this client's prices (None: the model has no price);
-        ``batch``: at batch rates (default: in batch mode)."""
-        return self.guard.cost(generation, batch=self.held is not None if batch is None
-                               else batch)
-
-    def upper_bound(self, requests: Sequence[GenerationRequest], *,
-                    batch: bool | None = None) -> float | None:
-        """Upper-bound USD of sending ``requests`` (None: no price); ``batch``: at batch
-        rates (default: in batch mode)."""
-        return self.guard.estimated_cost(requests, batch=self.held is not None
-                                         if batch is None else batch)
-
     def lookup(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The cached values among ``keys``, as stored (absent keys are left out)."""
         return self.cache.get_many(keys) if self.cache is not None else {}
 
     def reset(self) -> None:
         """Clear ``stopped`` and ``fatal`` so that the client sends again."""
-        self.stopped, self.fatal = None, None
+        self.stopped, self.fatal, self.abandoned_keys = None, None, set()
+        self.guard.halted = False
+
+    def stop(self, why: str, failure: CallFailed | None = None) -> None:
+        """Send nothing new (no retry either); answers already in flight still land."""
+        self.stopped = self.stopped or why
+        self.fatal = self.fatal or failure
+        self.guard.halted = True
+        if self._flights is not None:
+            self._flights.gate.set()  # the callers held by a suspicious refusal watch go home
 
     # -- calls ---------------------------------------------------------------------------
 
     async def generate(self, requests: Mapping[str, GenerationRequest], *,
                        on_batch: OnBatch | None = None,
+                       on_send: OnSend | None = None,
                        ledger: Ledger | None = None) -> dict[str, Answered]:
         """Answers for requests by cache key: from the cache, else from the backend.
 
         Keys the client could not answer because it stopped (``max_cost``, or a fatal
         failure in any of its callers) are absent from the result; refused requests are
         present with ``error`` set. ``on_batch`` sees each batch of answers as it lands,
-        cache hits first. What is paid for is written to ``ledger`` (a run's
-        ``spend.jsonl``) before it is cached.
+        cache hits first; ``on_send`` sees the keys of each batch just before it is sent
+        (a run folder's journal of requests in flight). What is paid for is written to
+        ``ledger`` (a run's ``spend.jsonl``) before it is cached.
         """
         out: dict[str, Answered] = {}
 
@@ -186,14 +174,15 @@ class ModelClient:
         found(self.lookup(k for k in requests if k not in out))
         missing = {k: r for k, r in requests.items() if k not in out}
         if missing and not self.stopped and self.held is None:
-            def arrived(batch: dict[str, Generation], failed: dict[str, str]) -> None:
-                answers = [Answered(k, g, False, self.cost(g)) for k, g in batch.items()]
+            def arrived(batch: dict[str, Generation], failed: dict[str, str],
+                        costs: Mapping[str, float | None]) -> None:
+                answers = [Answered(k, g, False, costs.get(k)) for k, g in batch.items()]
                 answers += [Answered(k, None, False, None, error) for k, error in failed.items()]
                 out.update((a.key, a) for a in answers)
                 if on_batch is not None:
                     on_batch(answers)
 
-            await self._send(self.backend.generate, missing, arrived, found, ledger)
+            await self._send(self.backend.generate, missing, arrived, found, on_send, ledger)
         return out
 
     async def loglikelihood(self, requests: Mapping[str, LikelihoodRequest]
@@ -207,7 +196,8 @@ class ModelClient:
         found(self.lookup(requests))
         missing = {k: r for k, r in requests.items() if k not in out}
         if missing and not self.stopped:
-            def arrived(batch: dict[str, Likelihood], failed: dict[str, str]) -> None:
+            def arrived(batch: dict[str, Likelihood], failed: dict[str, str],
+                        costs: Mapping[str, float | None]) -> None:
                 out.update(batch)
 
             await self._send(self.backend.loglikelihood, missing, arrived, found)
@@ -234,41 +224,6 @@ class ModelClient:
         """Close the backend (connections, memory); the cache belongs to whoever opened it."""
         await self.backend.aclose()
 
-    # -- what the provider answered --------------------------------------------------------
-
-    def store(self, answers: Mapping[str, BaseModel], *, batch: bool = False,
-              ledger: Ledger | None = None) -> float | None:
-        """Take in what the provider answered (live, or a collected batch: ``batch``
-        prices it at batch rates): each paid answer is recorded in the run's ``ledger``,
-        then cached, counted and charged to the budget. The one place answers enter;
-        returns the USD they cost (None: no price)."""
-        paid = [(k, v, self.cost(v, batch=batch)) for k, v in answers.items()
-                if isinstance(v, Generation)]
-        # The ledger first: a kill between the two writes leaves an answer paid for and
-        # sent again (counted once), never one cached and missing from the bill.
-        if ledger is not None and paid:
-            ledger.record(paid)
-        if self.cache is not None:
-            self.cache.put_many((k, v.model_dump()) for k, v in answers.items()
-                                if not isinstance(v, Generation) or cacheable(v))
-        self.calls += len(answers)
-        costs = [usd for _, _, usd in paid]
-        self.guard.charge(sum(c or 0.0 for c in costs))
-        return None if None in costs else sum(c or 0.0 for c in costs)
-
-    def take_batch(self, answers: Mapping[str, Generation], refused: Mapping[str, str], *,
-                   ledger: Ledger | None = None) -> float | None:
-        """A collected batch: its answers :meth:`store` d at batch rates, its refusals
-        counted; both wait (in batch mode) for the caller that asks for them. Returns the
-        USD the answers cost (None: no price)."""
-        cost = self.store(answers, batch=True, ledger=ledger)
-        self.errors += len(refused)
-        if self.held is not None:
-            self.held.update((k, Answered(k, g, False, self.cost(g, batch=True)))
-                             for k, g in answers.items())
-            self.held.update((k, Answered(k, None, False, None, m)) for k, m in refused.items())
-        return cost
-
     # -- the machinery -------------------------------------------------------------------
 
     def _slot(self) -> asyncio.Semaphore:
@@ -276,23 +231,44 @@ class ModelClient:
         loop = asyncio.get_running_loop()
         if self._slots is None or self._loop is not loop:
             self._slots, self._loop = asyncio.Semaphore(self.concurrency), loop
+            self._flights = InFlight()
             self._tasks = set()
         return self._slots
 
+    def _landed(self, flights: InFlight) -> None:
+        """A request came back (answered, refused or failed): with a suspicious refusal
+        watch, hold new sends until nothing is in flight, then stop or go on."""
+        if not self.refusals.suspicious:
+            flights.gate.set()
+            return
+        flights.gate.clear()
+        if flights.count == 0:
+            failure = self.refusals.verdict()
+            if failure is not None:
+                self.stop("error", failure)
+            flights.gate.set()
+
     async def _send(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
                     requests: dict[str, Q],
-                    arrived: Callable[[dict[str, R], dict[str, str]], None],
+                    arrived: Callable[[dict[str, R], dict[str, str], Mapping[str, float | None]],
+                                      None],
                     found: Callable[[Mapping[str, dict[str, Any]]], None],
+                    on_send: OnSend | None = None,
                     ledger: Ledger | None = None) -> None:
         """Send ``requests`` in length-sorted batches under the one concurrency limit;
         ``arrived`` sees each batch (answers, refusals) once it is cached, ``found`` the
-        answers another client paid for (a shared cache: see :class:`Claim`)."""
+        answers another client paid for (a shared cache: see :class:`Claim`).
+
+        A stop (``max_cost``, a fatal failure, this call cancelled) sends nothing new but
+        lets the calls in flight land in the cache: they are paid for. Those still out
+        after :data:`~.inflight.DRAIN_S` are abandoned and counted."""
         slots = self._slot()
         claim = Claim(self.leases, self.lookup, found) if self.leases is not None else None
+        flights = self._flights or InFlight()
 
         def record(key: str, message: str) -> None:
             self.errors += 1
-            arrived({}, {key: message})
+            arrived({}, {key: message}, {})
 
         def refuse(key: str, message: str) -> None:
             if claim is not None:
@@ -300,8 +276,12 @@ class ModelClient:
             record(key, message)
 
         async def ask(batch: list[str]) -> None:
+            if on_send is not None:
+                on_send(batch)
             try:
-                answers = await self.guard.call(fn, [requests[k] for k in batch])
+                answers = await self.guard.call(
+                    fn, [requests[k] for k in batch],
+                    on_billed=lambda: self._billed_failures.update(batch))
             except BadRequest as exc:
                 if len(batch) == 1:
                     self.refusals.refused(batch[0], " ".join(str(exc).split()), refuse)
@@ -311,33 +291,36 @@ class ModelClient:
                 return
             self.refusals.answer()
             fresh = dict(zip(batch, answers, strict=True))
-            self.store(fresh, ledger=ledger)
+            costs = self.store(fresh, ledger=ledger, requests=requests)
             if claim is not None:
                 claim.release(batch)
-            arrived(fresh, {})
+            arrived(fresh, {}, costs)
 
         async def send(batch: list[str], claimed: bool = False) -> None:
             async with slots:
+                if not flights.gate.is_set():
+                    await flights.gate.wait()  # a suspicious refusal watch: its verdict
                 if self.stopped:
                     return
+                flights.begin(batch)
                 try:
                     if claim is not None and not claimed:
                         batch = claim.take(batch)
                     if batch:
                         await ask(batch)
                 except BudgetReached:
-                    self.stopped = "max_cost"
+                    self.stop("max_cost")
+                except Halted:
+                    pass  # stopped between two attempts: nothing was sent
                 except (CallFailed, ConfigError) as exc:
                     # Credentials, model, retries given up, or a cache that cannot be
-                    # written: stop every caller now.
-                    self.stopped = "error"
-                    if isinstance(exc, CallFailed):
-                        self.fatal = exc
-                    for task in list(self._tasks):
-                        if task is not asyncio.current_task():
-                            task.cancel()
+                    # written: stop every caller (what is in flight still lands).
+                    self.stop("error", exc if isinstance(exc, CallFailed) else None)
                     if isinstance(exc, ConfigError):
                         raise
+                finally:
+                    flights.end()
+                    self._landed(flights)
 
         def start(keys: Iterable[str], claimed: bool = False) -> set[asyncio.Task[None]]:
             order = sorted(keys, key=lambda k: max_input_tokens(requests[k]))
@@ -362,15 +345,16 @@ class ModelClient:
             if self.fatal is None:  # all sent: refusals still held were isolated after all
                 self.refusals.flush()
         finally:
-            for task in tasks:
-                task.cancel()
+            if tasks:  # interrupted: what is in flight is paid for, let it land
+                self.guard.halted = True  # no retries: a failed attempt was not paid for
+                self.abandoned_keys.update(await flights.drain(tasks))
             self._tasks.difference_update(tasks | done)
             if claim is not None:
                 claim.close()  # unsent (stopped, cancelled) or refused: given back
-        for task in done:
-            error = None if task.cancelled() else task.exception()
-            if error is not None:
-                raise error
+        # Read every failure (several callers may hit a full disk): raise the first.
+        errors = [e for t in done if not t.cancelled() and (e := t.exception()) is not None]
+        if errors:
+            raise errors[0]
 
 
 def run_sync(backend: Backend, work: Awaitable[T]) -> T:

@@ -31,6 +31,8 @@ class CallFailed(BackendError):
     """A backend call failed; subclasses say whether and when to retry."""
 
     retryable = False
+    billed = False
+    """Whether the provider most likely billed the failed call (an answer it cut short)."""
 
     def __init__(self, message: str, *, status: int | None = None,
                  retry_after: float | None = None) -> None:
@@ -51,6 +53,11 @@ class Transient(CallFailed):
     """A failure that may not happen again: 5xx, overload, timeout, dropped connection."""
 
     retryable = True
+
+
+class TimedOut(Transient):
+    """No answer within the timeout: retried, and each retry said on stderr (a server
+    that never answers would otherwise be minutes of silence)."""
 
 
 class Unreachable(Transient):

@@ -27,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -43,6 +45,7 @@ from mike_sdk.calls.failures import (
     Transient,
     Unreachable,
 )
+from mike_sdk.calls.sdk_errors import without_credentials
 from mike_sdk.errors import ConfigError, problems
 from mike_sdk.overrides import read_override
 
@@ -92,10 +95,34 @@ class FleetFile(BaseModel):
 
 
 def require_scheme(url: str) -> str:
-    """``url``, or a :class:`ValueError` for pydantic when it has no ``http(s)://``."""
+    """``url``, or a :class:`ValueError` for pydantic when it has no ``http(s)://`` or holds
+    credentials (``user:password@``: transports send them as Basic auth, or fail, and
+    servers echo them back)."""
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"must start with http:// or https:// (e.g. http://{url})")
+    if credentials_in(url):
+        raise ValueError(f"must not hold credentials ({without_credentials(url)} with a "
+                         "user:password@ part): give the key with the backend's key "
+                         "variable or api_key=..., never in the URL")
     return url
+
+
+def credentials_in(url: str) -> bool:
+    """Whether ``url`` has a ``user:password@`` (or ``user@``) part."""
+    parts = urlsplit(url)
+    return bool(parts.username or parts.password)
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` part of any URL in it replaced by ``***@``.
+
+    >>> hide_credentials("got 'http://me:pw@gpu1:8000/v1'")
+    "got 'http://***@gpu1:8000/v1'"
+    """
+    return _USERINFO.sub("//***@", text)
+
+
+_USERINFO = re.compile(r"//[^/@\s'\"]+@")
 
 
 def read_fleet(path: str | Path) -> FleetFile:
@@ -104,8 +131,8 @@ def read_fleet(path: str | Path) -> FleetFile:
         raw = read_override(path, "MIKE_FLEET", "Fleet file", "fleet=")
         return FleetFile.model_validate(raw)
     except ValueError as exc:  # JSON or TOML syntax, or a ValidationError
-        detail = ("; ".join(f"{where}: {what}" for where, what in problems(exc))
-                  if isinstance(exc, ValidationError) else str(exc))
+        detail = hide_credentials("; ".join(f"{where}: {what}" for where, what in problems(exc))
+                                  if isinstance(exc, ValidationError) else str(exc))
         raise ConfigError(
             f"Fleet file {path} is not valid: {detail}. Expected: name = \"...\" (optional) "
             "and [[servers]] entries with url = \"http://host:port/v1\" and an optional "

@@ -72,6 +72,10 @@ class BudgetReached(CallFailed):
     """The next call could cross ``max_cost``: it is not sent, nor any after it."""
 
 
+class Halted(Exception):
+    """The client stopped between two attempts of a call: the next one is not sent."""
+
+
 class CallGuard:
     """Applies :class:`Limits` to the calls of one session and counts what they cost."""
 
@@ -87,6 +91,9 @@ class CallGuard:
         self.spent = 0.0
         """USD spent by finished calls (known prices only); a run adds what its earlier
         sessions spent."""
+        self.halted = False
+        """Set when the client stops: no attempt starts after it (one that failed was not
+        paid for; the request waits for the next run)."""
         self.reached = False
         """Whether a call has been answered: until then an unreachable server ends the
         retries after :data:`UNREACHABLE_ATTEMPTS` (seconds, not minutes)."""
@@ -123,9 +130,11 @@ class CallGuard:
             self.limiter.pause(failure.retry_after)
 
     async def call(self, fn: Callable[[Sequence[Q]], Awaitable[Sequence[R]]],
-                   batch: Sequence[Q]) -> list[R]:
+                   batch: Sequence[Q], *, on_billed: Callable[[], None] | None = None
+                   ) -> list[R]:
         """``fn(batch)`` under the budget, the rate limiter and the retry policy; the
-        caller then :meth:`charge` s what the answers cost."""
+        caller then :meth:`charge` s what the answers cost. ``on_billed`` hears of each
+        failed attempt that was billed all the same (an answer cut short)."""
         reserve = 0.0
         if self.limits.max_cost is not None:
             reserve = self.estimated_cost(batch) or 0.0
@@ -136,8 +145,12 @@ class CallGuard:
         estimate = sum(estimate_tokens(r, self.hidden_output) for r in batch)
 
         async def attempt() -> Sequence[R]:
+            if self.halted:
+                raise Halted
             if self.limiter is not None:
                 await self.limiter.acquire(estimate)
+                if self.halted:
+                    raise Halted
             try:
                 answers = await fn(batch)
             except BaseException:
@@ -150,13 +163,18 @@ class CallGuard:
             self.reached = True
             return answers
 
+        def seen(failure: CallFailed) -> None:
+            if failure.billed and on_billed is not None:
+                on_billed()
+            self._on_failure(failure)
+
         def give_up(failure: CallFailed, attempts: int) -> bool:
             return (isinstance(failure, Unreachable) and not self.reached
                     and attempts >= UNREACHABLE_ATTEMPTS)
 
         try:
             return list(await call_with_retry(attempt, self.limits.retry, stats=self.stats,
-                                              on_failure=self._on_failure, give_up=give_up))
+                                              on_failure=seen, give_up=give_up))
         finally:
             # The caller charges the real cost right after (no await in between), so the
             # budget never sees a moment where a finished call counts for nothing.

@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from mike_sdk.calls.failures import CallFailed, RateLimited, Transient, Unreachable
+from mike_sdk.calls.failures import CallFailed, RateLimited, TimedOut, Transient, Unreachable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def as_failure(exc: BaseException) -> CallFailed | None:
     if isinstance(exc, CallFailed):
         return exc
     if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError | TimeoutError):
-        return Transient(f"Timed out: {type(exc).__name__}")
+        return TimedOut(f"Timed out: {type(exc).__name__}")
     if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError | ConnectionError):
         return Transient(f"Connection failed: {type(exc).__name__}")
     return None
@@ -101,7 +101,8 @@ async def call_with_retry(fn: Callable[[], Awaitable[T]], policy: RetryPolicy, *
             stats.retries += 1
         failure = _failure(state)
         if failure is not None:
-            level = logging.WARNING if isinstance(failure, Unreachable) else logging.INFO
+            level = (logging.WARNING if isinstance(failure, Unreachable | TimedOut)
+                     else logging.INFO)
             log.log(level, "%s (attempt %d of %d; next in %.1f s)", failure,
                     state.attempt_number, policy.max_attempts, state.upcoming_sleep)
 

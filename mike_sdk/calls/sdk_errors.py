@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from mike_sdk.calls.failures import (
     BadRequest,
     CallFailed,
-    Transient,
+    TimedOut,
     Unreachable,
     classify_status,
 )
@@ -99,7 +99,8 @@ def translate(exc: BaseException, sdk: ModuleType, *, key_env: str,
         # The aiohttp transport reports every connection error as a timeout: name what
         # really happened.
         if isinstance(exc, sdk.APITimeoutError) and not _is_connection_error(root):
-            return Transient("The request timed out (raise timeout= if the server is slow).")
+            return TimedOut(f"The request to {where} timed out: no answer within the "
+                            "timeout (raise timeout= if the server is slow).")
         detail = type(root).__name__ if root is not exc else "connection error"
         return Unreachable(f"Could not reach {where} ({detail}): is the server running and "
                            "the base URL right?")

@@ -96,8 +96,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(summary_table(summary))
     print(f"\nResults: {run_dir / 'results.jsonl'}  Summary: {run_dir / 'summary.json'}")
     if summary.stopped == "max_cost":
+        spent = summary.totals.cost_usd
+        shown = f"${spent:.4f}" if spent is not None else "an unknown amount"
         print(f"mike: stopped at --max-cost ${args.max_cost} (the run has spent "
-              f"${summary.totals.cost_usd or 0:.4f} over all its sessions): re-run the same "
+              f"{shown} over all its sessions): re-run the same "
               "command with a higher --max-cost (or none) to resume.", file=sys.stderr)
         return 3
     errors = summary.totals.errors

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mike_sdk.errors import unknown_name
+from mike_sdk.errors import ConfigError, unknown_name
 
 #: Code -> English name, as in the benchmark's ``lang.json`` plus English.
 LANGUAGES: dict[str, str] = {
@@ -60,4 +60,7 @@ def parse_languages(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
             out.extend(TARGET_LANGUAGES)
         else:
             out.append(normalize_language(item))
+    if not out:  # "," or "": a run of nothing would end "successfully"
+        raise ConfigError(f"No language in {spec!r}: give a comma list of codes such as "
+                          "de,fr, or 'targets' or 'all'.")
     return tuple(dict.fromkeys(out))

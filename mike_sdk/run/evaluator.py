@@ -19,15 +19,16 @@ import asyncio
 import contextlib
 import platform
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from mike_sdk.backend import Abilities, Backend, Likelihood, Tokenizer
+from mike_sdk.backend import Abilities, Backend
+from mike_sdk.calls.answered import Answered
 from mike_sdk.calls.cache import ResponseCache
-from mike_sdk.calls.client import Answered, ModelClient, run_sync
+from mike_sdk.calls.client import ModelClient, run_sync
 from mike_sdk.calls.limits import CallGuard, Limits
 from mike_sdk.calls.pricing import DEFAULTS_NOTE
 from mike_sdk.data.benchmark import Benchmark
@@ -38,10 +39,10 @@ from mike_sdk.run.plan import Planner, WorkItem, check_data_files
 from mike_sdk.run.progress import Progress
 from mike_sdk.run.results import Aggregator
 from mike_sdk.run.resume import Resumed, resume
+from mike_sdk.run.rows import result_rows
 from mike_sdk.runfolder.files import (
     GroupResult,
     LanguageDetection,
-    LikelihoodCheck,
     Manifest,
     ResultRow,
     Summary,
@@ -51,7 +52,7 @@ from mike_sdk.runfolder.ledger import Ledger
 from mike_sdk.runfolder.prompts import PromptStore
 from mike_sdk.runfolder.rundir import RunDir, read_manifest
 from mike_sdk.scoring.confusion import LanguageIdentifier, lingua_available
-from mike_sdk.scoring.scorers import SCORERS, score_answers
+from mike_sdk.scoring.scorers import SCORERS
 from mike_sdk.scoring.verdicts import IdentificationCache
 from mike_sdk.strategy import PromptStrategy, get_strategy
 
@@ -170,12 +171,14 @@ class Evaluator:
         ledger = Ledger(run.path)
         try:
             state = resume(run, ledger, retry_errors=retry_errors)
+            ledger.settle(self.client.lookup, self.client.cost)
             # Every session of the run counts against --max-cost, not only this one.
             self.guard.spent = ledger.cost_usd or 0.0
             planner = Planner(self.benchmark, config, strategy, abilities,
                               recorded=read_manifest(run.path).data_files,
                               on_read=lambda files: run.update_manifest(data_files=files))
             self.identifier = self._identifier(config)
+            self.identifier.start(config.pairs())  # lingua loads while requests fly
             mine, of = config.shard or (1, 1)
             expected = sum(len(range(mine - 1, min(config.limit or TASK_SIZES[t],
                                                    TASK_SIZES[t]), of)) for t in config.tasks)
@@ -193,7 +196,8 @@ class Evaluator:
                                     planner.skipped, time.perf_counter() - started)
             run.write_summary(summary)
         finally:
-            ledger.close()
+            ledger.close(abandoned=self.client.abandoned_keys)
+            self.identifier.close()
             run.close()
         if self.client.fatal is not None:
             message = " ".join(str(self.client.fatal).split())
@@ -204,10 +208,12 @@ class Evaluator:
     async def _pipeline(self, planner: Planner, state: Resumed, config: EvalConfig,
                         strategy: PromptStrategy, bar: Progress, run: RunDir,
                         ledger: Ledger) -> None:
-        """Keep up to :data:`PIPELINE_DEPTH` chunks in flight; write each one's rows as
-        soon as it is answered (in the order chunks finish)."""
+        """Keep up to :data:`PIPELINE_DEPTH` chunks sending; write each one's rows as soon
+        as it is answered and labelled (in the order chunks finish). A chunk waiting for
+        its labels (lingua still loading) no longer holds requests back."""
         pending: set[asyncio.Task[list[ResultRow]]] = set()
         store = PromptStore(run.path, state.keys)
+        sending = asyncio.Semaphore(PIPELINE_DEPTH)
 
         def write(finished: set[asyncio.Task[list[ResultRow]]]) -> None:
             for task in finished:
@@ -226,23 +232,27 @@ class Evaluator:
                 bar.skipped(now - skipped)  # items the bar's total counted but cannot be
                 skipped = now
                 todo = [w for w in chunk if w.id not in state.done]
-                if state.sample:  # the rows already there must be what would be planned
+                if state.unchecked:  # the rows already there must be what is planned
                     for w in chunk:
-                        if w.id in state.sample:
+                        if w.id in state.unchecked:
                             state.check(w.id, self.client.key(w.request), run.path)
                 if todo:
+                    await sending.acquire()  # released once the chunk's answers are in
                     pending.add(asyncio.create_task(
-                        self._process(todo, config, strategy, bar, ledger)))
-                while len(pending) >= PIPELINE_DEPTH:
-                    finished, pending = await asyncio.wait(
-                        pending, return_when=asyncio.FIRST_COMPLETED)
-                    write(finished)
+                        self._process(todo, config, strategy, bar, ledger, sending.release)))
+                finished = {t for t in pending if t.done()}
+                pending -= finished
+                write(finished)
             if pending:
                 finished, pending = await asyncio.wait(pending)
                 write(finished)
+            if not self.client.stopped:
+                state.check_all_planned(run.path)
         finally:
-            for task in pending:  # an error or Ctrl-C: stop the chunks still in flight
+            for task in pending:  # an error or Ctrl-C: stop the chunks still in flight...
                 task.cancel()
+            if pending:  # ...and let their paid answers land in the cache and the ledger
+                await asyncio.wait(pending)
 
     async def _next_chunk(self, work: Iterator[WorkItem]) -> list[WorkItem]:
         """The next chunk of the plan, rendered a slice at a time."""
@@ -269,6 +279,7 @@ class Evaluator:
         stats = self.guard.stats
         model = self.client.identity.model
         cost, tokens = ledger.cost_usd, ledger.tokens()
+        abandoned = self.client.abandoned_keys
         totals = Totals(rows=aggregator.rows, cache_hits=aggregator.cached,
                         backend_calls_this_session=self.client.calls,
                         paid_requests=ledger.requests, input_tokens=tokens.input,
@@ -276,11 +287,19 @@ class Evaluator:
                         reasoning_tokens=tokens.reasoning,
                         out_of_reasoning_budget=aggregator.out_of_reasoning_budget,
                         cost_usd=cost, errors=aggregator.errors,
+                        usage_unreported=ledger.unreported, abandoned=len(abandoned),
                         retries=stats.retries, rate_limited=stats.rate_limited,
                         wall_time_s=round(wall_s, 3))
         cost_note = (f"No price known for model {model!r}: cost_usd is null. Add it with "
                      "--prices FILE or $MIKE_PRICES." if cost is None
                      else f"Prices: {DEFAULTS_NOTE}.")
+        if ledger.unreported:
+            cost_note += (f" {ledger.unreported} answers came without usage from the server: "
+                          "each is counted at its request's upper bound.")
+        if abandoned:
+            cost_note += (f" {len(abandoned)} requests were abandoned in flight when the "
+                          "session stopped: perhaps billed, not counted yet (the next run "
+                          "counts them).")
         # Set only when the run stopped, so that a finished run's file has neither key.
         stop: dict[str, Any] = {}
         if self.client.stopped:
@@ -296,9 +315,24 @@ class Evaluator:
                        totals=totals, cost_note=cost_note, **stop)
 
     async def _process(self, todo: list[WorkItem], config: EvalConfig,
-                       strategy: PromptStrategy, bar: Progress,
-                       ledger: Ledger) -> list[ResultRow]:
-        """Answer, check, score and label one chunk; returns its rows."""
+                       strategy: PromptStrategy, bar: Progress, ledger: Ledger,
+                       answered_all: Callable[[], None]) -> list[ResultRow]:
+        """Answer, check, score and label one chunk (``answered_all`` once nothing of it
+        is left to send); returns its rows."""
+        once = [answered_all]
+
+        def release() -> None:
+            while once:
+                once.pop()()
+
+        try:
+            return await self._answer_and_label(todo, config, strategy, bar, ledger, release)
+        finally:
+            release()  # an error or a cancel before the answers were all in
+
+    async def _answer_and_label(self, todo: list[WorkItem], config: EvalConfig,
+                                strategy: PromptStrategy, bar: Progress, ledger: Ledger,
+                                answered_all: Callable[[], None]) -> list[ResultRow]:
         client = self.client
         keys = [client.key(w.request) for w in todo]
 
@@ -306,6 +340,7 @@ class Evaluator:
             bar.requests(len(batch), cached=bool(batch) and batch[0].cached)
             if not batch or batch[0].cached:
                 return
+            ledger.sent((a.key for a in batch if a.error is not None), refused=True)
             # The client wrote these to the ledger with the cache; the bar counts them.
             costs = [a.cost_usd for a in batch if a.generation is not None]
             added = None if None in costs else sum(c or 0.0 for c in costs)
@@ -315,7 +350,8 @@ class Evaluator:
                 bar.cost += added
 
         answers = await client.generate(dict(zip(keys, (w.request for w in todo), strict=True)),
-                                         on_batch=landed, ledger=ledger)
+                                         on_batch=landed, on_send=ledger.sent,
+                                         ledger=ledger)
         # A stopped client leaves some keys unanswered: those items wait for a re-run.
         todo = [w for w, k in zip(todo, keys, strict=True) if k in answers]
         keys = [k for k in keys if k in answers]
@@ -328,58 +364,18 @@ class Evaluator:
             {key: r for wid, pair in scoring.items()
              for key, r in zip(pair_keys[wid], pair, strict=True)}) if scoring else {}
         bar.likelihoods(len(checks))
+        answered_all()
         tokenizer = self.backend.get_tokenizer() if self.backend.abilities.tokenizer else None
         outputs = [g.text if (g := answers[k].generation) is not None else "" for k in keys]
         extracted = [strategy.extract(w.request, text) if answers[k].generation else ""
                      for w, k, text in zip(todo, keys, outputs, strict=True)]
         # One look-up of the stored language verdicts for the whole chunk.
-        self.identifier.prefetch((a, w.item.target_lang, w.item.source_lang)
-                                 for a, w in zip(extracted, todo, strict=True))
+        await self.identifier.aprefetch((a, w.item.target_lang, w.item.source_lang)
+                                        for a, w in zip(extracted, todo, strict=True))
         rows: list[ResultRow] = []
         for start in range(0, len(todo), SLICE):
             await asyncio.sleep(0)  # answers waiting to be read, slots waiting to be used
             part = slice(start, start + SLICE)
-            rows += self._rows(todo[part], keys[part], outputs[part], extracted[part], answers,
-                               pair_keys, checks, tokenizer)
-        return rows
-
-    def _rows(self, todo: list[WorkItem], keys: list[str], outputs: list[str],
-              extracted: list[str], answers: dict[str, Answered],
-              pair_keys: dict[str, tuple[str, str]], checks: dict[str, Likelihood],
-              tokenizer: Tokenizer | None) -> list[ResultRow]:
-        """Score and label answered work items (those whose likelihood check is missing
-        because the run stopped are left for a re-run)."""
-        scores = score_answers(extracted, [w.gold for w in todo], tokenizer)
-        rows = []
-        for work, key, text, answer, score in zip(todo, keys, outputs, extracted, scores,
-                                                  strict=True):
-            outcome = answers[key]
-            gen = outcome.generation
-            check = None
-            pair = pair_keys.get(work.id)
-            if pair is not None:
-                if not all(k in checks for k in pair):
-                    continue  # stopped before its likelihood check: left for a re-run
-                check = LikelihoodCheck(new_logprob=checks[pair[0]].mean,
-                                        old_logprob=checks[pair[1]].mean)
-            item = work.item
-            # Validating is cheaper than model_construct here (pydantic-core does it), and
-            # a full configuration writes half a million rows.
-            rows.append(ResultRow.model_validate({
-                "id": work.id, "task": item.task, "index": item.index,
-                "case_id": item.target.case_id, "source_lang": item.source_lang,
-                "target_lang": item.target_lang, "metric": work.metric,
-                "prompt": work.request.prompt, "messages": work.request.messages,
-                "cache_key": key, "output": text, "answer": answer, "gold": work.gold,
-                "scores": {name: 0.0 for name in score} if outcome.error else score,
-                "likelihood": check, "cached": outcome.cached,
-                "input_tokens": gen.input_tokens if gen else None,
-                "output_tokens": gen.output_tokens if gen else None,
-                "cached_input_tokens": gen.cached_input_tokens if gen else None,
-                "reasoning_tokens": gen.reasoning_tokens if gen else None,
-                "cost_usd": outcome.cost_usd,
-                "finish_reason": gen.finish_reason if gen else "error", "error": outcome.error,
-                "answer_language": self.identifier.label(
-                    answer, item.target_lang, item.source_lang, work.gold,
-                    item.source.answer(work.metric))}))
+            rows += result_rows(todo[part], keys[part], outputs[part], extracted[part],
+                                answers, pair_keys, checks, tokenizer, self.identifier)
         return rows

@@ -214,6 +214,12 @@ class Totals(BaseModel):
     cost_usd: float | None = None
     """What the paid requests cost, each once, over all the run's sessions; None when a
     price is unknown (or an older version wrote it)."""
+    usage_unreported: int = 0
+    """Paid requests whose server reported no token usage: ``cost_usd`` counts each at
+    its request's upper bound (prompt bytes, the whole answer budget)."""
+    abandoned: int = 0
+    """Requests of this session still in flight when it stopped and given up on after a
+    bounded wait: perhaps paid for, not in ``cost_usd`` (the next run asks them again)."""
     errors: int = 0
     """Rows of refused requests (older versions had none)."""
     retries: int = 0

@@ -36,11 +36,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from functools import cache, lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 import regex
 from pydantic import BaseModel, ConfigDict
 
+from mike_sdk.scoring.lingua_worker import LinguaWorker, verdicts_of
 from mike_sdk.scoring.verdicts import IdentificationCache, Verdict, detector_key
 
 Label = Literal["target", "source", "other", "neutral"]
@@ -135,17 +136,6 @@ def _answer_script(answer: str) -> str | None:
     return dominant_script(unicodedata.normalize("NFKC", answer))
 
 
-@lru_cache(maxsize=256)
-def _detector(codes: frozenset[str]) -> Any:
-    """A lingua detector over ``codes``, built once per set (the language models it loads
-    lazily are shared by all detectors)."""
-    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
-
-    languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper()))
-                 for c in sorted(codes)]
-    return LanguageDetectorBuilder.from_languages(*languages).build()
-
-
 def lingua_available() -> bool:
     """Whether the ``lingua-language-detector`` package (the ``analysis`` extra) is installed."""
     try:
@@ -202,6 +192,26 @@ class LanguageIdentifier:
         # Answers repeat a lot (names, common words), and each identification costs about
         # a millisecond: keep what was found, and fill it per chunk in parallel (prefetch).
         self._found: dict[tuple[str, frozenset[str]], Verdict] = {}
+        self.worker: LinguaWorker | None = None
+        """The process that identifies for :meth:`aprefetch` (None: this process)."""
+
+    def start(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Identify in a worker process from now on, loading there the detectors that
+        ``(source, target)`` pairs need (answers in either language's scripts)."""
+        if not self.lingua or self.worker is not None:
+            return
+        from mike_sdk.scoring.lingua_worker import LinguaWorker
+
+        sets = [(script, codes) for source, target in pairs
+                for script in {*scripts_of(source), *scripts_of(target)}
+                for codes in _language_sets(script, target, source) if codes is not None]
+        self.worker = LinguaWorker(sets)
+
+    def close(self) -> None:
+        """Stop the worker process, if any."""
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
 
     @property
     def method(self) -> str:
@@ -234,9 +244,24 @@ class LanguageIdentifier:
     def prefetch(self, questions: Iterable[tuple[str, str, str]]) -> None:
         """Identify many ``(answer, target, source)`` at once (lingua runs them in
         parallel); :meth:`label` then finds them ready."""
-        if not self.lingua:
-            return
+        for codes, texts in self._todo(questions).items():
+            self._identify_many(sorted(texts), codes)
+
+    async def aprefetch(self, questions: Iterable[tuple[str, str, str]]) -> None:
+        """:meth:`prefetch`, in the worker process once :meth:`start` ed."""
+        for codes, texts in self._todo(questions).items():
+            unknown = self._known(sorted(texts), codes)
+            if unknown:
+                fresh = (await self.worker.verdicts(codes, unknown) if self.worker is not None
+                         else verdicts_of(codes, unknown))
+                self._keep(codes, dict(zip(unknown, fresh, strict=True)))
+
+    def _todo(self, questions: Iterable[tuple[str, str, str]]
+              ) -> dict[frozenset[str], set[str]]:
+        """The answers to identify, by detector (those already known left out)."""
         todo: dict[frozenset[str], set[str]] = {}
+        if not self.lingua:
+            return todo
         for answer, target, source in questions:
             script = _answer_script(answer)
             if script is None:
@@ -244,25 +269,26 @@ class LanguageIdentifier:
             for codes in self._detectors(script, target, source):
                 if codes is not None and (answer, codes) not in self._found:
                     todo.setdefault(codes, set()).add(answer)
-        for codes, texts in todo.items():
-            self._identify_many(sorted(texts), codes)
+        return todo
 
     def _identify_many(self, texts: list[str], codes: frozenset[str]) -> None:
+        unknown = self._known(texts, codes)
+        if unknown:
+            self._keep(codes, dict(zip(unknown, verdicts_of(codes, unknown), strict=True)))
+
+    def _known(self, texts: list[str], codes: frozenset[str]) -> list[str]:
+        """Take the stored verdicts among ``texts``; returns the texts still unknown."""
         if len(self._found) > 1 << 18:
             self._found.clear()  # bound the memory of very long runs
         key = detector_key(_lingua_version(), codes)
         known = self.store.get_many(key, texts) if self.store is not None else {}
-        unknown = [t for t in texts if t not in known]
-        fresh: dict[str, Verdict] = {}
-        if unknown:
-            values = _detector(codes).compute_language_confidence_values_in_parallel(unknown)
-            for text, confidences in zip(unknown, values, strict=True):
-                best = confidences[0] if confidences else None
-                fresh[text] = None if best is None else (
-                    best.language.iso_code_639_1.name.lower(), float(best.value))
-            if self.store is not None:
-                self.store.put_many(key, fresh)
-        self._found.update(((t, codes), v) for t, v in (*known.items(), *fresh.items()))
+        self._found.update(((t, codes), v) for t, v in known.items())
+        return [t for t in texts if t not in known]
+
+    def _keep(self, codes: frozenset[str], fresh: dict[str, Verdict]) -> None:
+        if self.store is not None:
+            self.store.put_many(detector_key(_lingua_version(), codes), fresh)
+        self._found.update(((t, codes), v) for t, v in fresh.items())
 
     def label(self, answer: str, target: str, source: str, gold: str = "",
               source_gold: str | None = None) -> AnswerLanguage:

@@ -104,3 +104,46 @@ def test_refused_key_stays_secret(kind: str, katan: Katan, benchmark: Benchmark,
     assert_nowhere(WRONG_KEY, tmp_path, debug_logs, backend, caught.exconly(), *texts)
     if summary.is_file():
         assert "401" in summary.read_text()
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_credentials_in_a_base_url_are_refused_without_quoting_them(
+        transport: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from mike_sdk.errors import ConfigError
+
+    url = "http://user:PASSWORD-SECRET@127.0.0.1:9/v1"
+    with pytest.raises(ConfigError, match=r"must not hold credentials") as caught:
+        OpenAIBackend("m", base_url=url, api_key="k", transport=transport)  # type: ignore[arg-type]
+    assert "PASSWORD-SECRET" not in str(caught.value) and "127.0.0.1:9" in str(caught.value)
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    with pytest.raises(ConfigError, match=r"\$OPENAI_BASE_URL must not hold") as caught:
+        OpenAIBackend("m", api_key="k", transport=transport)  # type: ignore[arg-type]
+    assert "PASSWORD-SECRET" not in str(caught.value)
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(f'{{"name": "f", "servers": [{{"url": "{url}"}}]}}')
+    with pytest.raises(ConfigError, match="must not hold credentials") as caught:
+        OpenAIBackend("m", fleet=str(fleet), api_key="k")
+    assert "PASSWORD-SECRET" not in str(caught.value)
+
+
+def test_an_authorization_header_echoed_by_the_server_is_redacted(
+        benchmark: Benchmark, tmp_path: Path, debug_logs: pytest.LogCaptureFixture) -> None:
+    from billing_server import MODEL, BillingServer
+
+    key = fake_key("echoed_key")
+    server = BillingServer()
+    server.knobs.refuse, server.knobs.echo_auth = 1.0, True  # every refusal quotes the header
+    try:
+        backend = OpenAIBackend(MODEL, base_url=f"{server.url}/v1", api_key=key)
+        with ResponseCache(tmp_path / "cache") as cache:
+            summary = Evaluator(backend, benchmark=benchmark, cache=cache,
+                                progress=False).run(CONFIG, tmp_path / "run")
+    finally:
+        server.close()
+    assert summary.totals.errors == 1 and server.statuses["400"] == 1
+    rows = (tmp_path / "run" / "results.jsonl").read_text()
+    assert "Content filter" in rows and "Bearer ***" in rows
+    for path in files_under(tmp_path):
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        assert key.encode() not in data, path
+    assert key not in debug_logs.text

@@ -12,10 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from pydantic_core import from_json
 
 from mike_sdk.backend import Abilities, Generation, GenerationRequest, Identity
-from mike_sdk.calls.cache import ResponseCache, cacheable, request_key
+from mike_sdk.calls.cache import ResponseCache, cacheable, request_key, unsealed
 from mike_sdk.errors import ConfigError
 from mike_sdk.records import Edit, Question
 from mike_sdk.strategy import STRATEGIES, PromptCase, get_strategy
@@ -95,7 +94,8 @@ def test_get_many_reads_what_get_reads(tmp_path: Path) -> None:
         cache.put_many(entries)
         wanted = [key for key, _ in entries] + ["absent", "key-3"]
         found = cache.get_many(wanted)
-        assert found == {key: from_json(cache._cache.get(key)) for key, _ in entries}
+        assert found == {key: unsealed(key, cache._cache.get(key)) for key, _ in entries}
+        assert found == dict(entries)
         assert len(found["large"]["text"]) == 200_000
         assert (cache.hits, cache.misses) == (len(entries), 1)
 
@@ -220,3 +220,41 @@ def test_a_full_database_is_a_one_line_error(tmp_path: Path) -> None:
             cache.put_many((f"k{i}", {"text": "x" * 300}) for i in range(500))
     message = str(caught.value)
     assert "database or disk is full" in message and str(tmp_path) in message
+
+
+def test_an_answer_edited_on_disk_is_asked_again_not_used(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    import sqlite3
+
+    from mike_sdk.backends.mock import MockBackend
+    from mike_sdk.calls.client import ModelClient
+
+    backend = MockBackend()
+    request = GenerationRequest(prompt="Q: capital of France?")
+    with ResponseCache(tmp_path / "c") as cache:
+        client = ModelClient(backend, cache=cache)
+        (first,) = client.generate_sync([request])
+        assert first.generation is not None
+    with sqlite3.connect(tmp_path / "c" / "cache.db") as db:
+        (stored,) = db.execute("SELECT value FROM Cache").fetchone()
+        edited = stored.replace(first.generation.text.encode(), b"Rome")
+        assert edited != stored
+        db.execute("UPDATE Cache SET value = ?", (edited,))
+    with ResponseCache(tmp_path / "c") as cache:
+        client = ModelClient(backend, cache=cache)
+        (again,) = client.generate_sync([request])
+        seen = cache.tampered  # each look-up before the new answer sees it
+        assert seen >= 1 and again.cached is False and backend.calls == 2
+        assert again.generation is not None and again.generation.text == first.generation.text
+        assert "do not match their checksum" in caplog.text
+        (third,) = client.generate_sync([request])  # the fresh answer replaced it
+        assert third.cached is True and cache.tampered == seen
+
+
+def test_values_written_before_checksums_are_read(tmp_path: Path) -> None:
+    from pydantic_core import to_json
+
+    with ResponseCache(tmp_path / "c") as cache:
+        cache._cache.set("legacy", to_json({"text": "Paris"}))
+        assert cache.get_many(["legacy"]) == {"legacy": {"text": "Paris"}}

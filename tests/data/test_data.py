@@ -117,3 +117,11 @@ def test_record_without_required_field_is_skipped_and_counted(small_copy: Path) 
     path.write_text(json.dumps(rows), encoding="utf-8")
     items = Benchmark(small_copy).items("zsre", "de")
     assert items.invalid == 1 and items.skipped == 1 and len(items.items) == 742
+
+
+@pytest.mark.parametrize("spec", [",", "", " , "])
+def test_a_language_list_with_no_language_is_refused(spec: str) -> None:
+    from mike_sdk.data.languages import parse_languages
+
+    with pytest.raises(ConfigError, match=r"No language in .*'targets' or 'all'"):
+        parse_languages(spec)

@@ -122,3 +122,34 @@ def test_retry_errors_sends_refused_items_again(data_copy: Path, tmp_path: Path)
     assert fixed.totals.errors == 0 and fixed.totals.rows == first.totals.rows
     lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
     assert len(lines) == first.totals.rows + first.totals.errors  # appended, not rewritten
+
+
+def test_another_runs_rows_appended_after_the_first_ones_are_refused(data_copy: Path,
+                                                                     tmp_path: Path) -> None:
+    # Every row is checked, not a sample of the first 200: another model's row for an
+    # item this folder had not answered yet, appended after 239 rows of its own, would
+    # otherwise count as done.
+    config = CONFIG.model_copy(update={"limit": 60})
+    run(data_copy, tmp_path, config)
+    results = tmp_path / "run" / "results.jsonl"
+    own = results.read_text().splitlines()
+    run(data_copy, tmp_path / "other", config, model="other-model")
+    foreign = {json.loads(line)["id"]: line
+               for line in (tmp_path / "other" / "run" / "results.jsonl").read_text().splitlines()}
+    last = json.loads(own[-1])["id"]
+    results.write_text("\n".join([*own[:-1], foreign[last]]) + "\n")
+    with pytest.raises(ConfigError, match="rows of another run were added"):
+        run(data_copy, tmp_path, config)
+
+
+def test_rows_of_items_the_run_does_not_plan_are_refused(data_copy: Path,
+                                                         tmp_path: Path) -> None:
+    run(data_copy, tmp_path)
+    results = tmp_path / "run" / "results.jsonl"
+    row = json.loads(results.read_text().splitlines()[0])
+    row["id"] = row["id"].replace("/0/", "/99/")
+    with results.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    with pytest.raises(ConfigError, match=r"has 1 rows of items this run does not plan "
+                       r"\(counterfact/en>de/99/"):
+        run(data_copy, tmp_path)
