@@ -34,7 +34,7 @@ from mike_sdk.backend import (
     Likelihood,
     LikelihoodRequest,
 )
-from mike_sdk.calls.failures import AuthFailed, CallFailed
+from mike_sdk.calls.failures import AuthFailed, CallFailed, redact, translate, without_credentials
 from mike_sdk.calls.fleet import (
     Fleet,
     FleetFile,
@@ -45,7 +45,6 @@ from mike_sdk.calls.fleet import (
     read_fleet,
     require_scheme,
 )
-from mike_sdk.calls.sdk_errors import redact, translate, without_credentials
 from mike_sdk.errors import ConfigError, invalid_options
 from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for

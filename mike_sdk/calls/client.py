@@ -41,11 +41,10 @@ from mike_sdk.backend import (
     Likelihood,
     LikelihoodRequest,
 )
-from mike_sdk.calls.answered import Answered, OnBatch, OnSend
 from mike_sdk.calls.cache import ResponseCache, request_key
 from mike_sdk.calls.failures import BadRequest, CallFailed
 from mike_sdk.calls.inflight import InFlight
-from mike_sdk.calls.intake import Intake
+from mike_sdk.calls.intake import Answered, Intake, OnBatch, OnSend
 from mike_sdk.calls.leases import Claim, Leases
 from mike_sdk.calls.limits import BudgetReached, CallGuard, Halted, Limits, max_input_tokens
 from mike_sdk.calls.refusals import RefusalWatch, profile_hint

@@ -44,8 +44,8 @@ from mike_sdk.calls.failures import (
     RateLimited,
     Transient,
     Unreachable,
+    without_credentials,
 )
-from mike_sdk.calls.sdk_errors import without_credentials
 from mike_sdk.errors import ConfigError, problems
 from mike_sdk.overrides import read_override
 

@@ -8,17 +8,37 @@ what a provider answered; the client owns the state it reads.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from mike_sdk.backend import Generation, GenerationRequest
-from mike_sdk.calls.answered import Answered
 from mike_sdk.calls.cache import ResponseCache, cacheable
 from mike_sdk.calls.limits import CallGuard
 from mike_sdk.runfolder.ledger import Ledger
 
-__all__ = ["Intake"]
+__all__ = ["Answered", "Intake", "OnBatch", "OnSend"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What became of one generation request."""
+
+    key: str
+    """Its response-cache key."""
+    generation: Generation | None
+    """The answer, or None when the request was refused."""
+    cached: bool
+    """Whether the answer came from the cache (no call made for it now)."""
+    cost_usd: float | None
+    """What the call cost, or would have for a cached answer (None: no price, or refused)."""
+    error: str | None = None
+    """Why the request was refused (a 400 with its message), or None."""
+
+
+OnBatch = Callable[[Sequence[Answered]], None]
+OnSend = Callable[[Sequence[str]], None]
 
 
 class Intake:

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from mike_sdk.backend import Abilities, Backend
-from mike_sdk.calls.answered import Answered
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.calls.client import ModelClient, run_sync
+from mike_sdk.calls.intake import Answered
 from mike_sdk.calls.limits import CallGuard, Limits
 from mike_sdk.calls.pricing import DEFAULTS_NOTE
 from mike_sdk.data.benchmark import Benchmark

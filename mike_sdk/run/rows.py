@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mike_sdk.backend import Likelihood, Tokenizer
-from mike_sdk.calls.answered import Answered
+from mike_sdk.calls.intake import Answered
 from mike_sdk.run.plan import WorkItem
 from mike_sdk.runfolder.files import LikelihoodCheck, ResultRow
 from mike_sdk.scoring.confusion import LanguageIdentifier
