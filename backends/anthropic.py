@@ -124,6 +124,8 @@ class AnthropicBackend(RemoteBackend):
     base_url_env = "ANTHROPIC_BASE_URL"
     default_host = "api.anthropic.com"
     sdk_name = "anthropic"
+    needs = ("anthropic",)
+    needs_extra = "api"
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  max_concurrency: int = 8, timeout: float = 60, prefill: bool = True,

@@ -74,6 +74,8 @@ class OpenAIBackend(RemoteBackend):
     base_url_env = "OPENAI_BASE_URL"
     default_host = DEFAULT_HOST
     sdk_name = "openai"
+    needs = ("openai",)
+    needs_extra = "api"
     fleets = True
     #: A local server's preset: it may run without a key.
     _key_optional = False

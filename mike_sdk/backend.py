@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -163,6 +163,12 @@ class Backend(ABC):
     >>> Echo().abilities.batch_size
     1
     """
+
+    #: Optional packages the backend imports, checked when it is built (see
+    #: :func:`~mike_sdk.extras.require_extra`) and shown by ``mike backends`` when missing.
+    needs: ClassVar[tuple[str, ...]] = ()
+    #: The ``mike-sdk`` extra that installs :attr:`needs`.
+    needs_extra: ClassVar[str] = ""
 
     @property
     @abstractmethod
