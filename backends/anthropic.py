@@ -21,7 +21,7 @@ The key comes from ``api_key=`` or ``ANTHROPIC_API_KEY``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -124,7 +124,7 @@ class AnthropicBackend(RemoteBackend):
     base_url_env = "ANTHROPIC_BASE_URL"
     default_host = "api.anthropic.com"
     sdk_name = "anthropic"
-    needs = ("anthropic",)
+    needs: ClassVar[tuple[str, ...]] = ("anthropic",)
     needs_extra = "api"
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -74,7 +74,7 @@ class OpenAIBackend(RemoteBackend):
     base_url_env = "OPENAI_BASE_URL"
     default_host = DEFAULT_HOST
     sdk_name = "openai"
-    needs = ("openai",)
+    needs: ClassVar[tuple[str, ...]] = ("openai",)
     needs_extra = "api"
     fleets = True
     #: A local server's preset: it may run without a key.
