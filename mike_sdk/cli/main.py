@@ -48,6 +48,7 @@ def default_run_dir(backend: Backend, config: EvalConfig) -> Path:
 def cmd_eval(args: argparse.Namespace) -> int:
     from mike_sdk.calls.client import ModelClient
     from mike_sdk.calls.limits import Limits
+    from mike_sdk.providers.notice import backend_notice
     from mike_sdk.run.evaluator import Evaluator
 
     options = backend_options(args)
@@ -77,6 +78,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise _flag_error(exc) from None
     with ResponseCache(args.cache_dir) as cache:
         client = ModelClient(backend, cache=cache, limits=limits)
+        notice = backend_notice(backend, client.guard.prices)
+        if notice is not None:
+            print(f"mike: {notice}", file=sys.stderr)
         if args.dry_run:
             from mike_sdk.run.dryrun import dry_run
 
