@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from mike_sdk.backend import Backend, Generation, GenerationRequest
 from mike_sdk.batch.records import BatchRecord, Counts
-from mike_sdk.calls.failures import CallFailed
+from mike_sdk.calls.failures import CallFailed, ModelNotFound
 from mike_sdk.calls.retry import RetryPolicy, call_with_retry
 from mike_sdk.errors import ConfigError
 
@@ -115,6 +115,15 @@ def provider_for(backend: Backend, retry: RetryPolicy | None = None) -> BatchPro
                       "run it live instead.")
 
 
+#: Calls that reach the batch interface itself, not one batch: a 404 there means the
+#: server has none (a local server, a proxy), not that a model or a batch is missing.
+INTERFACE_CALLS = frozenset({"upload", "create", "list"})
+
+
+class NoBatchInterface(ModelNotFound):
+    """The server answered 404 on its batch endpoints: it has no batch interface."""
+
+
 class SdkCalls:
     """The backend's SDK client, with failures translated and retried as live calls'."""
 
@@ -131,11 +140,11 @@ class SdkCalls:
         """``await fn(sdk_client)``, counted as one ``kind`` call, under the retry policy."""
         async def attempt() -> T:
             self.http.add(kind)
-            return await self._translated(fn)
+            return await self._translated(kind, fn)
 
         return await call_with_retry(attempt, self.retry)
 
-    async def _translated(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def _translated(self, kind: str, fn: Callable[[Any], Awaitable[T]]) -> T:
         translate = importlib.import_module("mike_sdk.calls.sdk_errors").translate
         backend = self.backend
         failure: CallFailed | None = None
@@ -147,6 +156,11 @@ class SdkCalls:
                                 secrets=backend._secrets())
             if failure is None:
                 raise
+            if isinstance(failure, ModelNotFound) and kind in INTERFACE_CALLS:
+                where = base_url_of(backend) or f"the {backend.kind} API"
+                failure = NoBatchInterface(
+                    f"The server at {where} has no batch interface (its {kind} call was "
+                    "answered 404 Not Found): run without --batch.", status=404)
         raise failure  # outside the handler: the SDK's exception may quote the key
 
 
