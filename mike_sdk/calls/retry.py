@@ -23,6 +23,8 @@ from mike_sdk.calls.failures import CallFailed, RateLimited, Transient, Unreacha
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+#: Unreachable-server messages already logged as warnings in this process.
+_WARNED: set[str] = set()
 
 
 class RetryPolicy(BaseModel):
@@ -101,7 +103,11 @@ async def call_with_retry(fn: Callable[[], Awaitable[T]], policy: RetryPolicy, *
             stats.retries += 1
         failure = _failure(state)
         if failure is not None:
-            level = logging.WARNING if isinstance(failure, Unreachable) else logging.INFO
+            # A server that cannot be reached is named once, not once per request in
+            # flight and attempt (the run's error line says it again if it stays down).
+            first = isinstance(failure, Unreachable) and str(failure) not in _WARNED
+            _WARNED.add(str(failure))
+            level = logging.WARNING if first else logging.INFO
             log.log(level, "%s (attempt %d of %d; next in %.1f s)", failure,
                     state.attempt_number, policy.max_attempts, state.upcoming_sleep)
 

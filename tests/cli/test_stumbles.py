@@ -3,6 +3,8 @@ export into a missing folder; each exits quietly or with one line that fits the 
 
 from __future__ import annotations
 
+import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +53,21 @@ def test_export_into_a_missing_folder_names_it(data_dir: Path, tmp_path: Path,
     assert err == [f"mike: error: --out {out}: the folder {out.parent} does not exist; "
                    "create it or choose another --out."]
     assert main(["export", str(run), "--out", str(tmp_path / "table.csv")]) == 0
+
+
+def test_an_unreachable_server_is_warned_about_once(
+        data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = mock_eval(data_dir, tmp_path / "run", tmp_path / "cache")
+    args[args.index("mock")] = "openai"
+    args += ["--model", "gpt-4.1-mini", "--base-url", f"http://127.0.0.1:{port}/v1",
+             "--backend-option", "api_key=k", "--limit", "2"]  # 8 requests in flight
+    assert main(args) == 2
+    warned = [r for r in caplog.records
+              if r.name == "mike_sdk.calls.retry" and r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and f"127.0.0.1:{port}" in warned[0].getMessage()
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        f"mike: error: Could not reach http://127.0.0.1:{port}/v1")
