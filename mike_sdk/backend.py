@@ -2,7 +2,7 @@
 
 A backend is anything that turns a batch of :class:`GenerationRequest` into
 :class:`Generation` objects. Caching, batching, retries and rate limits live in
-shared code (the evaluator), never in a backend.
+the one call path, :class:`~mike_sdk.calls.client.ModelClient`, never in a backend.
 """
 
 from __future__ import annotations
