@@ -21,7 +21,7 @@ The key comes from ``api_key=`` or ``ANTHROPIC_API_KEY``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -129,6 +129,8 @@ class AnthropicBackend(RemoteBackend):
     base_url_env = "ANTHROPIC_BASE_URL"
     default_host = "api.anthropic.com"
     sdk_name = "anthropic"
+    needs: ClassVar[tuple[str, ...]] = ("anthropic",)
+    needs_extra = "api"
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  max_concurrency: int = 8, timeout: float = 60, prefill: bool = True,

@@ -6,8 +6,8 @@ credentials, found the usual way (Bedrock: ``aws_*=`` options, else the AWS cred
 chain: environment, ``~/.aws``, instance role; Vertex: ``access_token=``, else Google's
 application-default credentials). Where the profile pins the older API version (so that
 ``temperature`` is accepted), the body names the cloud's own older version; otherwise
-the SDK's default (``2026-10-21``) goes out. Install the extras with
-``pip install 'anthropic[bedrock]'`` or ``'anthropic[vertex]'``.
+the SDK's default (``2026-10-21``) goes out. Both need the ``cloud`` extra
+(``pip install 'mike-sdk[cloud]'``: the anthropic SDK's ``bedrock`` and ``vertex`` extras).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class _CloudClaude(AnthropicBackend):
 
     #: ``anthropic_version`` of the body where the profile pins the older API version.
     legacy_version = ""
-    extra = ""
+    needs_extra = "cloud"
     default_host = ""
 
     def _key(self) -> str:
@@ -50,9 +50,6 @@ class _CloudClaude(AnthropicBackend):
             return self._sdk_client()(**self._client_options(), base_url=self._base_url,
                                       timeout=self.options.timeout, max_retries=0,
                                       http_client=http_client(anthropic, self.options))
-        except ImportError:
-            raise ConfigError(f"The {self.kind!r} backend needs its cloud SDK: pip install "
-                              f"'anthropic[{self.extra}]'.") from None
         except Exception as exc:  # the SDK found no region, project or credentials
             raise ConfigError(f"The {self.kind!r} backend could not start: "
                               f"{one_line(exc)}") from None
@@ -72,7 +69,7 @@ class BedrockBackend(_CloudClaude):
     key_env = "AWS_ACCESS_KEY_ID"
     base_url_env = "ANTHROPIC_BEDROCK_BASE_URL"
     legacy_version = "bedrock-2023-05-31"
-    extra = "bedrock"
+    needs = ("anthropic", "boto3", "botocore")
 
     def __init__(self, model: str, *, aws_region: str | None = None,
                  aws_profile: str | None = None, aws_access_key: str | None = None,
@@ -109,7 +106,7 @@ class VertexBackend(_CloudClaude):
     key_env = "GOOGLE_APPLICATION_CREDENTIALS"
     base_url_env = "ANTHROPIC_VERTEX_BASE_URL"
     legacy_version = "vertex-2023-10-16"
-    extra = "vertex"
+    needs = ("anthropic", "google.auth")
 
     def __init__(self, model: str, *, region: str | None = None,
                  project_id: str | None = None, access_token: str | None = None,

@@ -30,6 +30,7 @@ from mike_sdk.backend import (
     LikelihoodRequest,
 )
 from mike_sdk.errors import BackendError, ConfigError, invalid_options
+from mike_sdk.extras import require_extra
 
 from .embedded import EMBEDDED_MODEL_NAME, embedded_model_dir, embedded_revision
 from .hf_batching import (
@@ -92,6 +93,8 @@ def folder_fingerprint(folder: Path, gguf_file: str | None = None) -> str:
 class HFBackend(Backend):
     """A local ``transformers`` causal LM: greedy, batched, early stop, likelihoods."""
 
+    needs, needs_extra = ("torch", "transformers"), "hf"
+
     def __init__(
         self,
         model: str | None = None,
@@ -112,6 +115,7 @@ class HFBackend(Backend):
                 trust_remote_code=trust_remote_code, prefix_reuse=prefix_reuse)
         except ValidationError as exc:
             raise invalid_options("the 'hf' backend", exc) from None
+        require_extra("The 'hf' backend", self.needs, self.needs_extra)
         self.model: Any = None
         """The loaded ``transformers`` model; ``None`` until first needed."""
         self._tokenizer: HFTokenizer | None = None

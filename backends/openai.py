@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -79,6 +79,8 @@ class OpenAIBackend(RemoteBackend):
     base_url_env = "OPENAI_BASE_URL"
     default_host = DEFAULT_HOST
     sdk_name = "openai"
+    needs: ClassVar[tuple[str, ...]] = ("openai",)
+    needs_extra = "api"
     fleets = True
     #: A local server's preset: it may run without a key.
     _key_optional = False

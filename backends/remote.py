@@ -46,6 +46,7 @@ from mike_sdk.calls.fleet import (
     require_scheme,
 )
 from mike_sdk.errors import ConfigError, invalid_options
+from mike_sdk.extras import require_extra
 from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
 
@@ -154,6 +155,8 @@ class RemoteBackend(Backend):
     fleets = False
 
     def __init__(self, options: RemoteOptions) -> None:
+        # Before anything else: without its SDK, every request would fail deep in the run.
+        require_extra(f"The {self.kind!r} backend", self.needs, self.needs_extra)
         self.options = options
         urls = options.base_url
         self._fleet_file = self._read_fleet(urls)

@@ -2,14 +2,14 @@
 
 A backend is anything that turns a batch of :class:`GenerationRequest` into
 :class:`Generation` objects. Caching, batching, retries and rate limits live in
-shared code (the evaluator), never in a backend.
+the one call path, :class:`~mike_sdk.calls.client.ModelClient`, never in a backend.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -165,6 +165,12 @@ class Backend(ABC):
     >>> Echo().abilities.batch_size
     1
     """
+
+    #: Optional packages the backend imports, checked when it is built (see
+    #: :func:`~mike_sdk.extras.require_extra`) and shown by ``mike backends`` when missing.
+    needs: ClassVar[tuple[str, ...]] = ()
+    #: The ``mike-sdk`` extra that installs :attr:`needs`.
+    needs_extra: ClassVar[str] = ""
 
     @property
     @abstractmethod

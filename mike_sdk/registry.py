@@ -6,8 +6,9 @@ point in the group ``mike_sdk.strategies`` or ``mike_sdk.backends``::
     [project.entry-points."mike_sdk.strategies"]
     my-strategy = "my_package.strategies:MyStrategy"
 
-Entry points are loaded one at a time, when their name is asked for: listing names
-imports no plugin, and a broken plugin fails only the runs that use it.
+Entry points are loaded one at a time, when their name is asked for: :meth:`Registry.names`
+imports no plugin (:meth:`Registry.entries`, for listings, imports each), and a broken
+plugin fails only the runs that use it.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from mike_sdk.batch.provider import HttpCounts, Outcome
+from mike_sdk.batch.provider import INTERFACE_CALLS, HttpCounts, NoBatchInterface, Outcome
 from mike_sdk.batch.records import BatchRecord, Provider
-from mike_sdk.calls.failures import CallFailed
+from mike_sdk.calls.failures import CallFailed, ModelNotFound
 from mike_sdk.calls.retry import RetryPolicy, call_with_retry
 from mike_sdk.errors import ConfigError
 
@@ -36,7 +36,15 @@ class SdkCalls:
         """``await fn(sdk_client)``, counted as one ``kind`` call, under the retry policy."""
         async def attempt() -> T:
             self.http.add(kind)
-            return await self.backend.on_server(fn)
+            try:
+                return await self.backend.on_server(fn)
+            except ModelNotFound:
+                if kind not in INTERFACE_CALLS:
+                    raise
+                where = self.base_url() or f"the {self.backend.kind} API"
+                raise NoBatchInterface(
+                    f"The server at {where} has no batch interface (its {kind} call was "
+                    "answered 404 Not Found): run without --batch.", status=404) from None
 
         return await call_with_retry(attempt, self.retry)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from mike_sdk.backend import Generation, GenerationRequest
 from mike_sdk.batch.options import BatchOptions, BatchReport
 from mike_sdk.batch.progress import BatchProgress
-from mike_sdk.batch.provider import BatchProvider, provider_for
+from mike_sdk.batch.provider import BatchProvider, NoBatchInterface, provider_for
 from mike_sdk.batch.records import BatchRecord
 from mike_sdk.batch.runner import BatchRunner
 from mike_sdk.calls.client import ModelClient, run_sync
@@ -94,6 +94,8 @@ async def arun_batched(client: ModelClient, config: EvalConfig, run_dir: str | P
         try:
             report = await runner.run(lambda: plan_requests(client, benchmark, config,
                                                             run_dir))
+        except NoBatchInterface as exc:
+            raise RunStopped(str(exc)) from None
         except CallFailed as exc:
             message = " ".join(str(exc).split())
             raise RunStopped(f"{message} Batch mode stopped; collected answers are cached and "

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from mike_sdk.backend import Backend, Generation, GenerationRequest
 from mike_sdk.batch.records import BatchRecord, Counts
+from mike_sdk.calls.failures import ModelNotFound
 from mike_sdk.calls.retry import RetryPolicy
 from mike_sdk.errors import ConfigError
 
@@ -97,6 +98,15 @@ class BatchProvider(Protocol):
     async def results(self, record: BatchRecord, remote: Remote,
                       stubs: Mapping[str, Stub]) -> list[Outcome]:
         """The outcome of each request the batch's results name."""
+
+
+#: Calls that reach the batch interface itself, not one batch: a 404 there means the
+#: server has none (a local server, a proxy), not that a model or a batch is missing.
+INTERFACE_CALLS = frozenset({"upload", "create", "list"})
+
+
+class NoBatchInterface(ModelNotFound):
+    """The server answered 404 on its batch endpoints: it has no batch interface."""
 
 
 def provider_for(backend: Backend, retry: RetryPolicy | None = None) -> BatchProvider:

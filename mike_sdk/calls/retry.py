@@ -23,6 +23,8 @@ from mike_sdk.calls.failures import CallFailed, RateLimited, TimedOut, Transient
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+#: Unreachable-server messages already logged as warnings in this process.
+_WARNED: set[str] = set()
 
 
 class RetryPolicy(BaseModel):
@@ -101,8 +103,12 @@ async def call_with_retry(fn: Callable[[], Awaitable[T]], policy: RetryPolicy, *
             stats.retries += 1
         failure = _failure(state)
         if failure is not None:
-            level = (logging.WARNING if isinstance(failure, Unreachable | TimedOut)
-                     else logging.INFO)
+            # A server that cannot be reached is named once, not once per request in
+            # flight and attempt (the run's error line says it again if it stays down);
+            # a server that does not answer in time is named at each retry (no silence).
+            first = isinstance(failure, Unreachable) and str(failure) not in _WARNED
+            _WARNED.add(str(failure))
+            level = logging.WARNING if first or isinstance(failure, TimedOut) else logging.INFO
             log.log(level, "%s (attempt %d of %d; next in %.1f s)", failure,
                     state.attempt_number, policy.max_attempts, state.upcoming_sleep)
 

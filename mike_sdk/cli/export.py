@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from mike_sdk.errors import ConfigError
 from mike_sdk.runfolder.export import export
 
 __all__ = ["add_export_parser"]
@@ -13,6 +14,9 @@ __all__ = ["add_export_parser"]
 
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / f"results.{args.format}"
+    if args.out and not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: the folder {out.parent} does not exist; create it "
+                          "or choose another --out.")
     count = export(args.run_dir, out, args.format, prompts=args.prompts)
     print(f"{count} rows written to {out}")
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from mike_sdk.backend import BACKENDS
 from mike_sdk.errors import PluginError
+from mike_sdk.extras import install_hint, missing_modules
 from mike_sdk.providers.presets import presets
 from mike_sdk.providers.profiles import ProfileTable
 from mike_sdk.registry import Registry
@@ -27,7 +28,10 @@ def _list(registry: Registry[Any], width: int) -> int:
             broken.append(entry)
         else:
             doc = (entry.__doc__ or "").strip().replace("``", "").splitlines()
-            print(f"{name:{width}} {doc[0] if doc else ''}")
+            gone = missing_modules(getattr(entry, "needs", ()))
+            needs = (f"[not installed: {install_hint(getattr(entry, 'needs_extra', ''))}] "
+                     if gone else "")
+            print(f"{name:{width}} {needs}{doc[0] if doc else ''}")
     for error in broken:
         print(f"mike: warning: {error}", file=sys.stderr)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ def default_run_dir(backend: Backend, config: EvalConfig) -> Path:
 def cmd_eval(args: argparse.Namespace) -> int:
     from mike_sdk.calls.client import ModelClient
     from mike_sdk.calls.limits import Limits
+    from mike_sdk.providers.notice import backend_notice
     from mike_sdk.run.evaluator import Evaluator
 
     options = backend_options(args)
@@ -76,6 +78,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise _flag_error(exc) from None
     with ResponseCache(args.cache_dir) as cache:
         client = ModelClient(backend, cache=cache, limits=limits)
+        notice = backend_notice(backend, client.guard.prices)
+        if notice is not None:
+            print(f"mike: {notice}", file=sys.stderr)
         if args.dry_run:
             from mike_sdk.run.dryrun import dry_run
 
@@ -311,17 +316,29 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def os_error(exc: OSError) -> str:
-    """One line for a file-system failure: the file, the problem, the way out."""
+def os_error(exc: OSError, *, runs: bool = True) -> str:
+    """One line for a file-system failure: the file, the problem, the way out (``runs``:
+    the command writes rows, and says that the finished ones are kept)."""
     where = f" {exc.filename}" if exc.filename else ""
     problem = exc.strerror or one_line(exc)
     if exc.errno == errno.ENOSPC:
         fix = "free some space, or choose a --run-dir / --cache-dir on another disk"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         fix = "choose a --run-dir / --cache-dir you can write to"
+    elif exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        problem, fix = "a file is where a folder is needed", "choose another folder"
+    elif exc.errno == errno.ENOENT:
+        problem, fix = "no such file or folder", "create its folder or choose another path"
     else:
         fix = "check the path"
-    return f"cannot use{where}: {problem}. {fix[0].upper()}{fix[1:]}; finished rows are kept."
+    kept = "; finished rows are kept" if runs else ""
+    return f"cannot use{where}: {problem}. {fix[0].upper()}{fix[1:]}{kept}."
+
+
+def _quiet_stdout() -> None:
+    """Stdout's reader left (``mike data info | head``): drop what is still buffered."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,10 +355,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger("mike_sdk").exception("the failure in full")
         print(f"mike: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output closed it: not a failure to report
+        _quiet_stdout()
+        return 141  # as if killed by SIGPIPE, like other tools in a pipe
     except OSError as exc:  # a read-only folder, a full disk: say which file and what to do
         if args.verbose:
             logging.getLogger("mike_sdk").exception("the failure in full")
-        print(f"mike: error: {os_error(exc)}", file=sys.stderr)
+        runs = args.command in ("eval", "reproduce")
+        print(f"mike: error: {os_error(exc, runs=runs)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mike: interrupted; re-run the same command to resume.", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mike_sdk.errors import ConfigError, unknown_name
+import difflib
+
+from mike_sdk.errors import ConfigError
 
 #: Code -> English name, as in the benchmark's ``lang.json`` plus English.
 LANGUAGES: dict[str, str] = {
@@ -23,22 +25,47 @@ LANGUAGES: dict[str, str] = {
 #: The 52 target languages of the paper (every language but English).
 TARGET_LANGUAGES: tuple[str, ...] = tuple(code for code in LANGUAGES if code != "en")
 
+#: ISO 639-2 (terminology, then bibliographic where it differs) and ISO 639-3 codes of
+#: the 53 languages (``arb``, ``cmn``, ``zsm``: the individual languages of the data).
+ISO_639_3: dict[str, tuple[str, ...]] = {
+    "en": ("eng",), "af": ("afr",), "ar": ("ara", "arb"), "az": ("aze", "azj"),
+    "be": ("bel",), "bg": ("bul",), "bn": ("ben",), "ca": ("cat",), "ceb": ("ceb",),
+    "cs": ("ces", "cze"), "cy": ("cym", "wel"), "da": ("dan",), "de": ("deu", "ger"),
+    "el": ("ell", "gre"), "es": ("spa",), "et": ("est", "ekk"), "eu": ("eus", "baq"),
+    "fa": ("fas", "per", "pes"), "fi": ("fin",), "fr": ("fra", "fre"), "ga": ("gle",),
+    "gl": ("glg",), "he": ("heb",), "hi": ("hin",), "hr": ("hrv",), "hu": ("hun",),
+    "hy": ("hye", "arm"), "id": ("ind",), "it": ("ita",), "ja": ("jpn",),
+    "ka": ("kat", "geo"), "ko": ("kor",), "la": ("lat",), "lt": ("lit",),
+    "lv": ("lav", "lvs"), "ms": ("msa", "may", "zsm"), "nl": ("nld", "dut"),
+    "pl": ("pol",), "pt": ("por",), "ro": ("ron", "rum"), "ru": ("rus",),
+    "sk": ("slk", "slo"), "sl": ("slv",), "sq": ("sqi", "alb"), "sr": ("srp",),
+    "sv": ("swe",), "ta": ("tam",), "th": ("tha",), "tr": ("tur",), "vi": ("vie",),
+    "uk": ("ukr",), "ur": ("urd",), "zh": ("zho", "chi", "cmn"),
+}
+
 # Test files say ``zh``; demonstration and training-pool files say ``zh-cn``.
-_ALIASES = {"zh-cn": "zh", "zh_cn": "zh", "zh-hans": "zh"}
+_ALIASES = {"zh-cn": "zh", "zh_cn": "zh", "zh-hans": "zh",
+            **{alias: code for code, aliases in ISO_639_3.items() for alias in aliases}}
 _DEMO_CODES = {"zh": "zh-cn"}
 _BY_NAME = {name.lower(): code for code, name in LANGUAGES.items()}
 
 
 def normalize_language(code: str) -> str:
-    """The canonical code of a language, accepting the aliases the data uses.
+    """The canonical code of a language, accepting the aliases the data uses, ISO
+    639-2/3 codes and English names.
 
-    >>> normalize_language("zh-cn")
-    'zh'
+    >>> [normalize_language(name) for name in ("zh-cn", "deu", "ger", "German")]
+    ['zh', 'de', 'de', 'de']
     """
     key = code.strip().lower()
     canonical = _ALIASES.get(key) or _BY_NAME.get(key) or key
     if canonical not in LANGUAGES:
-        raise unknown_name("language", code, LANGUAGES)
+        spellings = {**{c: c for c in LANGUAGES}, **_BY_NAME, **_ALIASES}
+        near = [spellings[s] for s in difflib.get_close_matches(key, spellings, n=1)]
+        hint = "".join(f" Did you mean {c!r} ({LANGUAGES[c]})?" for c in near)
+        raise ConfigError(f"Unknown language {code!r}.{hint} Valid codes: "
+                          f"{', '.join(LANGUAGES)} (ISO 639-2/3 codes and English names "
+                          "work too).")
     return canonical
 
 

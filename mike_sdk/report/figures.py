@@ -126,7 +126,11 @@ def comparison_bars(stats: ReportStats, scorer: str, path: Path,
     axes[0][0].set_ylabel(f"{scorer} (mean x 100)")
     what = "all target languages" if grouping == ALL else f"target languages by {grouping}"
     fig.suptitle(f"{scorer}: average over {what}, 95% bootstrap CI", fontsize=10)
-    axes[0][-1].legend(fontsize=7.5, loc="upper right", framealpha=0.85)
+    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    # Below the panels, where no bar or interval can hide under it.
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0),
+               ncol=min(len(series), 4), fontsize=8, frameon=False)
     return _save(fig, path)
 
 

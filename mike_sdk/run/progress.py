@@ -43,6 +43,7 @@ class Progress:
         self._bar: Any = None
         self._plain = enabled and not self._stream.isatty()
         self._last = time.monotonic()
+        self._last_line = ""
         if enabled and not self._plain:
             from tqdm import tqdm
 
@@ -77,8 +78,9 @@ class Progress:
                 self._bar.refresh()
 
     def finish(self) -> None:
-        """The run is over: whatever is done is the whole (a stopped run shows its share)."""
-        if self._plain:
+        """The run is over: whatever is done is the whole (a stopped run shows its share);
+        a plain line already printed is not printed again."""
+        if self._plain and self._line() != self._last_line:
             self._print()
 
     def _postfix(self) -> dict[str, Any]:
@@ -95,12 +97,20 @@ class Progress:
         elif self._plain and time.monotonic() - self._last >= PLAIN_EVERY_S:
             self._print()
 
+    def _line(self) -> str:
+        # Items count when their rows are written, a chunk at a time, so the requests
+        # answered run ahead of them: the line says both, by name.
+        share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
+        postfix = self._postfix()
+        answered, hits = postfix.pop("answered"), postfix.pop("cache_hits")
+        extra = "".join(f", {k} {v}" for k, v in postfix.items())
+        return (f"progress: {self.done}/{self.total} items written{share}, requests answered "
+                f"{answered} (cache hits {hits}){extra}")
+
     def _print(self) -> None:
         self._last = time.monotonic()
-        share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
-        extra = ", ".join(f"{k} {v}" for k, v in self._postfix().items())
-        print(f"progress: {self.done}/{self.total} items{share}, {extra}", file=self._stream,
-              flush=True)
+        self._last_line = self._line()
+        print(self._last_line, file=self._stream, flush=True)
 
     def __enter__(self) -> Progress:
         return self

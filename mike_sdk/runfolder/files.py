@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mike_sdk.backend import Abilities, ChatMessage, Identity
+from mike_sdk.extras import MissingExtra
 from mike_sdk.providers.settings import RequestSettings
 from mike_sdk.records import MetricName, TaskName
 from mike_sdk.run.config import EvalConfig
@@ -294,6 +295,27 @@ class Summary(_Described):
     """Why the session stopped early, if it did; a re-run resumes."""
     error: str | None = None
     """The failure that stopped it (``stopped == "error"``)."""
+
+    def table(self) -> str:
+        """The plain-text score table that ``mike eval`` and ``mike report`` print."""
+        from mike_sdk.report.table import summary_table
+
+        return summary_table(self)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def to_pandas(self) -> Any:
+        """:attr:`results` as a pandas DataFrame, one row per group (needs pandas)."""
+        try:
+            import pandas
+        except ImportError:
+            raise MissingExtra("Summary.to_pandas() needs pandas, which is not installed: "
+                               "pip install pandas.") from None
+        return pandas.DataFrame([
+            {**r.model_dump(exclude={"answer_language", "in_language"}),
+             **{f"answers_{label}": n for label, n in (r.answer_language or {}).items()}}
+            for r in self.results])
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -101,7 +101,7 @@ def test_plain_progress_lines_when_stderr_is_not_a_terminal(data_dir: Path,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stderr and "\r" not in done.stderr
-    assert "progress: 8/8 items (100%)" in done.stderr
+    assert "progress: 8/8 items written (100%)" in done.stderr
 
 
 @pytest.mark.parametrize(("model", "expected"), [

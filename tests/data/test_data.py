@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mike_sdk.data.benchmark import Benchmark, resolve_data_dir
+from mike_sdk.data.languages import normalize_language
 from mike_sdk.errors import ConfigError, DataError
 
 
@@ -72,8 +73,14 @@ def test_zh_cn_and_language_names_are_accepted(benchmark: Benchmark) -> None:
 def test_unknown_task_and_language_list_valid_names(benchmark: Benchmark) -> None:
     with pytest.raises(ConfigError, match=r"Unknown task 'zrse'.*Did you mean 'zsre'.*counterfact"):
         benchmark.items("zrse", "de")
-    with pytest.raises(ConfigError, match=r"Unknown language 'deu'.*Valid names:.* de,"):
-        benchmark.items("zsre", "deu")
+    with pytest.raises(ConfigError, match=r"Unknown language 'germn'. Did you mean 'de' "
+                       r"\(German\)\?.*Valid codes:.* de,"):
+        benchmark.items("zsre", "germn")
+
+
+@pytest.mark.parametrize("spelling", ["deu", "ger", "German", "DE"])
+def test_iso_639_codes_and_english_names_map_to_the_code(spelling: str) -> None:
+    assert normalize_language(spelling) == "de"
 
 
 def test_missing_folder_names_the_path_and_the_fix(tmp_path: Path) -> None:

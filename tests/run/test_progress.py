@@ -37,7 +37,7 @@ def test_repeated_prompts_still_end_at_100_percent(benchmark: Benchmark, tmp_pat
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     run(benchmark, tmp_path)
     line = final_line(capsys.readouterr().err)
-    assert line.startswith("progress: 12/12 items (100%), answered 11")
+    assert line.startswith("progress: 12/12 items written (100%), requests answered 11")
 
 
 def test_a_resumed_run_does_not_count_its_rows_twice(benchmark: Benchmark, tmp_path: Path,
@@ -47,7 +47,7 @@ def test_a_resumed_run_does_not_count_its_rows_twice(benchmark: Benchmark, tmp_p
     results.write_text("".join(results.read_text().splitlines(keepends=True)[:5]))
     capsys.readouterr()
     run(benchmark, tmp_path)
-    assert final_line(capsys.readouterr().err).startswith("progress: 12/12 items (100%)")
+    assert final_line(capsys.readouterr().err).startswith("progress: 12/12 items written (100%)")
 
 
 def test_skipped_items_leave_the_total() -> None:
@@ -58,5 +58,18 @@ def test_skipped_items_leave_the_total() -> None:
     bar.rows(6)
     bar.skipped(4)
     bar.finish()
-    assert stream.getvalue() == ("progress: 6/6 items (100%), answered 3, cache_hits 3, "
-                                 "likelihood 2\n")
+    assert stream.getvalue() == ("progress: 6/6 items written (100%), requests answered 3 "
+                                 "(cache hits 3), likelihood 2\n")
+
+
+def test_plain_lines_say_what_runs_ahead_and_are_not_repeated(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mike_sdk.run.progress.PLAIN_EVERY_S", 0.0)  # a line per event
+    stream = io.StringIO()
+    bar = Progress(40, stream=stream)
+    bar.requests(39, cached=False)  # answered, but no chunk written yet
+    bar.rows(40)
+    bar.finish()  # the same line as the last one: not printed again
+    assert stream.getvalue().splitlines() == [
+        "progress: 0/40 items written (0%), requests answered 39 (cache hits 0)",
+        "progress: 40/40 items written (100%), requests answered 39 (cache hits 0)"]
