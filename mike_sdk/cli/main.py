@@ -26,6 +26,7 @@ from mike_sdk.cli.data import add_data_parser
 from mike_sdk.cli.export import add_export_parser
 from mike_sdk.cli.include import include_all
 from mike_sdk.cli.listing import cmd_backends, cmd_strategies
+from mike_sdk.cli.sample_args import add_sample_arguments
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.data.languages import parse_languages
 from mike_sdk.errors import ConfigError, MikeError, one_line, problems
@@ -59,7 +60,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                             skip_same_language=args.skip_same_language,
                             language_id=args.language_id, strategy=args.strategy,
                             strategy_options=parse_options(args.strategy_option),
-                            metrics=args.metrics, limit=args.limit,
+                            metrics=args.metrics, limit=args.limit, sample=args.sample,
+                            seed=args.seed, target_ci=args.target_ci,
                             likelihood=not args.no_likelihood, shard=args.shard)
     except ValidationError as exc:
         raise _flag_error(exc) from None
@@ -228,6 +230,7 @@ def parser() -> argparse.ArgumentParser:
                     help="comma list of reliability, generality, locality, portability "
                     "(default: all four)")
     ev.add_argument("--limit", type=int, help="first N items of each test file")
+    add_sample_arguments(ev)
     ev.add_argument("--shard", metavar="I/N", help="run shard I of N (items whose position "
                     "is I-1 modulo N, every language); `mike merge` joins the N folders")
     ev.add_argument("--no-likelihood", action="store_true", help="skip the new-vs-old check")
