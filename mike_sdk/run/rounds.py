@@ -90,7 +90,7 @@ async def run_rounds(evaluator: Evaluator, config: EvalConfig, run_dir: str | Pa
     assert config.target_ci is not None
     target = config.target_ci
     first = FIRST_ROUND if config.sample is None else min(FIRST_ROUND, config.sample)
-    sizes = dict.fromkeys(config.tasks, first)
+    sizes: dict[str, int] = dict.fromkeys(config.tasks, first)
     rounds = 0
     widths: dict[str, dict[str, float]] = {}
     while True:
