@@ -1,10 +1,12 @@
 """``mike eval --dry-run``: what a run would send and cost, without calling the backend.
 
 Plans every work item, leaves out what the run folder already holds and what the
-response cache answers, and bounds the rest from above: input tokens as UTF-8 bytes plus
-chat-template tokens (what ``--max-cost`` reserves), output tokens at ``max_new_tokens``
-plus a reasoning model's budget (answers usually stop earlier), priced with the run's
-price table.
+response cache answers, and prices the rest with the run's price table: input tokens
+counted with the model's own tokenizer where one is public, else approximated, saying
+which (:mod:`mike_sdk.providers.tokens`); output tokens at ``max_new_tokens`` plus a
+reasoning model's budget (answers usually stop earlier: ``--pilot`` measures them). The
+upper bound that ``--max-cost`` reserves (UTF-8 bytes plus template tokens) is shown
+beside it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mike_sdk.calls.client import ModelClient
 from mike_sdk.calls.limits import max_input_tokens
 from mike_sdk.calls.pricing import DEFAULTS_NOTE
 from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.providers.tokens import input_counter
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.likelihood import likelihood_requests
 from mike_sdk.run.plan import Planner
@@ -41,26 +44,35 @@ class DryRun(BaseModel):
     likelihood_calls: int
     """Likelihood-scoring requests to send (backends that score only)."""
     input_tokens: int
-    """Prompt tokens of those calls, at most (UTF-8 bytes plus template tokens)."""
+    """Prompt tokens of those calls, counted as :attr:`token_method` says."""
+    token_method: str
+    """How input tokens were counted: the model's own tokenizer, or which approximation."""
+    input_tokens_bound: int
+    """Prompt tokens at most (UTF-8 bytes plus template tokens: what ``--max-cost``
+    reserves)."""
     output_tokens: int
     """Output tokens at ``max_new_tokens`` (plus the reasoning budget) each: an upper
     bound."""
     cost_usd: float | None
-    """Estimated cost (an upper bound), or None when the model has no price."""
+    """Estimated cost (counted input, output at its limit), or None when the model has no
+    price."""
+    batch: bool = False
+    """Priced at the provider's batch rates."""
     model: str
     """The model priced."""
 
     def describe(self) -> str:
         """A few lines for the terminal."""
-        cost = (f"${self.cost_usd:.4f} (upper bound; {DEFAULTS_NOTE})"
+        rates = "batch prices" if self.batch else "live prices"
+        cost = (f"${self.cost_usd:.4f} ({rates}; output at its limit; {DEFAULTS_NOTE})"
                 if self.cost_usd is not None
                 else f"unknown (no price for {self.model!r}; add one with --prices FILE)")
         lines = [f"Dry run: {self.items} items, {self.done} already in the run folder, "
                  f"{self.cache_hits} answered by the cache.",
                  f"Calls to send: {self.calls}"
                  + (f" (+{self.likelihood_calls} likelihood)" if self.likelihood_calls else ""),
-                 f"Input tokens: at most {self.input_tokens} (UTF-8 bytes plus template "
-                 "tokens; tokenizers usually need 3-4 times fewer)",
+                 f"Input tokens: {self.input_tokens}, counted with {self.token_method} "
+                 f"(upper bound {self.input_tokens_bound}: UTF-8 bytes plus template tokens)",
                  f"Estimated output tokens: {self.output_tokens} (at max_new_tokens plus any "
                  "reasoning budget: an upper bound)",
                  f"Estimated cost: {cost}",
@@ -74,11 +86,13 @@ def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
     cache lookups and prices are the client's, as in a real run (at the provider's batch
     rates with ``batch``)."""
     identity, abilities = client.identity, client.backend.abilities
+    counter = input_counter(client.backend)
+    chat = abilities.chat and not abilities.completion
     prices = client.guard.prices
     strategy = get_strategy(config.strategy, **config.strategy_options)
     done = read_row_ids(Path(run_dir)) if run_dir else set()
     planner = Planner(benchmark, config, strategy, abilities)
-    items = hits = skipped = in_tokens = out_tokens = 0
+    items = hits = skipped = in_tokens = bound = out_tokens = 0
     seen: set[str] = set()
     ll_seen: set[str] = set()
     work = iter(planner)
@@ -93,7 +107,8 @@ def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
                 hits += 1
             elif key not in seen:
                 seen.add(key)
-                in_tokens += max_input_tokens(w.request)
+                in_tokens += counter.count(w.request, chat=chat)
+                bound += max_input_tokens(w.request)
                 out_tokens += w.request.max_new_tokens + client.hidden_output
         for pair in likelihood_requests(todo, config, abilities).values():
             ll_keys = [client.key(r) for r in pair]
@@ -102,4 +117,5 @@ def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
     cost = prices.cost(identity.model, in_tokens, out_tokens, batch=batch)
     return DryRun(items=items, done=skipped, cache_hits=hits,
                   calls=len(seen), likelihood_calls=len(ll_seen), input_tokens=in_tokens,
-                  output_tokens=out_tokens, cost_usd=cost, model=identity.model)
+                  token_method=counter.method, input_tokens_bound=bound,
+                  output_tokens=out_tokens, cost_usd=cost, model=identity.model, batch=batch)

