@@ -79,10 +79,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with ResponseCache(args.cache_dir) as cache:
         client = ModelClient(backend, cache=cache, limits=limits)
         if args.dry_run:
-            from mike_sdk.run.dryrun import dry_run
+            from mike_sdk.cli.sample_args import print_dry_run
 
-            print(dry_run(client, benchmark, config, run_dir, batch=args.batch).describe())
+            print_dry_run(client, benchmark, config, run_dir, batch=args.batch,
+                          pilot=args.pilot)
             return 0
+        if args.pilot:
+            raise ConfigError("--pilot K goes with --dry-run (it sends K requests per task "
+                              "and prints what the run would cost).")
         if args.batch:
             from mike_sdk.batch.mode import run_batched
             from mike_sdk.batch.runner import BatchOptions

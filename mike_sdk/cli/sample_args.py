@@ -1,8 +1,16 @@
-"""The flags of a sampled evaluation: ``--sample``, ``--seed``, ``--target-ci``."""
+"""The flags of a sampled evaluation and of planning its cost: ``--sample``, ``--seed``,
+``--target-ci``, ``--pilot``; the dry run's report of what each scope costs."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mike_sdk.calls.client import ModelClient
+    from mike_sdk.data.benchmark import Benchmark
+    from mike_sdk.run.config import EvalConfig
 
 
 def add_sample_arguments(command: argparse.ArgumentParser) -> None:
@@ -17,3 +25,32 @@ def add_sample_arguments(command: argparse.ArgumentParser) -> None:
                          "along the permutation until each task's 95%% interval of the "
                          "average over target languages is within +/- W points, per metric "
                          "(or its items, or --sample N, run out)")
+    command.add_argument("--pilot", type=int, metavar="K", help="with --dry-run: send K "
+                         "real requests per task first (cached, counted) and extrapolate "
+                         "tokens, reasoning tokens and cost with a 95%% interval")
+
+
+def print_dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
+                  run_dir: Path, *, batch: bool, pilot: int | None) -> None:
+    """Print the dry run, then the cost of the full run, a sample and target widths."""
+    from mike_sdk.calls.client import run_sync
+    from mike_sdk.run.costplan import cost_table, run_pilot
+    from mike_sdk.run.dryrun import dry_run
+
+    plan = dry_run(client, benchmark, config, run_dir, batch=batch)
+    print(plan.describe())
+    measured = None
+    if pilot:
+        measured = run_sync(client.backend, run_pilot(client, benchmark, config, pilot))
+        paid = sum(task.paid for task in measured.values())
+        sent = sum(len(task.output) for task in measured.values())
+        print(f"\nPilot: {sent} requests ({paid} sent now, the rest from the cache; they "
+              "stay cached for the run). Output, reasoning and billed input tokens below "
+              "are extrapolated from them, with 95% intervals.")
+    price = client.guard.prices.price(client.identity.model)
+    how = "the pilot's estimates [95% interval]" if measured else "output at its limit"
+    print(f"\nCost to plan with (input counted as above; {how}):")
+    print(cost_table(config, plan.tasks, price, measured))
+    if measured is None:
+        print("Half-widths are the widest a 95% interval of 0..1 scores can be; --target-ci "
+              "rounds stop as soon as the measured one is narrow enough.")

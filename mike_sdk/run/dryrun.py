@@ -24,8 +24,26 @@ from mike_sdk.providers.tokens import input_counter
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.likelihood import likelihood_requests
 from mike_sdk.run.plan import Planner
+from mike_sdk.run.sampling import expected_positions
 from mike_sdk.runfolder.rundir import read_row_ids
 from mike_sdk.strategy import get_strategy
+
+
+class TaskPlan(BaseModel):
+    """One task's share of the plan, for projecting other sample sizes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    available: int
+    """Item positions in the task's test files."""
+    positions: int
+    """Item positions the configuration takes."""
+    requests: int
+    """Distinct generation requests planned (done and cached ones included)."""
+    input_tokens: int
+    """Their input tokens, counted as the dry run's ``token_method`` says."""
+    output_tokens: int
+    """Their output tokens at the limit (``max_new_tokens`` plus any reasoning budget)."""
 
 
 class DryRun(BaseModel):
@@ -60,6 +78,8 @@ class DryRun(BaseModel):
     """Priced at the provider's batch rates."""
     model: str
     """The model priced."""
+    tasks: dict[str, TaskPlan] = {}
+    """Per task, what the configuration plans (all of it, done or cached included)."""
 
     def describe(self) -> str:
         """A few lines for the terminal."""
@@ -71,7 +91,7 @@ class DryRun(BaseModel):
                  f"{self.cache_hits} answered by the cache.",
                  f"Calls to send: {self.calls}"
                  + (f" (+{self.likelihood_calls} likelihood)" if self.likelihood_calls else ""),
-                 f"Input tokens: {self.input_tokens}, counted with {self.token_method} "
+                 f"Input tokens: {self.input_tokens}, {self.token_method} "
                  f"(upper bound {self.input_tokens_bound}: UTF-8 bytes plus template tokens)",
                  f"Estimated output tokens: {self.output_tokens} (at max_new_tokens plus any "
                  "reasoning budget: an upper bound)",
@@ -93,21 +113,35 @@ def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
     done = read_row_ids(Path(run_dir)) if run_dir else set()
     planner = Planner(benchmark, config, strategy, abilities)
     items = hits = skipped = in_tokens = bound = out_tokens = 0
+    per_task: dict[str, list[int]] = {}
     seen: set[str] = set()
     ll_seen: set[str] = set()
     work = iter(planner)
+    distinct: set[str] = set()
     while chunk := list(islice(work, 2048)):
         items += len(chunk)
+        every = {w.id: client.key(w.request) for w in chunk}
         todo = [w for w in chunk if w.id not in done]
         skipped += len(chunk) - len(todo)
-        keys = [client.key(w.request) for w in todo]
+        keys = [every[w.id] for w in todo]
         found = client.lookup(k for k in keys if k not in seen)
+        counted: dict[str, int] = {}
+        for w in chunk:  # each distinct request once: a repeated prompt is paid once
+            key = every[w.id]
+            if key in distinct:
+                continue
+            distinct.add(key)
+            counted[key] = counter.count(w.request, chat=chat)
+            counts = per_task.setdefault(w.item.task, [0, 0, 0])
+            counts[0] += 1
+            counts[1] += counted[key]
+            counts[2] += w.request.max_new_tokens + client.hidden_output
         for w, key in zip(todo, keys, strict=True):
             if key in found:
                 hits += 1
             elif key not in seen:
                 seen.add(key)
-                in_tokens += counter.count(w.request, chat=chat)
+                in_tokens += counted.get(key) or counter.count(w.request, chat=chat)
                 bound += max_input_tokens(w.request)
                 out_tokens += w.request.max_new_tokens + client.hidden_output
         for pair in likelihood_requests(todo, config, abilities).values():
@@ -115,7 +149,13 @@ def dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
             ll_found = client.lookup(ll_keys)
             ll_seen.update(k for k in ll_keys if k not in ll_found)
     cost = prices.cost(identity.model, in_tokens, out_tokens, batch=batch)
+    tasks = {task: TaskPlan(available=planner.available.get(task, 0),
+                            positions=expected_positions(task, planner.available.get(task, 0),
+                                                         config),
+                            requests=n, input_tokens=tokens, output_tokens=out)
+             for task, (n, tokens, out) in per_task.items()}
     return DryRun(items=items, done=skipped, cache_hits=hits,
                   calls=len(seen), likelihood_calls=len(ll_seen), input_tokens=in_tokens,
                   token_method=counter.method, input_tokens_bound=bound,
-                  output_tokens=out_tokens, cost_usd=cost, model=identity.model, batch=batch)
+                  output_tokens=out_tokens, cost_usd=cost, model=identity.model, batch=batch,
+                  tasks=tasks)

@@ -87,3 +87,21 @@ def test_claude_is_approximated_and_says_how_far_off(
     assert "no public tokenizer for 'claude-sonnet-4-6'" in out
     assert "measured error" in out
     assert figure("Input tokens", out) > 0
+
+
+def test_the_pilot_cost_interval_contains_the_real_cost(
+        billing_server: BillingServer, data_dir: Path, tmp_path: Path,  # noqa: F811
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-SECRET-key")
+    args = eval_args("gpt-4", billing_server.url, data_dir, tmp_path)
+    assert main([*args, "--dry-run", "--pilot", "12"]) == 0
+    out = capsys.readouterr().out
+    assert billing_server.requests == 12  # the pilot only
+    row = next(line for line in out.splitlines() if line.startswith("--sample 4 "))
+    live = re.search(r"\$([\d.]+) \[\$([\d.]+), \$([\d.]+)\]", row)
+    assert live, out
+    estimate, low, high = (float(g) for g in live.groups())
+    assert main(args) == 0  # the real run: the pilot's answers come from the cache
+    real = (billing_server.billed_input * 10.0 + billing_server.billed_output * 30.0) / 1e6
+    assert low <= real <= high and low < estimate < high
+    assert billing_server.requests == figure("Calls to send", out)
