@@ -30,7 +30,7 @@ from mike_sdk.runfolder.rundir import final_rows, write_summary
 if TYPE_CHECKING:
     from mike_sdk.run.evaluator import Evaluator
 
-__all__ = ["FIRST_ROUND", "half_widths", "next_size", "run_rounds"]
+__all__ = ["FIRST_ROUND", "half_widths", "language_averages", "next_size", "run_rounds"]
 
 #: Items per task in the first round.
 FIRST_ROUND = 50
@@ -41,10 +41,10 @@ MAX_GROWTH = 4
 SCORERS = ("paper_f1", "token_f1", "em")
 
 
-def half_widths(rows: Iterable[ResultRow], *, resamples: int = bs.DEFAULT_RESAMPLES,
-                seed: int = bs.DEFAULT_SEED) -> dict[str, dict[str, float]]:
-    """Per task and metric, the widest half-width (points) over source languages of the
-    95% interval of the average over target languages."""
+def language_averages(rows: Iterable[ResultRow], *, resamples: int = bs.DEFAULT_RESAMPLES,
+                      seed: int = bs.DEFAULT_SEED) -> dict[tuple[str, str, str], bs.Estimate]:
+    """Per ``(task, metric, source)``, the average over target languages of the rows'
+    scores with its 95% interval (the report's stratified bootstrap, default scorer)."""
     scores: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(
         lambda: defaultdict(list))
     scorer: dict[str, str] = {}
@@ -52,17 +52,26 @@ def half_widths(rows: Iterable[ResultRow], *, resamples: int = bs.DEFAULT_RESAMP
         name = scorer.setdefault(row.task, next(s for s in SCORERS if s in row.scores))
         scores[(row.task, row.metric, row.source_lang)][row.target_lang].append(
             row.scores.get(name, 0.0))
-    out: dict[str, dict[str, float]] = defaultdict(dict)
+    out = {}
     for (task, metric, source), languages in sorted(scores.items()):
         parts = []
         for target, values in sorted(languages.items()):
             reps = bs.replicates(values, resamples,
                                  bs.rng_for(seed, f"{task}/{metric}/{source}>{target}"))
             parts.append((sum(values) / len(values), reps, len(values)))
-        point, reps, n = bs.average(parts)
-        est = bs.estimate(point, reps, n)
-        width = (est.high - est.low) / 2
-        out[task][metric] = max(out[task].get(metric, 0.0), round(width, 4))
+        out[(task, metric, source)] = bs.estimate(*bs.average(parts))
+    return out
+
+
+def half_widths(rows: Iterable[ResultRow], *, resamples: int = bs.DEFAULT_RESAMPLES,
+                seed: int = bs.DEFAULT_SEED) -> dict[str, dict[str, float]]:
+    """Per task and metric, the widest half-width (points) over source languages of the
+    95% interval of the average over target languages."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for (task, metric, _), est in language_averages(rows, resamples=resamples,
+                                                     seed=seed).items():
+        width = round((est.high - est.low) / 2, 4)
+        out[task][metric] = max(out[task].get(metric, 0.0), width)
     return dict(out)
 
 
