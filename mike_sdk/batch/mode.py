@@ -19,6 +19,7 @@ session as not cached.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,14 +102,15 @@ class BatchRun:
 
 
 def plan_requests(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
-                  run_dir: str | Path) -> Iterator[tuple[str, GenerationRequest]]:
+                  run_dir: str | Path, sizes: dict[str, int] | None = None,
+                  ) -> Iterator[tuple[str, GenerationRequest]]:
     """``(cache key, request)`` of every work item of ``config`` without a row in
     ``run_dir``, in plan order: the requests a batch run needs."""
     strategy = get_strategy(config.strategy, **config.strategy_options)
     strategy.bind(benchmark)
     path = Path(run_dir)
     done = read_row_ids(path) if (path / "results.jsonl").exists() else set()
-    planner = Planner(benchmark, config, strategy, client.backend.abilities)
+    planner = Planner(benchmark, config, strategy, client.backend.abilities, sizes=sizes)
     for work in planner:
         if work.id not in done:
             yield client.key(work.request), work.request
@@ -126,12 +128,33 @@ async def arun_batched(client: ModelClient, config: EvalConfig, run_dir: str | P
     """
     benchmark = benchmark or Benchmark()
     provider = provider or provider_for(client.backend, client.limits.retry)
+    if config.target_ci is not None:  # a batch per round, each round as below
+        from mike_sdk.run.rounds import run_rounds
+
+        evaluator = Evaluator(BatchClient(client), benchmark=benchmark, progress=False)
+        runs: list[BatchRun] = []
+
+        async def one_round(sizes: dict[str, int]) -> Summary:
+            runs.append(await _batched(client, config, run_dir, benchmark, options, progress,
+                                       provider, sizes))
+            return runs[-1].summary
+
+        summary = await run_rounds(evaluator, config, run_dir, one_round=one_round)
+        return dataclasses.replace(runs[-1], summary=summary)
+    return await _batched(client, config, run_dir, benchmark, options, progress, provider,
+                          None)
+
+
+async def _batched(client: ModelClient, config: EvalConfig, run_dir: str | Path,
+                   benchmark: Benchmark, options: BatchOptions | None, progress: bool,
+                   provider: BatchProvider, sizes: dict[str, int] | None) -> BatchRun:
+    """One batch run of ``config`` (one round's ``sizes`` of a ``target_ci`` run)."""
     batch_client = BatchClient(client)
     evaluator = Evaluator(batch_client, benchmark=benchmark, progress=False)
-    await evaluator.arun(config, run_dir)  # checks the folder; rows the cache holds
+    await evaluator.arun(config, run_dir, sizes=sizes)  # checks the folder; cached rows
 
     async def collected(record: BatchRecord, answers: dict[str, Generation]) -> None:
-        await evaluator.arun(config, run_dir)
+        await evaluator.arun(config, run_dir, sizes=sizes)
 
     runner = BatchRunner(batch_client, provider, run_dir, options,
                          progress=BatchProgress(enabled=progress), on_collected=collected)
@@ -139,7 +162,7 @@ async def arun_batched(client: ModelClient, config: EvalConfig, run_dir: str | P
     batch_client.refused = runner.refused
     try:
         report = await runner.run(lambda: plan_requests(batch_client, benchmark, config,
-                                                        run_dir))
+                                                        run_dir, sizes))
     except CallFailed as exc:
         message = " ".join(str(exc).split())
         raise RunStopped(f"{message} Batch mode stopped; collected answers are cached and the "
@@ -154,7 +177,7 @@ async def arun_batched(client: ModelClient, config: EvalConfig, run_dir: str | P
                 batch_client.live.add(key)
             elif got.error is not None:
                 batch_client.refused[key] = got.error
-    summary = await evaluator.arun(config, run_dir)
+    summary = await evaluator.arun(config, run_dir, sizes=sizes)
     if report.stopped == "max_cost":
         summary = summary.model_copy(update={"stopped": "max_cost"})
         write_summary(run_dir, summary)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,9 @@ from mike_sdk.runfolder.rundir import final_rows, write_summary
 
 if TYPE_CHECKING:
     from mike_sdk.run.evaluator import Evaluator
+
+#: Runs one round: items per task to take from the permutation -> the run's summary.
+RoundRunner = Callable[[dict[str, int]], Awaitable[Summary]]
 
 __all__ = ["FIRST_ROUND", "half_widths", "language_averages", "next_size", "run_rounds"]
 
@@ -92,10 +95,12 @@ def _rows_within(rows: list[ResultRow], config: EvalConfig, sizes: dict[str, int
 
 
 async def run_rounds(evaluator: Evaluator, config: EvalConfig, run_dir: str | Path, *,
-                     retry_errors: bool = False) -> Summary:
+                     retry_errors: bool = False,
+                     one_round: RoundRunner | None = None) -> Summary:
     """Run ``config`` (which has ``target_ci``) in rounds into ``run_dir``; the summary's
     ``sampling`` says how many items each task took, in how many rounds, and the widths
-    reached."""
+    reached. ``one_round`` runs one round's sizes (default: the evaluator, live; batch mode
+    passes its own)."""
     assert config.target_ci is not None
     target = config.target_ci
     first = FIRST_ROUND if config.sample is None else min(FIRST_ROUND, config.sample)
@@ -104,9 +109,12 @@ async def run_rounds(evaluator: Evaluator, config: EvalConfig, run_dir: str | Pa
     widths: dict[str, dict[str, float]] = {}
     while True:
         rounds += 1
-        summary = await evaluator.arun(config, run_dir, retry_errors=retry_errors and rounds == 1,
-                                       sizes=dict(sizes))
-        if evaluator.stopped or summary.sampling is None:
+        if one_round is not None:
+            summary = await one_round(dict(sizes))
+        else:
+            summary = await evaluator.arun(config, run_dir, sizes=dict(sizes),
+                                           retry_errors=retry_errors and rounds == 1)
+        if evaluator.stopped or summary.stopped or summary.sampling is None:
             return summary
         available = summary.sampling.available
         rows = _rows_within(list(final_rows(Path(run_dir) / RESULTS)), config, sizes, available)
