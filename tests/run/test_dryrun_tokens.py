@@ -45,6 +45,11 @@ def test_dry_run_input_tokens_match_the_bill_within_5_percent(
     estimated = figure("Input tokens", out)
     bound = int(re.search(r"upper bound (\d+)", out).group(1))  # type: ignore[union-attr]
     assert billing_server.requests == 0
+    # The cost of each scope, live and at batch prices (half, from the price table).
+    for scope in ("full run", "--sample 4", "--target-ci 2", "--target-ci 5"):
+        line = next(x for x in out.splitlines() if x.startswith(scope + " "))
+        live, batch = (float(v.replace(",", "")) for v in re.findall(r"\$([\d.,]+)", line)[:2])
+        assert live > 0 and batch == pytest.approx(live / 2, rel=1e-3)
     assert main(args) == 0
     billed = billing_server.billed_input
     assert billing_server.requests == figure("Calls to send", out)
