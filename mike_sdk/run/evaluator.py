@@ -145,17 +145,16 @@ class Evaluator:
         ``retry_errors`` sends the requests of refused items (error rows) again; a
         ``target_ci`` configuration runs in rounds (:mod:`mike_sdk.run.rounds`).
         """
-        if config.target_ci is not None:
-            from mike_sdk.run.rounds import run_rounds
-
-            return run_sync(self.backend, run_rounds(self, config, run_dir,
-                                                     retry_errors=retry_errors))
         return run_sync(self.backend, self.arun(config, run_dir, retry_errors=retry_errors))
 
     async def arun(self, config: EvalConfig, run_dir: str | Path, *,
                    retry_errors: bool = False, sizes: dict[str, int] | None = None) -> Summary:
         """Async form of :meth:`run` (one round of a ``target_ci`` run: ``sizes`` gives
         the items per task to take from the permutation)."""
+        if config.target_ci is not None and sizes is None:
+            from mike_sdk.run.rounds import run_rounds
+
+            return await run_rounds(self, config, run_dir, retry_errors=retry_errors)
         started = time.perf_counter()
         strategy = get_strategy(config.strategy, **config.strategy_options)
         strategy.bind(self.benchmark)

@@ -127,3 +127,13 @@ def test_cli_sample_and_seed_reach_the_manifest(data_dir: Path, tmp_path: Path) 
     a = {r.index for r in iter_result_rows(tmp_path / "a")}
     b = {r.index for r in iter_result_rows(tmp_path / "b")}
     assert len(a) == len(b) == 5 and a != b
+
+
+def test_pilot_without_dry_run_is_refused_in_one_line(
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["eval", "--backend", "mock", "--data-dir", str(data_dir), "--tasks", "zsre",
+                 "--languages", "de", "--sample", "5", "--pilot", "4",
+                 "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--pilot K goes with --dry-run" in err
+    assert not (tmp_path / "run" / "results.jsonl").exists()
