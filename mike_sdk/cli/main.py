@@ -51,6 +51,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mike_sdk.run.evaluator import Evaluator
 
     options = backend_options(args)
+    if args.pilot and not args.dry_run:
+        raise ConfigError("--pilot K goes with --dry-run (it sends K requests per task and "
+                          "prints what the run would cost).")
     if args.source_language and args.source_languages:
         raise ConfigError("give --source-languages or --source-language, not both.")
     try:
@@ -84,9 +87,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print_dry_run(client, benchmark, config, run_dir, batch=args.batch,
                           pilot=args.pilot)
             return 0
-        if args.pilot:
-            raise ConfigError("--pilot K goes with --dry-run (it sends K requests per task "
-                              "and prints what the run would cost).")
         if args.batch:
             from mike_sdk.batch.mode import run_batched
             from mike_sdk.batch.runner import BatchOptions
