@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 from billing_server import BillingServer, billing_server  # noqa: F401
 
+from mike_sdk.backend import Abilities
 from mike_sdk.cli.main import main
+from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.run.config import EvalConfig
+from mike_sdk.run.plan import Planner
+from mike_sdk.strategy import get_strategy
 
 SLICE = ["--tasks", "zsre", "--languages", "de,ru,zh,hi,ar", "--strategy", "zero-shot",
          "--sample", "4", "--seed", "1", "--no-likelihood", "--no-progress"]
@@ -110,3 +115,25 @@ def test_the_pilot_cost_interval_contains_the_real_cost(
     real = (billing_server.billed_input * 10.0 + billing_server.billed_output * 30.0) / 1e6
     assert low <= real <= high and low < estimate < high
     assert billing_server.requests == figure("Calls to send", out)
+
+
+def test_a_local_model_is_counted_with_its_own_tokenizer(
+        benchmark: Benchmark, data_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The embedded Gemma's tokenizer (tokenizer.json only: the model is not loaded)."""
+    from mike_sdk.backends.embedded import is_converted
+    from mike_sdk.backends.hf import HFBackend
+
+    if not is_converted():
+        pytest.skip("the embedded model is not converted yet (its first use converts it)")
+    args = ["eval", "--backend", "hf", "--data-dir", str(data_dir), "--run-dir",
+            str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), *SLICE, "--dry-run"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "counted with the model's own tokenizer" in out
+    tokenizer = HFBackend().get_tokenizer()
+    config = EvalConfig(tasks=("zsre",), languages=("de", "ru", "zh", "hi", "ar"),
+                        strategy="zero-shot", sample=4, seed=1)
+    prompts = {w.request.prompt or "" for w in Planner(
+        benchmark, config, get_strategy("zero-shot"), Abilities(completion=True))}
+    assert figure("Input tokens", out) == sum(len(tokenizer.encode(p)) + 1 for p in prompts)
