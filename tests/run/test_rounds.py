@@ -8,13 +8,12 @@ BMIKE-53 files.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from killing import kill_when
 
 from mike_sdk.backends.mock import MockBackend
 from mike_sdk.calls.cache import ResponseCache
@@ -103,16 +102,10 @@ def test_a_killed_sampled_run_resumes_to_the_uninterrupted_rows(
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(data_dir), str(cache_dir),
                              str(run_dir), config.model_dump_json()], env=os.environ.copy())
     results = run_dir / "results.jsonl"
-    deadline = time.monotonic() + 120
     # Killed past the first round's rows (2 languages x 2 metrics a position): with
     # --target-ci, in its second round.
-    while time.monotonic() < deadline and proc.poll() is None:
-        if results.exists() and sum(1 for _ in results.open("rb")) > 4 * FIRST_ROUND + 8:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_when(proc, lambda: results.exists()
+              and sum(1 for _ in results.open("rb")) > 4 * FIRST_ROUND + 8, 120)
     resumed = run(benchmark, cache_dir, run_dir, config)
     assert rows_by_id(run_dir) == rows_by_id(tmp_path / "ref")
     assert read_summary(run_dir).sampling == read_summary(tmp_path / "ref").sampling

@@ -105,17 +105,6 @@ def test_sampled_shards_merge_into_the_unsharded_run(benchmark: Benchmark,
     assert merged.skipped == whole.skipped
 
 
-def test_limit_and_sample_together_are_refused_in_one_line(
-        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["eval", "--backend", "mock", "--data-dir", str(data_dir), "--tasks", "zsre",
-                 "--languages", "de", "--limit", "3", "--sample", "5",
-                 "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c")])
-    err = capsys.readouterr().err.strip()
-    assert code == 2
-    assert len(err.splitlines()) == 1
-    assert "limit" in err and "sample" in err and "not both" in err
-
-
 def test_cli_sample_and_seed_reach_the_manifest(data_dir: Path, tmp_path: Path) -> None:
     argv = ["eval", "--backend", "mock", "--data-dir", str(data_dir), "--tasks", "zsre",
             "--languages", "de", "--strategy", "zero-shot", "--metrics", "reliability",
@@ -129,11 +118,15 @@ def test_cli_sample_and_seed_reach_the_manifest(data_dir: Path, tmp_path: Path) 
     assert len(a) == len(b) == 5 and a != b
 
 
-def test_pilot_without_dry_run_is_refused_in_one_line(
-        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--limit", "3", "--sample", "5"], "give limit (the first items) or sample"),
+    (["--sample", "5", "--pilot", "4"], "--pilot K goes with --dry-run")])
+def test_flags_that_do_not_combine_are_refused_in_one_line(
+        flags: list[str], message: str, data_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["eval", "--backend", "mock", "--data-dir", str(data_dir), "--tasks", "zsre",
-                 "--languages", "de", "--sample", "5", "--pilot", "4",
+                 "--languages", "de", *flags,
                  "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c")])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "--pilot K goes with --dry-run" in err
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "run" / "results.jsonl").exists()
