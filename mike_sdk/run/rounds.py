@@ -106,6 +106,7 @@ async def run_rounds(evaluator: Evaluator, config: EvalConfig, run_dir: str | Pa
     first = FIRST_ROUND if config.sample is None else min(FIRST_ROUND, config.sample)
     sizes: dict[str, int] = dict.fromkeys(config.tasks, first)
     rounds = 0
+    wall = 0.0
     widths: dict[str, dict[str, float]] = {}
     while True:
         rounds += 1
@@ -114,6 +115,7 @@ async def run_rounds(evaluator: Evaluator, config: EvalConfig, run_dir: str | Pa
         else:
             summary = await evaluator.arun(config, run_dir, sizes=dict(sizes),
                                            retry_errors=retry_errors and rounds == 1)
+        wall += summary.totals.wall_time_s
         if evaluator.stopped or summary.stopped or summary.sampling is None:
             return summary
         available = summary.sampling.available
@@ -132,7 +134,9 @@ async def run_rounds(evaluator: Evaluator, config: EvalConfig, run_dir: str | Pa
     record = SampleRecord(seed=config.seed, target_ci=target, available=available,
                           items={t: min(sizes[t], available[t]) for t in sizes},
                           half_width=widths, rounds=rounds)
-    summary = summary.model_copy(update={"sampling": record})
+    # The session's time is that of every round (its calls already count every round).
+    totals = summary.totals.model_copy(update={"wall_time_s": round(wall, 3)})
+    summary = summary.model_copy(update={"sampling": record, "totals": totals})
     write_summary(Path(run_dir), summary)
     return summary
 

@@ -69,8 +69,9 @@ def test_rounds_stop_at_the_target_width_on_a_prefix_of_the_permutation(
     # The recorded widths are those of the rows, and within the target.
     assert half_widths(rows) == sampling.half_width
     assert max(sampling.half_width["zsre"].values()) <= 2.0
-    # Each request once, over all rounds.
+    # Each request once, over all rounds, and the summary counts every round's calls.
     assert evaluator.calls == len(rows)
+    assert read_summary(tmp_path / "run").totals.backend_calls_this_session == len(rows)
     # A fixed sample of the same size is the same run.
     fixed = CONFIG.model_copy(update={"target_ci": None, "sample": n})
     run(benchmark, tmp_path / "cache2", tmp_path / "fixed", fixed)
