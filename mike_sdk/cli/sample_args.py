@@ -39,6 +39,9 @@ def print_dry_run(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
 
     plan = dry_run(client, benchmark, config, run_dir, batch=batch)
     print(plan.describe())
+    if config.target_ci is not None:
+        print(f"(--target-ci {config.target_ci:g}: the calls above are the most its rounds can "
+              "send; they stop once the intervals are narrow enough.)")
     measured = None
     if pilot:
         measured = run_sync(client.backend, run_pilot(client, benchmark, config, pilot))
