@@ -7,8 +7,10 @@ items ``--sample N --seed S`` takes among the slice's positions (a position's ra
 not depend on how many there are, so these are the first N of the seed's permutation
 that fall in the slice). For each seed and metric it computes the sampled estimate of
 the average over target languages with its 95% interval (the report's stratified
-bootstrap, :func:`mike_sdk.run.rounds.language_averages`) and prints the share of seeds
-whose interval holds the full slice's mean, and the mean absolute error.
+bootstrap, :func:`mike_sdk.run.rounds.language_averages`: positions resampled jointly
+across languages, and, for comparison, each language resampled on its own as the report
+does) and prints the share of seeds whose interval holds the full slice's mean, and the
+mean absolute error.
 
 A slice of P items is a finite population: a sample of N of them varies less than the
 bootstrap (which assumes an endless one) says, by sqrt(1 - N/P); the expected coverage
@@ -38,14 +40,15 @@ def normal_cdf(x: float) -> float:
     return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
-def coverage(rows: list[ResultRow], population: dict[str, int], seeds: int, n: int) -> None:
-    full = language_averages(rows)
+def coverage(rows: list[ResultRow], population: dict[str, int], seeds: int, n: int,
+             paired: bool) -> None:
+    full = language_averages(rows, paired=paired)
     hits: dict[tuple[str, str, str], int] = defaultdict(int)
     errors: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for seed in range(seeds):
         keep = {t: set(permutation(t, size, seed)[:n]) for t, size in population.items()}
         sample = [r for r in rows if r.index in keep[r.task]]
-        for key, est in language_averages(sample).items():
+        for key, est in language_averages(sample, paired=paired).items():
             truth = full[key].mean
             hits[key] += est.low <= truth <= est.high
             errors[key].append(abs(est.mean - truth))
@@ -53,7 +56,8 @@ def coverage(rows: list[ResultRow], population: dict[str, int], seeds: int, n: i
         task, metric, source = key
         fpc = math.sqrt(1 - n / population[task])
         expected = 2 * normal_cdf(1.96 / fpc) - 1
-        print(f"{task} {source} {metric:12} full mean {est.mean:6.2f}  coverage "
+        print(f"{'paired' if paired else 'per-language'} {task} {source} {metric:12} "
+              f"full mean {est.mean:6.2f}  coverage "
               f"{100 * hits[key] / seeds:5.1f}% of {seeds} seeds (expected with a "
               f"population of {population[task]}: {100 * expected:4.1f}%)  mean abs error "
               f"{statistics.mean(errors[key]):5.2f} points")
@@ -88,7 +92,8 @@ def main() -> None:
     rows = [r for r in iter_result_rows(Path(args.run_dir)) if r.error is None]
     population = {t: 1 + max(r.index for r in rows if r.task == t) for t in {r.task for r in rows}}
     print(f"{len(rows)} rows, items per task: {population}")
-    coverage(rows, population, args.seeds, args.n)
+    for paired in (True, False):  # positions resampled jointly; each language on its own
+        coverage(rows, population, args.seeds, args.n, paired)
     rounds(rows, population, [float(w) for w in args.widths.split(",")])
 
 
