@@ -20,7 +20,7 @@ from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
-from mike_sdk.run.rounds import FIRST_ROUND, half_widths, next_size
+from mike_sdk.run.rounds import FIRST_ROUND, half_widths, language_averages, next_size
 from mike_sdk.run.sampling import positions
 from mike_sdk.runfolder.rundir import iter_result_rows, read_summary
 
@@ -112,3 +112,23 @@ def test_a_killed_sampled_run_resumes_to_the_uninterrupted_rows(
     assert read_summary(run_dir).sampling == read_summary(tmp_path / "ref").sampling
     reference_rows = len(rows_by_id(tmp_path / "ref"))
     assert resumed.calls < reference_rows - 4 * FIRST_ROUND
+
+
+def test_positions_are_resampled_jointly_across_languages(benchmark: Benchmark,
+                                                           tmp_path: Path) -> None:
+    """Two languages scoring every item alike: averaging them adds no information, and
+    the paired interval says so; resampling each language on its own would halve the
+    variance."""
+    config = CONFIG.model_copy(update={"languages": ("de",), "target_ci": None,
+                                       "sample": 200, "metrics": ("portability",)})
+    run(benchmark, tmp_path / "cache", tmp_path / "run", config)
+    de = list(iter_result_rows(tmp_path / "run"))
+    twin = [r.model_copy(update={"target_lang": "fr", "id": r.id.replace(">de", ">fr")})
+            for r in de]
+    alone = language_averages(de)[("zsre", "portability", "en")]
+    paired = language_averages(de + twin)[("zsre", "portability", "en")]
+    apart = language_averages(de + twin, paired=False)[("zsre", "portability", "en")]
+    assert paired.mean == apart.mean == alone.mean
+    width = alone.high - alone.low
+    assert abs((paired.high - paired.low) - width) < 0.1 * width
+    assert (apart.high - apart.low) < 0.8 * width  # about 1/sqrt(2) of it
