@@ -8,7 +8,7 @@ a reasoning model's budget: an upper bound), and scales to a number of items per
 all of them, and the items a --target-ci run took on the embedded-model slice
 (``bench/bench_sample_coverage.py``: pass them with --items W=N,...).
 
-    python bench/bench_family_costs.py [DATA_DIR] [--items 5=108,2=599] [--strategy ...]
+    python bench/bench_family_costs.py [DATA_DIR] [--items 5=117,2=652] [--strategy ...]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ FAMILIES = {"openai/gpt-5": "gpt-5", "openai/gpt-5 (mini)": "gpt-5-mini",
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data_dir", nargs="?", default="../shared/bmike53")
-    parser.add_argument("--items", default="5=108,2=599", help="W=items per task")
+    parser.add_argument("--items", default="5=117,2=652", help="W=items per task")
     parser.add_argument("--sample", type=int, default=10)
     parser.add_argument("--strategy", default="8-shot-metric-specific")
     args = parser.parse_args()
