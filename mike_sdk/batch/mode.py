@@ -21,6 +21,7 @@ so every later session's summary counts it, whenever the process is stopped.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,14 +55,15 @@ class BatchRun:
 
 
 def plan_requests(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
-                  run_dir: str | Path) -> Iterator[tuple[str, GenerationRequest]]:
+                  run_dir: str | Path, sizes: dict[str, int] | None = None,
+                  ) -> Iterator[tuple[str, GenerationRequest]]:
     """``(cache key, request)`` of every work item of ``config`` without a row in
     ``run_dir``, in plan order: the requests a batch run needs."""
     strategy = get_strategy(config.strategy, **config.strategy_options)
     strategy.bind(benchmark)
     path = Path(run_dir)
     done = read_row_ids(path) if (path / "results.jsonl").exists() else set()
-    planner = Planner(benchmark, config, strategy, client.backend.abilities)
+    planner = Planner(benchmark, config, strategy, client.backend.abilities, sizes=sizes)
     for work in planner:
         if work.id not in done:
             yield client.key(work.request), work.request
@@ -79,21 +81,43 @@ async def arun_batched(client: ModelClient, config: EvalConfig, run_dir: str | P
     """
     benchmark = benchmark or Benchmark()
     provider = provider or provider_for(client.backend, client.limits.retry)
+    if config.target_ci is not None:  # a batch per round, each round as below
+        from mike_sdk.sampling.rounds import run_rounds
+
+        runs: list[BatchRun] = []
+
+        async def one_round(sizes: dict[str, int]) -> Summary:
+            runs.append(await _batched(client, config, run_dir, benchmark, options, progress,
+                                       provider, sizes))
+            return runs[-1].summary
+
+        summary = await run_rounds(Evaluator(client, benchmark=benchmark, progress=False),
+                                   config, run_dir, one_round=one_round)
+        return dataclasses.replace(runs[-1], summary=summary)
+    return await _batched(client, config, run_dir, benchmark, options, progress, provider,
+                          None)
+
+
+async def _batched(client: ModelClient, config: EvalConfig, run_dir: str | Path,
+                   benchmark: Benchmark, options: BatchOptions | None, progress: bool,
+                   provider: BatchProvider, sizes: dict[str, int] | None) -> BatchRun:
+    """One batch run of ``config`` (one round's ``sizes`` of a ``target_ci`` run)."""
     evaluator = Evaluator(client, benchmark=benchmark, progress=False)
     held, ledger = client.held, None
     client.held = {}  # batch mode: what the cache lacks waits for its batch
     try:
-        await evaluator.arun(config, run_dir)  # checks the folder; rows the cache holds
+        # Checks the folder; writes the rows the cache holds.
+        await evaluator.arun(config, run_dir, sizes=sizes)
         ledger = Ledger(Path(run_dir))  # collected batches are paid for here
 
         async def collected(record: BatchRecord, answers: dict[str, Generation]) -> None:
-            await evaluator.arun(config, run_dir)
+            await evaluator.arun(config, run_dir, sizes=sizes)
 
         runner = BatchRunner(client, provider, run_dir, options, ledger=ledger,
                              progress=BatchProgress(enabled=progress), on_collected=collected)
         try:
             report = await runner.run(lambda: plan_requests(client, benchmark, config,
-                                                            run_dir))
+                                                            run_dir, sizes))
         except NoBatchInterface as exc:
             raise RunStopped(str(exc)) from None
         except CallFailed as exc:
@@ -109,7 +133,7 @@ async def arun_batched(client: ModelClient, config: EvalConfig, run_dir: str | P
             finally:
                 client.held = waiting
             waiting.update(answered)
-        summary = await evaluator.arun(config, run_dir)
+        summary = await evaluator.arun(config, run_dir, sizes=sizes)
     finally:
         if ledger is not None:
             ledger.close()

@@ -119,6 +119,11 @@ class CallGuard:
             total += cost
         return total
 
+    def tokens_cost(self, input_tokens: float, output_tokens: float, *,
+                    batch: bool = False) -> float | None:
+        """USD of so many tokens (a plan's estimate), None when the model has no price."""
+        return self.prices.cost(self.model, input_tokens, output_tokens, batch=batch)
+
     def cost(self, generation: Generation, *, batch: bool = False) -> float | None:
         """USD of one answer from the usage it reports (``batch``: at batch rates), None
         when the model has no price: the one place answers are priced."""

@@ -137,8 +137,8 @@ class PriceTable:
             self._found[model] = self.prices[max(matches, key=len)] if matches else None
         return self._found[model]
 
-    def cost(self, model: str, input_tokens: int | None, output_tokens: int | None,
-             cached_input_tokens: int | None = None, *, batch: bool = False) -> float | None:
+    def cost(self, model: str, input_tokens: float | None, output_tokens: float | None,
+             cached_input_tokens: float | None = None, *, batch: bool = False) -> float | None:
         """USD for this usage, or ``None`` when the model or the usage is unknown;
         ``batch=True`` prices it at the provider's batch rates."""
         price = self.price(model)

@@ -27,6 +27,7 @@ from mike_sdk.cli.data import add_data_parser
 from mike_sdk.cli.export import add_export_parser
 from mike_sdk.cli.include import include_all
 from mike_sdk.cli.listing import cmd_backends, cmd_strategies
+from mike_sdk.cli.sample_args import add_sample_arguments
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.data.languages import parse_languages
 from mike_sdk.errors import ConfigError, MikeError, one_line, problems
@@ -52,6 +53,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mike_sdk.run.evaluator import Evaluator
 
     options = backend_options(args)
+    if args.pilot and not args.dry_run:
+        raise ConfigError("--pilot K goes with --dry-run (it sends K requests per task and "
+                          "prints what the run would cost).")
     if args.source_language and args.source_languages:
         raise ConfigError("give --source-languages or --source-language, not both.")
     try:
@@ -61,7 +65,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                             skip_same_language=args.skip_same_language,
                             language_id=args.language_id, strategy=args.strategy,
                             strategy_options=parse_options(args.strategy_option),
-                            metrics=args.metrics, limit=args.limit,
+                            metrics=args.metrics, limit=args.limit, sample=args.sample,
+                            seed=args.seed, target_ci=args.target_ci,
                             likelihood=not args.no_likelihood, shard=args.shard)
     except ValidationError as exc:
         raise _flag_error(exc) from None
@@ -82,9 +87,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if notice is not None:
             print(f"mike: {notice}", file=sys.stderr)
         if args.dry_run:
-            from mike_sdk.run.dryrun import dry_run
+            from mike_sdk.cli.sample_args import print_dry_run
 
-            print(dry_run(client, benchmark, config, run_dir, batch=args.batch).describe())
+            print_dry_run(client, benchmark, config, run_dir, batch=args.batch,
+                          pilot=args.pilot)
             return 0
         if args.batch:
             from mike_sdk.batch.mode import run_batched
@@ -235,6 +241,7 @@ def parser() -> argparse.ArgumentParser:
                     help="comma list of reliability, generality, locality, portability "
                     "(default: all four)")
     ev.add_argument("--limit", type=int, help="first N items of each test file")
+    add_sample_arguments(ev)
     ev.add_argument("--shard", metavar="I/N", help="run shard I of N (items whose position "
                     "is I-1 modulo N, every language); `mike merge` joins the N folders")
     ev.add_argument("--no-likelihood", action="store_true", help="skip the new-vs-old check")

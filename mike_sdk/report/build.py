@@ -21,6 +21,7 @@ from mike_sdk.report.confusion_tables import (
     method_text,
 )
 from mike_sdk.report.runs import RunScores, load_runs
+from mike_sdk.report.sampled import shared_items_only
 from mike_sdk.report.stats import ALL, ReportStats, compute_stats
 from mike_sdk.report.tables import (
     Table,
@@ -148,6 +149,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
 
         require_matplotlib()  # before anything is written: no half-written report
     runs = load_runs(run_dirs, options.labels)
+    sampled_note = shared_items_only(runs)
     stats = compute_stats(runs, options.resamples, options.seed)
     scorer = _scorer(stats, options.scorer)
     confusion, confusion_scorer = _confusion(runs, stats, scorer, options)
@@ -173,6 +175,8 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
              f"Figures, group tables and per-language differences use scorer {scorer}.",
              "Scripts and language families: mike_sdk/data/families.py (families after Glottolog "
              "5.0; scripts as written in the released BMIKE-53 files)."]
+    if sampled_note is not None:
+        intro.append(sampled_note)
     if confusion is not None:
         intro.append("Answer-language detection: " + "; ".join(
             f"{r.label} = {method_text(r.detection)}" for r in runs) + ".")

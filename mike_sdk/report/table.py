@@ -97,6 +97,15 @@ def summary_table(summary: Summary | Mapping[str, Any]) -> str:
         lines += ["", "Skipped items (a language entry or a required field is missing; "
                   "`mike data info` counts both): "
                   + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))]
+    sampling = summary.get("sampling")
+    if sampling:  # a seeded sample: say how many items each estimate rests on
+        how = (f"--target-ci {sampling['target_ci']:g} ({sampling.get('rounds', 1)} rounds)"
+               if sampling.get("target_ci") is not None else "--sample")
+        items = ", ".join(f"{task} {n} of {sampling['available'].get(task, n)}"
+                          for task, n in sampling["items"].items())
+        lines += ["", f"Sampled run ({how}, seed {sampling['seed']}): items per task "
+                  f"{items}, the same positions in every language; each estimate rests on "
+                  "the n of its row. `mike report --out` gives the intervals."]
     totals = summary.get("totals", {})
     if totals:
         lines += ["", "Totals: " + ", ".join(f"{k}={v}" for k, v in totals.items())]

@@ -45,9 +45,30 @@ class EvalConfig(BaseModel):
     ``auto``: ``lingua`` when it is installed, else ``script`` (a run records which)."""
     likelihood: bool = True
     """Run the new-vs-old likelihood check where the task and backend allow it."""
+    sample: int | None = Field(default=None, ge=1)
+    """Items per task from a seeded permutation of positions (the same positions in every
+    language and for every model; see :mod:`mike_sdk.sampling.positions`); None: every item.
+    With ``target_ci``: the most items per task the rounds may take."""
+    seed: int = 0
+    """Seed of the sample's permutation (used with ``sample`` or ``target_ci``)."""
+    target_ci: float | None = Field(default=None, gt=0)
+    """Add rounds of items along the permutation until the 95% interval of each task's
+    average over target languages is no wider than +/- this many points, per metric."""
     shard: tuple[int, int] | None = None
     """``(i, n)``: only items whose position is ``i - 1`` modulo ``n`` (every shard has
     every language); ``mike merge`` joins the ``n`` shards' folders into one run."""
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> EvalConfig:
+        if self.limit is not None and (self.sample is not None or self.target_ci is not None):
+            raise ValueError("give limit (the first items) or sample / target_ci (a seeded "
+                             "random sample), not both")
+        return self
+
+    @property
+    def sampled(self) -> bool:
+        """Items come from the seeded permutation (``sample`` or ``target_ci``)."""
+        return self.sample is not None or self.target_ci is not None
 
     @field_validator("shard", mode="before")
     @classmethod
@@ -116,7 +137,9 @@ class EvalConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """A short stable hash of the configuration (names default run folders)."""
-        # Unsharded configurations keep the fingerprint they had before shards existed.
+        # Configurations keep the fingerprint they had before shards and samples existed.
         exclude = {"shard"} if self.shard is None else set()
+        if not self.sampled:
+            exclude |= {"sample", "seed", "target_ci"}
         blob = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]

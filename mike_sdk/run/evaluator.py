@@ -51,6 +51,7 @@ from mike_sdk.runfolder.files import (
 from mike_sdk.runfolder.ledger import Ledger
 from mike_sdk.runfolder.prompts import PromptStore
 from mike_sdk.runfolder.rundir import RunDir, read_manifest
+from mike_sdk.sampling.positions import expected_positions
 from mike_sdk.scoring.confusion import LanguageIdentifier, lingua_available
 from mike_sdk.scoring.scorers import SCORERS
 from mike_sdk.scoring.verdicts import IdentificationCache
@@ -142,13 +143,19 @@ class Evaluator:
             retry_errors: bool = False) -> Summary:
         """Run (or resume) ``config`` into ``run_dir``; returns the summary.
 
-        ``retry_errors`` sends the requests of refused items (error rows) again.
+        ``retry_errors`` sends the requests of refused items (error rows) again; a
+        ``target_ci`` configuration runs in rounds (:mod:`mike_sdk.sampling.rounds`).
         """
         return run_sync(self.backend, self.arun(config, run_dir, retry_errors=retry_errors))
 
     async def arun(self, config: EvalConfig, run_dir: str | Path, *,
-                   retry_errors: bool = False) -> Summary:
-        """Async form of :meth:`run`."""
+                   retry_errors: bool = False, sizes: dict[str, int] | None = None) -> Summary:
+        """Async form of :meth:`run` (one round of a ``target_ci`` run: ``sizes`` gives
+        the items per task to take from the permutation)."""
+        if config.target_ci is not None and sizes is None:
+            from mike_sdk.sampling.rounds import run_rounds
+
+            return await run_rounds(self, config, run_dir, retry_errors=retry_errors)
         started = time.perf_counter()
         strategy = get_strategy(config.strategy, **config.strategy_options)
         strategy.bind(self.benchmark)
@@ -174,14 +181,13 @@ class Evaluator:
             ledger.settle(self.client.lookup, self.client.cost)
             # Every session of the run counts against --max-cost, not only this one.
             self.guard.spent = ledger.cost_usd or 0.0
-            planner = Planner(self.benchmark, config, strategy, abilities,
+            planner = Planner(self.benchmark, config, strategy, abilities, sizes=sizes,
                               recorded=read_manifest(run.path).data_files,
                               on_read=lambda files: run.update_manifest(data_files=files))
             self.identifier = self._identifier(config)
             self.identifier.start(config.pairs())  # lingua loads while requests fly
-            mine, of = config.shard or (1, 1)
-            expected = sum(len(range(mine - 1, min(config.limit or TASK_SIZES[t],
-                                                   TASK_SIZES[t]), of)) for t in config.tasks)
+            expected = sum(expected_positions(t, TASK_SIZES[t], config, sizes)
+                           for t in config.tasks)
             total = expected * len(config.pairs()) * len(config.metrics)
             with Progress(total, enabled=self.progress, initial=len(state.done)) as bar:
                 # A model without a price shows no cost at all rather than $0.
@@ -194,6 +200,8 @@ class Evaluator:
             run.update_manifest(data_files=strategy.files)
             summary = self._summary(config, strategy, state.aggregator, ledger,
                                     planner.skipped, time.perf_counter() - started)
+            if config.sampled:
+                summary = summary.model_copy(update={"sampling": planner.sample_record()})
             run.write_summary(summary)
         finally:
             ledger.close(abandoned=self.client.abandoned_keys)

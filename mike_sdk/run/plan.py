@@ -7,7 +7,7 @@ at a time, so planning the whole benchmark stays within a few hundred MB.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mike_sdk.backend import Abilities, GenerationRequest
@@ -15,6 +15,8 @@ from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import ConfigError
 from mike_sdk.records import Item, MetricName
 from mike_sdk.run.config import EvalConfig
+from mike_sdk.runfolder.files import SampleRecord
+from mike_sdk.sampling.positions import positions, sample_size
 from mike_sdk.strategy import PromptCase, PromptStrategy
 
 
@@ -65,6 +67,11 @@ class Planner:
     recorded: Mapping[str, str] = field(default_factory=dict)
     """sha256 of the data files as the run folder recorded them: a file that differs
     now is refused (its rows would mix two versions of the data)."""
+    available: dict[str, int] = field(default_factory=dict)
+    """Item positions in each task's test files read (within ``limit``)."""
+    sizes: Mapping[str, int] | None = None
+    """Items per task to take from the seeded permutation (the rounds of ``target_ci``);
+    tasks not named take ``config.sample``."""
     on_read: Callable[[dict[str, str]], None] | None = None
     """Called with the hashes of files read for the first time (the run records them at
     once, so that even a crashed session leaves them behind)."""
@@ -78,6 +85,15 @@ class Planner:
         if self.on_read is not None:
             self.on_read(new)
 
+    def sample_record(self) -> SampleRecord | None:
+        """What a sampled configuration took from each task read (None: not sampled)."""
+        cfg = self.config
+        if not cfg.sampled:
+            return None
+        return SampleRecord(seed=cfg.seed, target_ci=cfg.target_ci, available=self.available,
+                            items={t: min(n, sample_size(t, cfg.sample, self.sizes) or n)
+                                   for t, n in self.available.items()})
+
     def __iter__(self) -> Iterator[WorkItem]:
         cfg = self.config
         for task in cfg.tasks:
@@ -90,13 +106,19 @@ class Planner:
                 # rest of each file would cost almost all of a cached re-run.
                 items = self.benchmark.items(task, lang, source, limit=cfg.limit)
                 self._read(items.files)
+                planned: Sequence[int] = range(len(items.items) + items.skipped)
+                self.available[task] = len(planned)
                 chosen = items.items
-                skipped = items.skipped
+                if cfg.sampled:  # the first N of the seeded permutation, in file order
+                    keep = positions(task, len(planned), sample_size(
+                        task, cfg.sample, self.sizes), cfg.seed)
+                    chosen = [i for i in chosen if i.index in keep]
+                    planned = sorted(keep)
                 if cfg.shard is not None:  # this shard's positions only, skips included
                     mine, of = cfg.shard
                     chosen = [i for i in chosen if i.index % of == mine - 1]
-                    positions = len(items.items) + items.skipped
-                    skipped = len(range(mine - 1, positions, of)) - len(chosen)
+                    planned = [p for p in planned if p % of == mine - 1]
+                skipped = len(planned) - len(chosen)
                 self.skipped.setdefault(task, {})[f"{source}>{lang}"] = skipped
                 for item in chosen:
                     edit = item.edit

@@ -278,6 +278,26 @@ class Manifest(_Described):
                                             "chat_protocol")
 
 
+class SampleRecord(BaseModel):
+    """How a sampled run chose its items (``summary.json``'s ``sampling``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seed: int
+    """Seed of the permutation of item positions (the same in every language)."""
+    items: dict[str, int]
+    """Item positions evaluated per task (the first this many of the permutation)."""
+    available: dict[str, int]
+    """Item positions the task's test files hold (a full run's count)."""
+    target_ci: float | None = None
+    """``--target-ci``: the half-width (points) aimed at, or None for a fixed sample."""
+    half_width: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Per task and metric, the half-width (points) of the 95% interval of the average
+    over target languages that the rounds reached (``--target-ci`` runs only)."""
+    rounds: int = 1
+    """Rounds the run took (``--target-ci``; 1 for a fixed sample)."""
+
+
 class Summary(_Described):
     """``summary.json``: the scores of a finished (or stopped) run."""
 
@@ -295,6 +315,9 @@ class Summary(_Described):
     """Why the session stopped early, if it did; a re-run resumes."""
     error: str | None = None
     """The failure that stopped it (``stopped == "error"``)."""
+    sampling: SampleRecord | None = None
+    """How the items were sampled (``--sample``, ``--target-ci``); None: every item, or the
+    first ``limit``."""
 
     def table(self) -> str:
         """The plain-text score table that ``mike eval`` and ``mike report`` print."""

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from killing import kill_when
 from rows import read_rows
 
 from mike_sdk.backends.mock import MockBackend
@@ -209,14 +208,7 @@ def test_killed_run_resumes_without_repeating_calls(benchmark: Benchmark, data_d
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(data_dir), str(cache_dir),
                              str(run_dir), config.model_dump_json()], env=os.environ.copy())
     results = run_dir / "results.jsonl"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if results.exists() and results.stat().st_size > 0:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_when(proc, lambda: results.exists() and results.stat().st_size > 0, 240)
     written = len(rows(run_dir))
     assert 0 < written < 24
     # The data files' hashes were recorded as they were read, not at the end.
