@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DIM = 64
+DIM = 1024
 
 
 class WordEmbedder:
-    """Bag of hashed lowercase words in 64 dimensions (``calls`` counts encode calls)."""
+    """Bag of hashed lowercase words in 1024 dimensions (``calls`` counts encode calls)."""
 
     def __init__(self, name: str = "test-words", dim: int = DIM) -> None:
         self.name = name
@@ -29,6 +29,6 @@ class WordEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
-                out[row, int(hashlib.sha256(word.encode()).hexdigest(), 16) % self.dim] += 1
+                out[row, int(hashlib.blake2b(word.encode()).hexdigest(), 16) % self.dim] += 1
             out[row] /= max(float(np.linalg.norm(out[row])), 1e-12)
         return out
