@@ -26,6 +26,7 @@ from mike_sdk.cli.data import add_data_parser
 from mike_sdk.cli.export import add_export_parser
 from mike_sdk.cli.include import include_all
 from mike_sdk.cli.listing import cmd_backends, cmd_strategies
+from mike_sdk.cli.serve import add_parser as add_serve_parser
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.data.languages import parse_languages
 from mike_sdk.errors import ConfigError, MikeError, one_line, problems
@@ -294,6 +295,7 @@ def parser() -> argparse.ArgumentParser:
     mg.add_argument("--out", required=True, help="the merged run folder (new)")
     mg.set_defaults(func=cmd_merge)
     add_batches_parser(sub)
+    add_serve_parser(sub)
     for name, func, what in (("strategies", cmd_strategies, "prompt strategies"),
                              ("backends", cmd_backends, "backends")):
         listing = sub.add_parser(name, help=f"list {what}, including broken plugins")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from words import WordEmbedder
+from word_embedder import WordEmbedder
 
 from mike_sdk import ConfigError, Edit, ask, ask_many
 from mike_sdk.backends.mock import MockBackend

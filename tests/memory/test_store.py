@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from words import WordEmbedder
+from word_embedder import WordEmbedder
 
 from mike_sdk.memory import EditMemory, EditMemoryError, StoredEdit
 from mike_sdk.records import Edit
@@ -110,7 +110,7 @@ def test_not_a_memory_file(tmp_path: Path) -> None:
 WRITER = """
 import sys
 sys.path.insert(0, sys.argv[3])
-from words import WordEmbedder
+from word_embedder import WordEmbedder
 from mike_sdk.memory import EditMemory
 mem = EditMemory(sys.argv[1], embedder=WordEmbedder())
 for n in range(25):
@@ -120,7 +120,7 @@ for n in range(25):
 
 def test_processes_and_threads_share_one_file(tmp_path: Path) -> None:
     path = tmp_path / "edits.sqlite"
-    here = str(Path(__file__).parent)
+    here = str(Path(__file__).parents[1])
     reader = EditMemory(path, embedder=WordEmbedder())
     assert reader.search("company", k=1, threshold=-1) == []
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"p{i}", here])

@@ -12,11 +12,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DIM = 1024
+from mike_sdk.prompts.embeddings import EMBEDDERS
+
+DIM = 8192
 
 
+@EMBEDDERS.register("test-words")  # for `mike --include tests/word_embedder.py serve ...`
 class WordEmbedder:
-    """Bag of hashed lowercase words in 1024 dimensions (``calls`` counts encode calls)."""
+    """Bag of hashed lowercase words in 8192 dimensions (``calls`` counts encode calls)."""
 
     def __init__(self, name: str = "test-words", dim: int = DIM) -> None:
         self.name = name
