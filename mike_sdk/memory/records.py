@@ -1,10 +1,14 @@
-"""The records of an edit memory: a stored edit, and an edit retrieved for a question."""
+"""The records of an edit memory: a stored edit, an edit retrieved for a question, and
+what an ``--edit-memory`` run records of its retrievals."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mike_sdk.records import Edit
+
+#: The default embedder (registered in mike_sdk.prompts.embeddings).
+MINILM = "all-MiniLM-L6-v2"
 
 
 class StoredEdit(BaseModel):
@@ -41,3 +45,54 @@ class Retrieved(BaseModel):
     """The edit."""
     score: float
     """Cosine similarity of the question and the edit's text under the memory's embedder."""
+
+
+class RetrievalRecord(BaseModel):
+    """What one question retrieved, in its result row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    edit_ids: tuple[str, ...]
+    """Ids (item positions) of the edits stated in the prompt, most similar first."""
+    scores: tuple[float, ...]
+    """Their similarities."""
+    own_rank: int | None = None
+    """1-based rank of the item's own edit among the top candidates (ignoring the
+    threshold), None when it is not among them."""
+    own_applied: bool
+    """Whether the item's own edit was stated in the prompt."""
+
+
+class RetrievalStats(BaseModel):
+    """Retrieval in one task and target language of a ``--edit-memory`` run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    questions: int
+    """Questions about the edit (reliability, generality, portability)."""
+    top1: float
+    """Share whose best candidate is the item's own edit."""
+    top_k: float
+    """Share with the own edit among the top ``k_reported`` candidates."""
+    k_reported: int
+    """The ``k`` of ``top_k``."""
+    own_applied: float
+    """Share whose prompt stated the own edit (above the threshold, within ``k``)."""
+    locality_questions: int
+    """Locality questions."""
+    locality_applied: float | None
+    """Share of locality questions whose prompt stated some edit (an unrelated one)."""
+
+
+class MemorySettings(BaseModel):
+    """How ``--edit-memory`` retrieves (part of the run's configuration)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    embedder: str = MINILM
+    """Registered embedder name."""
+    k: int = Field(default=1, ge=1)
+    """Most edits stated per prompt (hit rates are reported at top-1 and top-``k``, at
+    least top-5)."""
+    threshold: float | None = None
+    """Similarity below which no edit applies (None: the embedder's)."""

@@ -30,15 +30,12 @@ from pydantic import ValidationError
 
 from mike_sdk.errors import MikeError, problems
 from mike_sdk.memory.index import VectorIndex
-from mike_sdk.memory.records import Retrieved, StoredEdit
+from mike_sdk.memory.records import MINILM, Retrieved, StoredEdit
 from mike_sdk.records import Edit
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-
-#: The default embedder (registered in mike_sdk.prompts.embeddings).
-MINILM = "all-MiniLM-L6-v2"
 
 
 class Embedder(Protocol):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mike_sdk.data.benchmark import task_name
 from mike_sdk.data.languages import TARGET_LANGUAGES, parse_languages
+from mike_sdk.memory.records import MemorySettings
 from mike_sdk.records import METRICS, TASKS, MetricName, TaskName
 
 
@@ -45,6 +46,9 @@ class EvalConfig(BaseModel):
     ``auto``: ``lingua`` when it is installed, else ``script`` (a run records which)."""
     likelihood: bool = True
     """Run the new-vs-old likelihood check where the task and backend allow it."""
+    edit_memory: MemorySettings | None = None
+    """Retrieve each question's edits from one memory of all the task's test edits instead
+    of stating the item's own (``mike eval --edit-memory``; see docs/editing.md)."""
     shard: tuple[int, int] | None = None
     """``(i, n)``: only items whose position is ``i - 1`` modulo ``n`` (every shard has
     every language); ``mike merge`` joins the ``n`` shards' folders into one run."""
@@ -117,6 +121,6 @@ class EvalConfig(BaseModel):
     def fingerprint(self) -> str:
         """A short stable hash of the configuration (names default run folders)."""
         # Unsharded configurations keep the fingerprint they had before shards existed.
-        exclude = {"shard"} if self.shard is None else set()
+        exclude = {name for name in ("shard", "edit_memory") if getattr(self, name) is None}
         blob = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]

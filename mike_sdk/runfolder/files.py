@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mike_sdk.backend import Abilities, ChatMessage, Identity
+from mike_sdk.memory.records import RetrievalRecord, RetrievalStats
 from mike_sdk.providers.settings import RequestSettings
 from mike_sdk.records import MetricName, TaskName
 from mike_sdk.run.config import EvalConfig
@@ -103,6 +104,8 @@ class ResultRow(BaseModel):
     """Why the request was refused (its answer is empty and its scores 0), or None."""
     answer_language: AnswerLanguage | None = None
     """The answer's language relative to source and target (None in rows of older runs)."""
+    retrieval: RetrievalRecord | None = None
+    """What the question retrieved from the edit memory (``--edit-memory`` runs only)."""
 
 
     @model_validator(mode="before")
@@ -288,6 +291,8 @@ class Summary(_Described):
     """Why the session stopped early, if it did; a re-run resumes."""
     error: str | None = None
     """The failure that stopped it (``stopped == "error"``)."""
+    retrieval: dict[str, dict[str, RetrievalStats]] | None = None
+    """``--edit-memory`` runs: retrieval hit rates by task and target language."""
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
