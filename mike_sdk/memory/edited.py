@@ -29,9 +29,10 @@ from mike_sdk.editing import (
     demonstrations_for,
 )
 from mike_sdk.errors import ConfigError
-from mike_sdk.memory.records import Retrieved
+from mike_sdk.memory.records import MemorySettings, Retrieved
 from mike_sdk.memory.store import EditMemory
 from mike_sdk.records import Edit, MetricName, Question, TaskName
+from mike_sdk.run.config import EvalConfig
 from mike_sdk.strategy import PromptCase, PromptStrategy, get_strategy
 
 
@@ -98,6 +99,13 @@ class EditedModel:
         """Answer each question with the edits it retrieves (``Answer.edits``)."""
         return run_sync(self.backend, self.aask_many(questions, language=language,
                                                      metric=metric))
+
+    def evaluation_config(self, config: EvalConfig) -> EvalConfig:
+        """``config`` in the ``--edit-memory`` mode with this model's strategy and retrieval
+        settings (evaluate() uses it; the embedder must be registered by name)."""
+        return config.model_copy(update={"strategy": self.strategy.name, "edit_memory":
+                                         MemorySettings(embedder=self.memory.embedder.name,
+                                                        k=self.k, threshold=self.threshold)})
 
     def __repr__(self) -> str:
         return (f"EditedModel({self.backend.identity.model!r}, {self.memory!r}, "

@@ -76,3 +76,17 @@ def test_the_memory_mode_is_part_of_the_configuration() -> None:
                       edit_memory=MemorySettings()).fingerprint() != plain.fingerprint()
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         MemorySettings(k=0)
+
+
+def test_evaluate_an_edited_model(benchmark: Benchmark, tmp_path: Path) -> None:
+    from mike_sdk import evaluate
+    from mike_sdk.memory import EditedModel, EditMemory
+
+    memory = EditMemory(tmp_path / "mine.sqlite", embedder="test-words")
+    edited = EditedModel(MockBackend(answer="edit"), memory, strategy="zero-shot", k=2)
+    summary = evaluate(edited, run_dir=str(tmp_path / "run"), data_dir=str(benchmark.root),
+                       cache_dir=str(tmp_path / "cache"), tasks=("zsre",), languages=("en",),
+                       limit=2, progress=False)
+    assert summary.config.edit_memory == MemorySettings(embedder="test-words", k=2)
+    assert summary.config.strategy == "zero-shot"
+    assert summary.retrieval is not None and summary.retrieval["zsre"]["en"].questions == 6
