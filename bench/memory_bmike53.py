@@ -33,7 +33,7 @@ from mike_sdk.prompts.embeddings import EmbeddingCache, get_embedder
 
 LANGUAGES = ("de", "fr", "ru", "uk", "zh", "ja", "ar", "hi", "ko", "el", "he", "th")
 EMBEDDERS = ("all-MiniLM-L6-v2", "use-multilingual-v3", "multilingual-e5-small-q4")
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.82, 0.85, 0.9)
 
 
 class CachedEmbedder:

