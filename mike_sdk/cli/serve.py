@@ -66,6 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise ConfigError(f"--k must be at least 1, got {args.k}.")
     memory = EditMemory(args.memory, embedder=args.embedder, threshold=args.threshold)
+    # Load the embedder and the index now: a missing extra fails here, not in a request.
+    memory.search("warm-up", k=1)
     if args.import_file:
         added = memory.import_jsonl(args.import_file, replace=True)
         print(f"mike serve: imported {added} edits from {args.import_file}")
