@@ -31,8 +31,9 @@ def memory_settings(args: argparse.Namespace) -> MemorySettings | None:
                                 ("--memory-k", args.memory_k != 1),
                                 ("--memory-threshold", args.memory_threshold is not None)) if v]
         if given:
-            raise ConfigError(f"{', '.join(given)} only apply with --edit-memory: add it, or "
-                              "leave them out.")
+            verb = "apply" if len(given) > 1 else "applies"
+            raise ConfigError(f"{', '.join(given)} only {verb} with --edit-memory: add it, or "
+                              "leave the flag out.")
         return None
     if getattr(args, "batch", False):
         raise ConfigError("--edit-memory does not work with --batch yet: run it live.")
