@@ -6,7 +6,10 @@ format on completion backends, the chat protocol on chat ones. Each retrieved ed
 is one ``New Fact`` line, the most similar last (nearest the question); a question
 with no edit above the threshold is asked with no fact at all.
 
->>> edited = EditedModel(load_backend("mock", answer="edit"), memory, strategy="zero-shot")
+>>> memory = EditMemory("edits.sqlite", embedder="multilingual-e5-small-q4")  # doctest: +SKIP
+>>> memory.add("Who is the CEO of Acme?", "Ada Lovelace")                    # doctest: +SKIP
+>>> edited = EditedModel(load_backend("mock", answer="edit"), memory,
+...                      strategy="zero-shot")                                # doctest: +SKIP
 >>> ask(edited, "Wer ist der CEO von Acme?", language="de").answer   # doctest: +SKIP
 'Ada Lovelace'
 """
