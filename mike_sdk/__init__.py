@@ -10,7 +10,7 @@ Quick start::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mike_sdk.backend import (
     BACKENDS,
@@ -34,6 +34,9 @@ from mike_sdk.run.config import EvalConfig
 from mike_sdk.runfolder.files import Manifest, ResultRow, Summary
 from mike_sdk.strategy import STRATEGIES, PromptCase, PromptStrategy, get_strategy
 
+if TYPE_CHECKING:
+    from mike_sdk.memory.edited import EditedModel
+
 __version__ = "0.1.0"
 
 
@@ -42,14 +45,17 @@ def load_backend(name: str = "hf", **options: Any) -> Backend:
     return BACKENDS.create(name, **options)
 
 
-def evaluate(model: Backend | ModelClient, config: EvalConfig | None = None, *,
+def evaluate(model: Backend | ModelClient | EditedModel, config: EvalConfig | None = None, *,
              run_dir: str, data_dir: str | None = None, cache_dir: str | None = None,
              limits: Limits | None = None, progress: bool = True, batch: bool = False,
              retry_errors: bool = False, **config_fields: Any) -> Summary:
     """Evaluate a backend on BMIKE-53 (resumable, cached); returns the run summary.
 
     ``model`` is a backend, or a :class:`ModelClient` whose cache, limits and budget the
-    run shares (then ``cache_dir`` and ``limits`` are the client's business). ``batch``
+    run shares (then ``cache_dir`` and ``limits`` are the client's business), or an
+    :class:`~mike_sdk.memory.edited.EditedModel`: the ``--edit-memory`` mode with its
+    strategy, embedder, ``k`` and threshold (the memory holds each task's test edits, not
+    the EditedModel's own). ``batch``
     sends what the cache lacks through the provider's batch interface (OpenAI,
     Anthropic; re-run to re-attach); ``retry_errors`` sends refused requests again.
 
@@ -62,6 +68,11 @@ def evaluate(model: Backend | ModelClient, config: EvalConfig | None = None, *,
         config = EvalConfig(**config_fields)
     elif config_fields:
         config = config.model_copy(update=config_fields)
+    from mike_sdk.memory.edited import EditedModel
+
+    if isinstance(model, EditedModel):  # the --edit-memory mode with its settings
+        config = model.evaluation_config(config)
+        model = model.model
     benchmark = Benchmark(data_dir)
     if isinstance(model, ModelClient):
         if cache_dir is not None or limits is not None:

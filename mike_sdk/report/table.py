@@ -91,6 +91,7 @@ def summary_table(summary: Summary | Mapping[str, Any]) -> str:
             avg_rows.append([task, metric, str(n), *(
                 f"{sum(cols[c]) / len(cols[c]):.2f}" if cols.get(c) else "-" for c in shown)])
         lines += ["", "Averages over target languages (unweighted):", format_table(avg_rows)]
+    lines += retrieval_lines(summary)
     skipped = {f"{t}/{lang}": n for t, langs in summary.get("skipped", {}).items()
                for lang, n in langs.items() if n}
     if skipped:
@@ -126,3 +127,27 @@ def summary_table(summary: Summary | Mapping[str, Any]) -> str:
                      f"language was decided ({method}; `mike report RUN_DIR --out DIR` writes "
                      "the counts).")
     return "\n".join(lines)
+
+
+def retrieval_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The summary table's section for an ``--edit-memory`` run (none for other runs):
+    hit rates per task and target language beside the reliability scores."""
+    stats = summary.get("retrieval")
+    if not stats:
+        return []
+    scores = {(r["task"], r["target_lang"]): r for r in summary.get("results", [])
+              if r["metric"] == "reliability"}
+    k = next(iter(next(iter(stats.values())).values()))["k_reported"]
+    rows = [["task", "tgt", "n", "top1%", f"top{k}%", "stated%", "rel token_f1",
+             "loc n", "loc got edit%"]]
+    for task, languages in stats.items():
+        for lang, s in languages.items():
+            f1 = scores.get((task, lang), {}).get("token_f1")
+            rows.append([task, lang, str(s["questions"]), f"{100 * s['top1']:.1f}",
+                         f"{100 * s['top_k']:.1f}", f"{100 * s['own_applied']:.1f}",
+                         "-" if f1 is None else f"{f1:.2f}", str(s["locality_questions"]),
+                         "-" if s["locality_applied"] is None
+                         else f"{100 * s['locality_applied']:.1f}"])
+    return ["", "Edit memory: questions about the edit (reliability, generality, portability) "
+            "whose own edit ranked first / in the top k / was stated in the prompt; locality "
+            "questions that got an (unrelated) edit:", format_table(rows)]

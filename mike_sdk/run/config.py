@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mike_sdk.data.benchmark import task_name
 from mike_sdk.data.languages import TARGET_LANGUAGES, parse_languages
+from mike_sdk.memory.records import MemorySettings
 from mike_sdk.records import METRICS, TASKS, MetricName, TaskName
 
 
@@ -54,6 +55,9 @@ class EvalConfig(BaseModel):
     target_ci: float | None = Field(default=None, gt=0)
     """Add rounds of items along the permutation until the 95% interval of each task's
     average over target languages is no wider than +/- this many points, per metric."""
+    edit_memory: MemorySettings | None = None
+    """Retrieve each question's edits from one memory of all the task's test edits instead
+    of stating the item's own (``mike eval --edit-memory``; see docs/editing.md)."""
     shard: tuple[int, int] | None = None
     """``(i, n)``: only items whose position is ``i - 1`` modulo ``n`` (every shard has
     every language); ``mike merge`` joins the ``n`` shards' folders into one run."""
@@ -137,8 +141,9 @@ class EvalConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """A short stable hash of the configuration (names default run folders)."""
-        # Configurations keep the fingerprint they had before shards and samples existed.
-        exclude = {"shard"} if self.shard is None else set()
+        # Configurations keep the fingerprint they had before shards, samples and edit
+        # memories existed.
+        exclude = {name for name in ("shard", "edit_memory") if getattr(self, name) is None}
         if not self.sampled:
             exclude |= {"sample", "seed", "target_ci"}
         blob = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True)

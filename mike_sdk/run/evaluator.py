@@ -33,6 +33,7 @@ from mike_sdk.calls.limits import CallGuard, Limits
 from mike_sdk.calls.pricing import DEFAULTS_NOTE
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import BackendError, ConfigError
+from mike_sdk.memory.evaluation import MemoryStrategy, retrieval_stats
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.likelihood import likelihood_requests
 from mike_sdk.run.plan import Planner, WorkItem, check_data_files
@@ -50,7 +51,7 @@ from mike_sdk.runfolder.files import (
 )
 from mike_sdk.runfolder.ledger import Ledger
 from mike_sdk.runfolder.prompts import PromptStore
-from mike_sdk.runfolder.rundir import RunDir, read_manifest
+from mike_sdk.runfolder.rundir import RunDir, final_rows, read_manifest
 from mike_sdk.sampling.positions import expected_positions
 from mike_sdk.scoring.confusion import LanguageIdentifier, lingua_available
 from mike_sdk.scoring.scorers import SCORERS
@@ -111,6 +112,7 @@ class Evaluator:
         self.identifier = LanguageIdentifier(use_lingua=False)
         """Labels each answer's language (set per run: scripts only, or with lingua)."""
         self._verdicts: IdentificationCache | None = None
+        self._memory: MemoryStrategy | None = None
 
     @property
     def cache(self) -> ResponseCache:
@@ -158,6 +160,9 @@ class Evaluator:
             return await run_rounds(self, config, run_dir, retry_errors=retry_errors)
         started = time.perf_counter()
         strategy = get_strategy(config.strategy, **config.strategy_options)
+        self._memory = None if config.edit_memory is None else MemoryStrategy(
+            strategy, config.edit_memory, config.metrics, config.limit)
+        strategy = self._memory or strategy
         strategy.bind(self.benchmark)
         identity, abilities = self.client.identity, self.backend.abilities
         if self.client.limits.max_cost is not None \
@@ -199,7 +204,7 @@ class Evaluator:
             check_data_files(read_manifest(run.path).data_files, strategy.files)
             run.update_manifest(data_files=strategy.files)
             summary = self._summary(config, strategy, state.aggregator, ledger,
-                                    planner.skipped, time.perf_counter() - started)
+                                    planner.skipped, time.perf_counter() - started, run.path)
             if config.sampled:
                 summary = summary.model_copy(update={"sampling": planner.sample_record()})
             run.write_summary(summary)
@@ -283,7 +288,8 @@ class Evaluator:
                 "chat_protocol": strategy.chat_protocol() if chat else None}
 
     def _summary(self, config: EvalConfig, strategy: PromptStrategy, aggregator: Aggregator,
-                 ledger: Ledger, skipped: dict[str, dict[str, int]], wall_s: float) -> Summary:
+                 ledger: Ledger, skipped: dict[str, dict[str, int]], wall_s: float,
+                 run_path: Path) -> Summary:
         stats = self.guard.stats
         model = self.client.identity.model
         cost, tokens = ledger.cost_usd, ledger.tokens()
@@ -308,6 +314,8 @@ class Evaluator:
             cost_note += (f" {len(abandoned)} requests were abandoned in flight when the "
                           "session stopped: perhaps billed, not counted yet (the next run "
                           "counts them).")
+        retrieval: dict[str, Any] = {} if self._memory is None else {"retrieval": retrieval_stats(
+            final_rows(run_path), self._memory.candidates)}
         # Set only when the run stopped, so that a finished run's file has neither key.
         stop: dict[str, Any] = {}
         if self.client.stopped:
@@ -320,7 +328,7 @@ class Evaluator:
                        results=[GroupResult.model_validate(g) for g in aggregator.table()],
                        language_detection=LanguageDetection.model_validate(
                            self.identifier.describe()), skipped=skipped,
-                       totals=totals, cost_note=cost_note, **stop)
+                       totals=totals, cost_note=cost_note, **stop, **retrieval)
 
     async def _process(self, todo: list[WorkItem], config: EvalConfig,
                        strategy: PromptStrategy, bar: Progress, ledger: Ledger,
@@ -385,5 +393,6 @@ class Evaluator:
             await asyncio.sleep(0)  # answers waiting to be read, slots waiting to be used
             part = slice(start, start + SLICE)
             rows += result_rows(todo[part], keys[part], outputs[part], extracted[part],
-                                answers, pair_keys, checks, tokenizer, self.identifier)
+                                answers, pair_keys, checks, tokenizer, self.identifier,
+                                self._memory)
         return rows

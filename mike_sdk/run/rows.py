@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mike_sdk.backend import Likelihood, Tokenizer
 from mike_sdk.calls.intake import Answered
+from mike_sdk.memory.evaluation import MemoryStrategy
 from mike_sdk.run.plan import WorkItem
 from mike_sdk.runfolder.files import LikelihoodCheck, ResultRow
 from mike_sdk.scoring.confusion import LanguageIdentifier
@@ -15,8 +16,8 @@ __all__ = ["result_rows"]
 def result_rows(todo: list[WorkItem], keys: list[str], outputs: list[str],
                 extracted: list[str], answers: dict[str, Answered],
                 pair_keys: dict[str, tuple[str, str]], checks: dict[str, Likelihood],
-                tokenizer: Tokenizer | None, identifier: LanguageIdentifier
-                ) -> list[ResultRow]:
+                tokenizer: Tokenizer | None, identifier: LanguageIdentifier,
+                memory: MemoryStrategy | None = None) -> list[ResultRow]:
     """Score and label answered work items (those whose likelihood check is missing
     because the run stopped are left for a re-run)."""
     scores = score_answers(extracted, [w.gold for w in todo], tokenizer)
@@ -51,5 +52,7 @@ def result_rows(todo: list[WorkItem], keys: list[str], outputs: list[str],
             "finish_reason": gen.finish_reason if gen else "error", "error": outcome.error,
             "answer_language": identifier.label(
                 answer, item.target_lang, item.source_lang, work.gold,
-                item.source.answer(work.metric))}))
+                item.source.answer(work.metric)),
+            "retrieval": memory and memory.record(
+                item.task, item.source_lang, item.target_lang, item.index, work.metric)}))
     return rows

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mike_sdk.backend import Abilities, ChatMessage, Identity
 from mike_sdk.extras import MissingExtra
+from mike_sdk.memory.records import RetrievalRecord, RetrievalStats
 from mike_sdk.providers.settings import RequestSettings
 from mike_sdk.records import MetricName, TaskName
 from mike_sdk.run.config import EvalConfig
@@ -104,6 +105,8 @@ class ResultRow(BaseModel):
     """Why the request was refused (its answer is empty and its scores 0), or None."""
     answer_language: AnswerLanguage | None = None
     """The answer's language relative to source and target (None in rows of older runs)."""
+    retrieval: RetrievalRecord | None = None
+    """What the question retrieved from the edit memory (``--edit-memory`` runs only)."""
 
 
     @model_validator(mode="before")
@@ -339,6 +342,8 @@ class Summary(_Described):
             {**r.model_dump(exclude={"answer_language", "in_language"}),
              **{f"answers_{label}": n for label, n in (r.answer_language or {}).items()}}
             for r in self.results])
+    retrieval: dict[str, dict[str, RetrievalStats]] | None = None
+    """``--edit-memory`` runs: retrieval hit rates by task and target language."""
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""`mike serve`: an OpenAI-compatible server that applies an edit memory."""
