@@ -31,7 +31,7 @@ from mike_sdk.runfolder.prompts import iter_entries
 from mike_sdk.runfolder.rundir import final_rows, read_manifest, read_summary
 from mike_sdk.view.columns import flat_record, question_of
 
-__all__ = ["CachedRun", "cache_run"]
+__all__ = ["CachedRun", "cache_run", "group_runs"]
 
 #: Raise when the cached files' layout changes: older caches are then rebuilt.
 LAYOUT = 1
@@ -203,3 +203,23 @@ def cache_run(sources: Sequence[str | Path], cache_root: str | Path | None = Non
         except OSError:  # another viewer built the same cache meanwhile: keep theirs
             shutil.rmtree(build, ignore_errors=True)
     return CachedRun.model_validate_json(meta.read_text(encoding="utf-8"))
+
+
+def group_runs(folders: Sequence[str | Path]) -> list[list[Path]]:
+    """The runs among ``folders``: each unsharded folder alone, the shards of one run
+    (same configuration but for ``--shard``, backend and strategy) together."""
+    runs: list[list[Path]] = []
+    shards: dict[str, list[Path]] = {}
+    for folder in map(Path, folders):
+        manifest = read_manifest(folder) if (folder / MANIFEST).is_file() else None
+        if manifest is None or manifest.config.shard is None:
+            runs.append([folder])
+            continue
+        key = json.dumps([manifest.config.model_copy(update={"shard": None}).model_dump(
+            mode="json"), manifest.backend.model_dump(mode="json"), manifest.strategy],
+            sort_keys=True)
+        if key not in shards:
+            shards[key] = []
+            runs.append(shards[key])
+        shards[key].append(folder)
+    return runs

@@ -78,17 +78,22 @@ class RunTables:
         score = score_column(view, columns)
         scores = sorted(c for c in columns if c.startswith("score_"))
         shown = [*PAGE, *scores]
-        sql = (f"SELECT {', '.join(shown)}, count(*) OVER () AS total FROM rows{run} "
-               f"WHERE {condition} {order_by(view, columns)} LIMIT ? OFFSET ?")
-        names, found = self._query(sql, [*params, view.limit, view.offset])
-        total = found[0][-1] if found else self._count(f"rows{run}", condition, params)
-        return {"total": total, "offset": view.offset, "score": score,
-                "columns": shown, "rows": [list(r[:-1]) for r in found],
+        page = self._page(shown, f"rows{run}", condition, params, order_by(view, columns), view)
+        return {**page, "score": score, "columns": shown,
                 "took_ms": round((time.perf_counter() - start) * 1000, 1)}
 
-    def _count(self, table: str, condition: str, params: list[Any]) -> int:
-        _, found = self._query(f"SELECT count(*) FROM {table} WHERE {condition}", params)
-        return int(found[0][0])
+    def _page(self, shown: list[str], source: str, condition: str, params: list[Any],
+              order: str, view: RowFilter) -> dict[str, Any]:
+        """One page of ``source`` and the count of all matching rows, in one query."""
+        sql = (f"SELECT {', '.join(shown)}, count(*) OVER () FROM {source} WHERE {condition} "
+               f"{order} LIMIT ? OFFSET ?")
+        _, found = self._query(sql, [*params, view.limit, view.offset])
+        if found:
+            total = int(found[0][-1])
+        else:  # a page past the end: count on its own
+            _, counted = self._query(f"SELECT count(*) FROM {source} WHERE {condition}", params)
+            total = int(counted[0][0])
+        return {"total": total, "offset": view.offset, "rows": [list(r[:-1]) for r in found]}
 
     def row(self, run: int, item: str) -> dict[str, Any]:
         """Everything about one row: its columns and the request sent, parts unfolded."""
@@ -143,13 +148,10 @@ class RunTables:
                  "b.label"]
         names = ["seq", "id", "task", "source", "target", "metric", "question", "gold",
                  "a_answer", "a_score", "a_label", "b_answer", "b_score", "b_label"]
-        sql = (f"SELECT {', '.join(shown)}, count(*) OVER () FROM rows{a} a JOIN rows{b} b "
-               f"ON a.id = b.id WHERE {condition} AND {pairs[view.pair]} "
-               f"{order_by(view, columns, alias='a')} LIMIT ? OFFSET ?")
-        _, found = self._query(sql, [*params, view.limit, view.offset])
-        total = found[0][-1] if found else 0
-        return {"total": total, "offset": view.offset, "score": score, "columns": names,
-                "rows": [list(r[:-1]) for r in found],
+        page = self._page(shown, f"rows{a} a JOIN rows{b} b ON a.id = b.id",
+                          f"{condition} AND {pairs[view.pair]}", params,
+                          order_by(view, columns, alias="a"), view)
+        return {**page, "score": score, "columns": names,
                 "took_ms": round((time.perf_counter() - start) * 1000, 1)}
 
 
