@@ -290,6 +290,7 @@ async function showRow(main, query) {
 }
 
 async function render() {
+  delete document.body.dataset.ready;  // set again once this view is on screen
   const query = params();
   const main = document.getElementById("main");
   nav(query);
