@@ -44,7 +44,11 @@ def cmd_view(args: argparse.Namespace) -> int:
         import webbrowser
 
         webbrowser.open(url)
-    server.serve()
+    try:
+        server.serve()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: a normal stop
+        pass
+    print("mike view: stopped", file=sys.stderr)
     return 0
 
 
