@@ -104,9 +104,10 @@ def build_app(runs: list[CachedRun], labels: list[str], host: str = "127.0.0.1",
     from starlette.middleware.base import BaseHTTPMiddleware
 
     return Starlette(
-        routes=[Route("/", index), Route("/favicon.ico", no_icon), Route("/api/runs", api(list_runs)),
-                Route("/api/summary", api(summary)), Route("/api/rows", api(rows)),
-                Route("/api/row", api(row)), Route("/api/compare", api(compare)),
+        routes=[Route("/", index), Route("/favicon.ico", no_icon),
+                Route("/api/runs", api(list_runs)), Route("/api/summary", api(summary)),
+                Route("/api/rows", api(rows)), Route("/api/row", api(row)),
+                Route("/api/compare", api(compare)),
                 Mount("/static", StaticFiles(directory=STATIC))],
         middleware=[Middleware(TrustedHostMiddleware,
                                allowed_hosts=[host.strip("[]"), "127.0.0.1", "localhost"]),

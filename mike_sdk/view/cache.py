@@ -1,12 +1,16 @@
-"""The columnar cache of `mike view`: a run's rows and stored requests as Parquet files.
+"""The columnar cache of `mike view`: a run's rows and stored requests in one DuckDB file.
 
 ``results.jsonl`` is read once, through the run-folder readers (validated rows, one per
-item: :func:`~mike_sdk.runfolder.rundir.final_rows`), into ``rows.parquet``; the prompt
-store into ``requests.parquet`` (each request's parts, by cache key) and
-``blocks.parquet`` (the shared demonstration blocks). The files live under
+item: :func:`~mike_sdk.runfolder.rundir.final_rows`), and the prompt store through
+:func:`~mike_sdk.runfolder.prompts.iter_entries`, into ``view.duckdb``: a ``rows`` table
+(one flat record per item, with the question and a lower-cased search column), a
+``requests`` table (each request's parts, by cache key) and a ``blocks`` table (the
+shared demonstration blocks), indexed by item id and cache key. DuckDB's own format
+opens in milliseconds, reads only the columns and blocks a query needs, and finds one
+row through its index: no Python object per row is ever kept. The file lives under
 ``$MIKE_CACHE_DIR/view`` (or ``--cache-dir``), never in the run folder, in a folder
-named by a hash of the source files' paths, sizes, modification times and contents:
-a run that grew or changed gets a new cache, an unchanged one opens at once.
+named by a hash of the source files' paths, sizes, modification times and contents: a
+run that grew or changed gets a new cache, an unchanged one opens at once.
 """
 
 from __future__ import annotations
@@ -29,15 +33,18 @@ from mike_sdk.runfolder.files import MANIFEST, PROMPTS, RESULTS, SUMMARY
 from mike_sdk.runfolder.merge import shards_as_run
 from mike_sdk.runfolder.prompts import iter_entries
 from mike_sdk.runfolder.rundir import final_rows, read_manifest, read_summary
-from mike_sdk.view.columns import flat_record, question_of
+from mike_sdk.view.columns import TEXT_COLUMNS, flat_record, question_of
 
 __all__ = ["CachedRun", "cache_run", "group_runs"]
 
 #: Raise when the cached files' layout changes: older caches are then rebuilt.
-LAYOUT = 1
+LAYOUT = 2
 #: Rows per Parquet write (bounds the memory a cache build holds).
 BATCH = 50_000
 _SOURCES = (MANIFEST, SUMMARY, RESULTS, PROMPTS)
+DATABASE = "view.duckdb"
+#: Columns the filter menus list.
+FACETS = ("task", "source", "target", "metric", "script", "family", "label")
 
 
 class CachedRun(BaseModel):
@@ -48,7 +55,7 @@ class CachedRun(BaseModel):
     sources: tuple[str, ...]
     """The folders given (several for the shards of one run)."""
     folder: str
-    """The cache folder holding ``rows.parquet``, ``requests.parquet``, ``blocks.parquet``."""
+    """The cache folder holding ``view.duckdb``."""
     rows: int
     """Rows (one per item) in ``rows.parquet``."""
     scorers: tuple[str, ...]
@@ -57,10 +64,13 @@ class CachedRun(BaseModel):
     """The run's ``manifest.json`` (shards: the merged one)."""
     summary: dict[str, Any] | None
     """The run's ``summary.json`` (None while the run has not written one)."""
+    facets: dict[str, list[str]]
+    """Each filterable column's distinct values (the filter menus)."""
 
-    def path(self, name: str) -> str:
-        """A cached file's path (``rows``, ``requests`` or ``blocks``)."""
-        return str(Path(self.folder) / f"{name}.parquet")
+    @property
+    def database(self) -> str:
+        """The DuckDB file of the run's tables."""
+        return str(Path(self.folder) / DATABASE)
 
 
 def _digest(folders: Sequence[Path]) -> str:
@@ -137,24 +147,38 @@ def _write_requests(folder: Path, out: Path) -> None:
                    out / "blocks.parquet")
 
 
-def _build(folder: Path, out: Path, scorers: list[str]) -> int:
+def _build(folder: Path, out: Path, scorers: list[str]) -> tuple[int, dict[str, list[str]]]:
+    """Write ``out/view.duckdb``; returns the rows and the facets."""
     import duckdb
 
     count = _write_rows(folder, out / "raw.parquet", scorers)
     _write_requests(folder, out)
-    con = duckdb.connect()
+    con = duckdb.connect(str(out / DATABASE))
     try:
+        con.execute("SET preserve_insertion_order = false")  # queries order by seq
         # The question joins once here, so filters never join.
+        search = ", ".join(f"coalesce({c}, '')" for c in TEXT_COLUMNS)
         con.execute(
-            f"COPY (SELECT r.*, q.question FROM read_parquet('{out / 'raw.parquet'}') r "
+            f"CREATE TABLE rows AS SELECT r.*, q.question, "
+            f"lower(concat_ws(chr(31), {search})) AS haystack "
+            f"FROM (SELECT * FROM read_parquet('{out / 'raw.parquet'}')) r "
             f"LEFT JOIN (SELECT key, any_value(question) AS question FROM "
-            f"read_parquet('{out / 'requests.parquet'}') GROUP BY key) q "
-            f"ON r.cache_key = q.key ORDER BY r.seq) TO '{out / 'rows.parquet'}' "
-            "(FORMAT parquet, ROW_GROUP_SIZE 65536)")
+            f"read_parquet('{out / 'requests.parquet'}') GROUP BY key) q ON r.cache_key = q.key")
+        con.execute(f"CREATE TABLE requests AS SELECT key, any_value(prompt) AS prompt, "
+                    f"any_value(messages) AS messages FROM "
+                    f"read_parquet('{out / 'requests.parquet'}') GROUP BY key")
+        con.execute(f"CREATE TABLE blocks AS SELECT block, any_value(text) AS text FROM "
+                    f"read_parquet('{out / 'blocks.parquet'}') GROUP BY block")
+        for table, column in (("rows", "id"), ("requests", "key"), ("blocks", "block")):
+            con.execute(f"CREATE INDEX {table}_{column} ON {table}({column})")
+        facets = {name: [str(v[0]) for v in con.execute(
+            f"SELECT DISTINCT {name} FROM rows WHERE {name} IS NOT NULL ORDER BY 1").fetchall()]
+            for name in FACETS}
     finally:
         con.close()
-    (out / "raw.parquet").unlink()
-    return count
+    for name in ("raw", "requests", "blocks"):
+        (out / f"{name}.parquet").unlink()
+    return count, facets
 
 
 @contextmanager
@@ -193,10 +217,11 @@ def cache_run(sources: Sequence[str | Path], cache_root: str | Path | None = Non
         scorers = list(manifest.scorers)
         build = Path(scratch) / "run"
         build.mkdir()
-        count = _build(folder, build, scorers)
+        count, facets = _build(folder, build, scorers)
         run = CachedRun(sources=tuple(str(p) for p in paths), folder=str(target), rows=count,
                         scorers=tuple(scorers), manifest=manifest.model_dump(mode="json"),
-                        summary=summary.model_dump(mode="json") if summary else None)
+                        summary=summary.model_dump(mode="json") if summary else None,
+                        facets=facets)
         (build / "run.json").write_text(run.model_dump_json(), encoding="utf-8")
         try:
             os.replace(build, target)

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mike_sdk.errors import ConfigError
-from mike_sdk.view.columns import TEXT_COLUMNS
 
 __all__ = ["Pair", "RowFilter", "order_by", "parse_filter", "score_column", "where"]
 
@@ -99,10 +98,10 @@ def where(view: RowFilter, columns: set[str], alias: str = "") -> tuple[str, lis
     elif view.errors == "none":
         clauses.append(f"{prefix}error IS NULL")
     if view.q:
-        needle = view.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        clauses.append("(" + " OR ".join(f"{prefix}{c} ILIKE ? ESCAPE '\\'"
-                                         for c in TEXT_COLUMNS) + ")")
-        params.extend([f"%{needle}%"] * len(TEXT_COLUMNS))
+        # One lower-cased column of question, gold and answer (the cache builds it): a
+        # plain substring search, wildcards and all taken literally.
+        clauses.append(f"contains({prefix}haystack, lower(?))")
+        params.append(view.q)
     return (" AND ".join(clauses) or "TRUE"), params
 
 

@@ -1,8 +1,9 @@
-"""The viewer's queries: DuckDB over the cached Parquet files of each run.
+"""The viewer's queries: DuckDB over each run's cached database, attached read-only.
 
-DuckDB reads only the columns and row groups a query needs and answers filters,
-sorts, counts and joins in C++ on every core, so a full configuration (531,504 rows)
-is never held as Python objects: memory stays near the page being shown.
+DuckDB reads only the columns and blocks a query needs and answers filters, sorts,
+counts and joins in C++ on every core, so a full configuration (531,504 rows) is never
+held as Python objects: memory stays near the page being shown, and DuckDB's own buffer
+is bounded (``memory_limit``; a large sort spills to the cache folder).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from mike_sdk.errors import ConfigError
@@ -21,8 +23,6 @@ __all__ = ["RunTables"]
 #: Columns a table page returns (the raw output and the full prompt come with one row).
 PAGE = ("seq", "id", "task", "source", "target", "metric", "question", "gold", "answer",
         "label", "likelihood_won", "cached", "cost_usd", "error")
-#: Facets the filter menus list, with their values.
-FACETS = ("task", "source", "target", "metric", "script", "family", "label")
 #: A row of run A is right (run comparison) when its score is at least this.
 RIGHT = 0.5
 
@@ -30,19 +30,25 @@ RIGHT = 0.5
 class RunTables:
     """One DuckDB connection over the runs' Parquet files; each call uses its own cursor."""
 
-    def __init__(self, runs: list[CachedRun], threads: int | None = None) -> None:
+    def __init__(self, runs: list[CachedRun], threads: int | None = None,
+                 memory_limit: str = "512MB") -> None:
         import duckdb
 
         self.runs = runs
-        self._db = duckdb.connect(config={"threads": threads} if threads else {})
+        spill = Path(runs[0].folder).parent / "spill" if runs else Path(".")
+        config: dict[str, str | int] = {"memory_limit": memory_limit,
+                                        "temp_directory": str(spill)}
+        if threads:
+            config["threads"] = threads
+        self._db = duckdb.connect(config=config)
         self._lock = threading.Lock()
         self.columns: list[set[str]] = []
         for i, run in enumerate(runs):
+            self._db.execute(f"ATTACH '{run.database}' AS run{i} (READ_ONLY)")
             for name in ("rows", "requests", "blocks"):
-                self._db.execute(f"CREATE VIEW {name}{i} AS SELECT * FROM "
-                                 f"read_parquet('{run.path(name)}')")
+                self._db.execute(f"CREATE VIEW {name}{i} AS SELECT * FROM run{i}.{name}")
             described = self._db.execute(f"DESCRIBE rows{i}").fetchall()
-            self.columns.append({str(d[0]) for d in described})
+            self.columns.append({str(d[0]) for d in described} - {"haystack"})
 
     def _query(self, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         with self._lock:
@@ -61,13 +67,7 @@ class RunTables:
 
     def facets(self, run: int) -> dict[str, list[str]]:
         """Each filterable column's distinct values."""
-        run = self._run(run)
-        out: dict[str, list[str]] = {}
-        for name in FACETS:
-            _, rows = self._query(f"SELECT DISTINCT {name} FROM rows{run} WHERE {name} IS NOT "
-                                  f"NULL ORDER BY 1", [])
-            out[name] = [str(r[0]) for r in rows]
-        return out
+        return self.runs[self._run(run)].facets
 
     def rows(self, run: int, view: RowFilter) -> dict[str, Any]:
         """A page of the filtered, sorted rows, and how many rows match."""
@@ -98,7 +98,8 @@ class RunTables:
     def row(self, run: int, item: str) -> dict[str, Any]:
         """Everything about one row: its columns and the request sent, parts unfolded."""
         run = self._run(run)
-        names, found = self._query(f"SELECT * FROM rows{run} WHERE id = ?", [item])
+        names, found = self._query(f"SELECT * EXCLUDE (haystack) FROM rows{run} WHERE id = ?",
+                                   [item])
         if not found:
             raise ConfigError(f"no row {item!r} in run {run}: open a row from the table.")
         record = dict(zip(names, found[0], strict=True))

@@ -32,7 +32,7 @@ def test_mike_view_serves_the_named_runs_until_interrupted(view_runs: tuple[Path
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
-    assert not any(p.name.endswith(".parquet") for p in view_runs[0].iterdir())
+    assert not any(p.name.endswith(".duckdb") for p in view_runs[0].iterdir())
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -33,11 +33,12 @@ def test_the_cache_holds_every_final_row_and_is_reused(view_runs: tuple[Path, Pa
     editor = view_runs[0]
     first = cache_run([editor], tmp_path)
     assert first.rows == len(list(final_rows(editor / "results.jsonl"))) == 48
-    built = (Path(first.folder) / "rows.parquet").stat().st_mtime_ns
+    built = Path(first.database).stat().st_mtime_ns
     again = cache_run([editor], tmp_path)
     assert again.folder == first.folder
-    assert (Path(again.folder) / "rows.parquet").stat().st_mtime_ns == built
-    assert not (editor / "rows.parquet").exists()  # nothing written into the run folder
+    assert Path(again.database).stat().st_mtime_ns == built
+    assert sorted(p.name for p in Path(first.folder).iterdir()) == ["run.json", "view.duckdb"]
+    assert not (editor / "view.duckdb").exists()  # nothing written into the run folder
 
 
 def test_a_changed_run_gets_a_new_cache(view_runs: tuple[Path, Path], tmp_path: Path) -> None:
@@ -132,5 +133,5 @@ def test_shards_of_one_run_open_as_that_run(data_dir: Path, tmp_path: Path) -> N
 
 
 def test_a_folder_without_rows_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="No results.jsonl in .*is it a run folder"):
+    with pytest.raises(ConfigError, match=r"No results\.jsonl in .*is it a run folder"):
         cache_run([tmp_path], tmp_path / "c")
