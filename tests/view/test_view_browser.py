@@ -13,7 +13,7 @@ import pytest
 from runs import HOSTILE
 
 from mike_sdk.runfolder.prompts import read_requests
-from mike_sdk.runfolder.rundir import final_rows
+from mike_sdk.runfolder.rundir import final_rows, read_summary
 from mike_sdk.view.app import build_app
 from mike_sdk.view.cache import cache_run
 from mike_sdk.web import LocalServer
@@ -65,6 +65,10 @@ def test_filter_hindi_wrong_language_then_open_a_row(page: Any, url: str,
                                                      view_runs: tuple[Path, Path]) -> None:
     page.goto(url + "/")
     page.wait_for_selector("#heatmap td[data-cell='zsre/en/hi/reliability'] a")
+    summary = read_summary(view_runs[0])
+    for group in summary.results:  # the numbers of `mike report`, cell by cell
+        cell = f"{group.task}/{group.source_lang}/{group.target_lang}/{group.metric}"
+        assert page.text_content(f"#heatmap td[data-cell='{cell}']") == f"{group.em:.2f}"
     page.click("text=Rows")
     _shown(page)
     page.select_option("#filters select[name=target]", "hi")
