@@ -37,7 +37,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     runs = [cache_run(group, args.cache_dir, on_build=_building) for group in groups]
     print(f"{len(runs)} run(s), {sum(r.rows for r in runs)} rows, opened in "
-          f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
+          f"{time.perf_counter() - start:.2f} s", file=sys.stderr)
     server = LocalServer(build_app(runs, labels, host=args.host), host=args.host,
                          port=args.port)
     url = server.bind()

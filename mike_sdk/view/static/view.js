@@ -158,7 +158,7 @@ async function showSummary(main, query) {
   main.append(table);
   const totals = summary.totals || {};
   main.append(el("p", { className: "meta" }, "Totals: " + Object.entries(totals)
-    .map(([k, v]) => `${k}=${fmt(v, k === "cost_usd" ? 6 : 1)}`).join(", ")));
+    .map(([k, v]) => `${k}=${fmt(v, k === "cost_usd" ? 6 : undefined)}`).join(", ")));
   if (summary.cost_note) main.append(el("p", { className: "meta" }, summary.cost_note));
 }
 
@@ -284,9 +284,11 @@ async function showRow(main, query) {
     data.request.messages.forEach((message, i) => main.append(el("h4", {}, message.role),
       promptView(message.parts, `message-${i}`)));
   }
+  const settings = JSON.stringify({ backend: info.backend, strategy: info.strategy,
+                                    requests: info.requests, cache_key: row.cache_key }, null, 2);
+  // Lists of numbers (demonstration positions) on one line each.
   main.append(el("h3", {}, "Request settings"), el("pre", { className: "part", id: "settings" },
-    JSON.stringify({ backend: info.backend, strategy: info.strategy, requests: info.requests,
-                     cache_key: row.cache_key }, null, 2)));
+    settings.replace(/\[\s+([-\d.,\s]+?)\s+\]/g, (_, inner) => `[${inner.replace(/\s+/g, " ")}]`)));
 }
 
 async function render() {
