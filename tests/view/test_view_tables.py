@@ -135,3 +135,14 @@ def test_shards_of_one_run_open_as_that_run(data_dir: Path, tmp_path: Path) -> N
 def test_a_folder_without_rows_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"No results\.jsonl in .*is it a run folder"):
         cache_run([tmp_path], tmp_path / "c")
+
+
+def test_a_run_without_a_summary_still_shows_its_rows(view_runs: tuple[Path, Path],
+                                                      tmp_path: Path) -> None:
+    unfinished = tmp_path / "run"
+    unfinished.mkdir()
+    for name in ("manifest.json", "results.jsonl", "prompts.jsonl.gz"):
+        (unfinished / name).write_bytes((view_runs[0] / name).read_bytes())
+    run = cache_run([unfinished], tmp_path / "c")
+    assert run.summary is None and run.rows == 48
+    assert RunTables([run]).rows(0, parse_filter({}))["total"] == 48
