@@ -30,6 +30,7 @@ from mike_sdk.cli.listing import cmd_backends, cmd_strategies
 from mike_sdk.cli.memory_args import add_memory_arguments, memory_settings
 from mike_sdk.cli.sample_args import add_sample_arguments
 from mike_sdk.cli.serve import add_parser as add_serve_parser
+from mike_sdk.cli.view import add_view_parser
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.data.languages import parse_languages
 from mike_sdk.errors import ConfigError, MikeError, one_line, problems
@@ -306,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_data_parser(sub)
     add_export_parser(sub)
+    add_view_parser(sub)
     mg = sub.add_parser("merge", help="join the run folders of --shard 1/N .. N/N into one "
                         "run (results, summary), refusing shards of different runs")
     mg.add_argument("shard_dirs", nargs="+", metavar="SHARD_DIR", help="the shards' folders")

@@ -92,8 +92,8 @@ def load_run(path: str | Path, label: str | None = None) -> RunScores:
     return run
 
 
-def load_runs(paths: Sequence[str | Path], labels: list[str] | None = None) -> list[RunScores]:
-    """Several runs, with unique labels (folder names, numbered where they clash)."""
+def unique_labels(paths: Sequence[str | Path], labels: list[str] | None = None) -> list[str]:
+    """A label per run: ``labels``, else folder names, numbered where they clash."""
     if labels and len(labels) != len(paths):
         raise ConfigError(f"--labels gave {len(labels)} names for {len(paths)} run folders.")
     names = labels or [Path(p).name or str(p) for p in paths]
@@ -102,4 +102,10 @@ def load_runs(paths: Sequence[str | Path], labels: list[str] | None = None) -> l
     for name in names:
         seen[name] = seen.get(name, 0) + 1
         unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return unique
+
+
+def load_runs(paths: Sequence[str | Path], labels: list[str] | None = None) -> list[RunScores]:
+    """Several runs, with unique labels (folder names, numbered where they clash)."""
+    unique = unique_labels(paths, labels)
     return [load_run(p, n) for p, n in zip(paths, unique, strict=True)]

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from mike_sdk.backend import ChatMessage, GenerationRequest
 from mike_sdk.runfolder.files import PROMPTS
 
-__all__ = ["PromptStore", "read_requests"]
+__all__ = ["PromptStore", "iter_entries", "read_requests"]
 
 #: Texts before a prompt's last blank line at least this long become blocks.
 MIN_BLOCK = 200
@@ -109,25 +109,31 @@ class PromptStore:
                 fh.write(payload)
 
 
-def read_requests(folder: str | Path) -> dict[str, GenerationRequest]:
-    """The stored requests of a run folder by cache key (prompt and messages only)."""
+def iter_entries(folder: str | Path) -> Iterator[dict[str, Any]]:
+    """The lines of a run folder's ``prompts.jsonl.gz`` as stored (blocks and requests, see
+    above), in file order; a member torn by a crash and what follows it are left out."""
     path = Path(folder) / PROMPTS
     if not path.exists():
-        return {}
+        return
+    for _, member in _members(path.read_bytes()):
+        for line in member.decode("utf-8").splitlines():
+            yield json.loads(line)
+
+
+def read_requests(folder: str | Path) -> dict[str, GenerationRequest]:
+    """The stored requests of a run folder by cache key (prompt and messages only)."""
     blocks: dict[str, str] = {}
     out: dict[str, GenerationRequest] = {}
 
     def text(parts: Parts) -> str:
         return "".join(p if isinstance(p, str) else blocks[p["b"]] for p in parts)
 
-    for _, member in _members(path.read_bytes()):
-        for line in member.decode("utf-8").splitlines():
-            entry = json.loads(line)
-            if "b" in entry:
-                blocks.setdefault(entry["b"], entry["t"])
-                continue
-            messages = tuple(ChatMessage(role=role, content=text(parts))
-                             for role, parts in entry["m"]) if "m" in entry else None
-            out.setdefault(entry["k"], GenerationRequest.model_construct(
-                prompt=text(entry["p"]) if "p" in entry else None, messages=messages))
+    for entry in iter_entries(folder):
+        if "b" in entry:
+            blocks.setdefault(entry["b"], entry["t"])
+            continue
+        messages = tuple(ChatMessage(role=role, content=text(parts))
+                         for role, parts in entry["m"]) if "m" in entry else None
+        out.setdefault(entry["k"], GenerationRequest.model_construct(
+            prompt=text(entry["p"]) if "p" in entry else None, messages=messages))
     return out
