@@ -155,12 +155,15 @@ def joint_average(languages: Sequence[Mapping[int, float]], resamples: int,
             scores[where[k], j], have[where[k], j] = v, 1.0
     point = float(np_.mean(scores.sum(axis=0) / have.sum(axis=0)))
     out = np_.empty(resamples, dtype=np_.float64)
-    # Resampling positions with replacement is drawing multinomial counts of each; the
-    # counts weight every language's column at once. Chunks bound memory to ~8 MB.
+    # One draw of positions per resample, as counts of each position: the counts weight
+    # every language's column at once. Chunks bound memory to ~8 MB of indices.
     step = max(1, 1_000_000 // size)
     for start in range(0, resamples, step):
         stop = min(resamples, start + step)
-        counts = rng.multinomial(size, np_.full(size, 1 / size), size=stop - start)
+        idx = rng.integers(0, size, size=(stop - start, size))
+        idx += size * np_.arange(stop - start)[:, None]
+        counts = np_.bincount(idx.ravel(), minlength=(stop - start) * size).reshape(
+            stop - start, size).astype(np_.float64)
         means = (counts @ scores) / np_.maximum(counts @ have, 1)
         out[start:stop] = means.mean(axis=1)
     return point, out, sum(len(v) for v in languages)
