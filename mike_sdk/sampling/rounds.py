@@ -69,9 +69,10 @@ def language_averages(rows: Iterable[ResultRow], *, resamples: int = bs.DEFAULT_
         if paired:
             found = bs.joint_average(by_lang, resamples, bs.rng_for(seed, key))
         else:
-            found = bs.average([bs.joint_average([values], resamples,
-                                                 bs.rng_for(seed, f"{key}>{target}"))
-                                for target, values in sorted(languages.items())])
+            found = bs.average([(sum(values.values()) / len(values),
+                                 bs.replicates(list(values.values()), resamples,
+                                               bs.rng_for(seed, f"{key}>{target}")),
+                                 len(values)) for target, values in sorted(languages.items())])
         out[(task, metric, source)] = bs.estimate(*found)
     return out
 
