@@ -9,7 +9,9 @@ that fall in the slice). For each seed and metric it computes the sampled estima
 the average over target languages with its 95% interval (the report's stratified
 bootstrap, :func:`mike_sdk.sampling.rounds.language_averages`: positions resampled jointly
 across languages, and, for comparison, each language resampled on its own as the report
-does) and prints the share of seeds whose interval holds the full slice's mean, and the
+did before it resampled positions jointly too) and, through ``mike report``'s own code
+(:func:`mike_sdk.report.stats.compute_stats`, the average over target languages other
+than the source), prints the share of seeds whose interval holds the full slice's mean, and the
 mean absolute error.
 
 A slice of P items is a finite population: a sample of N of them varies less than the
@@ -30,10 +32,18 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from mike_sdk.report.runs import RunScores
+from mike_sdk.report.stats import ALL, GroupStat, compute_stats
 from mike_sdk.runfolder.files import ResultRow
 from mike_sdk.runfolder.rundir import iter_result_rows
 from mike_sdk.sampling.positions import permutation
-from mike_sdk.sampling.rounds import FIRST_ROUND, half_widths, language_averages, next_size
+from mike_sdk.sampling.rounds import (
+    FIRST_ROUND,
+    SCORERS,
+    half_widths,
+    language_averages,
+    next_size,
+)
 
 
 def normal_cdf(x: float) -> float:
@@ -63,6 +73,31 @@ def coverage(rows: list[ResultRow], population: dict[str, int], seeds: int, n: i
               f"{statistics.mean(errors[key]):5.2f} points")
 
 
+def report_averages(rows: list[ResultRow]) -> dict[tuple[str, str, str], GroupStat]:
+    """``mike report``'s average over every target language (its default scorer)."""
+    run = RunScores(Path("."), "sample", None, None)
+    for row in rows:
+        run.add(row)
+    scorer = next(s for s in SCORERS if s in run.scorers)
+    return {(g.task, g.metric, g.source): g for g in compute_stats([run]).groups
+            if g.grouping == ALL and g.scorer == scorer}
+
+
+def report_coverage(rows: list[ResultRow], population: dict[str, int], seeds: int,
+                    n: int) -> None:
+    """The same coverage for the intervals ``mike report`` prints (its own code path)."""
+    full = report_averages(rows)
+    hits: dict[tuple[str, str, str], int] = defaultdict(int)
+    for seed in range(seeds):
+        keep = {t: set(permutation(t, size, seed)[:n]) for t, size in population.items()}
+        for key, group in report_averages([r for r in rows if r.index in keep[r.task]]).items():
+            hits[key] += group.estimate.low <= full[key].estimate.mean <= group.estimate.high
+    for (task, metric, source), group in full.items():
+        print(f"mike report {task} {source} {metric:12} ({group.languages} languages, "
+              f"{group.scorer}) full mean {group.estimate.mean:6.2f}  coverage "
+              f"{100 * hits[(task, metric, source)] / seeds:5.1f}% of {seeds} seeds")
+
+
 def rounds(rows: list[ResultRow], population: dict[str, int], widths: list[float]) -> None:
     total = len(rows)
     for width in widths:
@@ -90,10 +125,12 @@ def main() -> None:
     parser.add_argument("--widths", default="2,5")
     args = parser.parse_args()
     rows = [r for r in iter_result_rows(Path(args.run_dir)) if r.error is None]
-    population = {t: 1 + max(r.index for r in rows if r.task == t) for t in {r.task for r in rows}}
+    population: dict[str, int] = {t: 1 + max(r.index for r in rows if r.task == t)
+                                  for t in {r.task for r in rows}}
     print(f"{len(rows)} rows, items per task: {population}")
     for paired in (True, False):  # positions resampled jointly; each language on its own
         coverage(rows, population, args.seeds, args.n, paired)
+    report_coverage(rows, population, args.seeds, args.n)
     rounds(rows, population, [float(w) for w in args.widths.split(",")])
 
 

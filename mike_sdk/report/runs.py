@@ -38,11 +38,15 @@ class RunScores:
         self.labels: dict[Cell, dict[str, str]] = {}
         """Per cell, each answer's language label (``target``, ``source``, ...) by item id;
         rows written before answers were labelled have none."""
+        self.positions: dict[str, int] = {}
+        """Each item id's position in its task: the same position in every target language,
+        so averages over languages resample positions jointly."""
 
     def add(self, row: ResultRow) -> None:
         """Record one ``results.jsonl`` row (a later row with the same id replaces it)."""
         cell = Cell(row.task, row.metric, row.source_lang, row.target_lang)
         by_scorer = self.scores.setdefault(cell, {})
+        self.positions[row.id] = row.index
         for name, value in row.scores.items():
             by_scorer.setdefault(name, {})[row.id] = value
         if row.answer_language is not None:

@@ -15,6 +15,8 @@ from mike_sdk.report.runs import Cell, RunScores
 
 if TYPE_CHECKING:
     Strata = tuple[float, bs.Floats, int]
+    #: Scores (or paired differences) by item position.
+    Items = dict[int, float]
 
 ALL = "all"
 """Grouping (and group) name of the average over every target language."""
@@ -109,47 +111,72 @@ def group_members(targets: Iterable[str], source: str,
 
 
 def _group_averages(strata: dict[tuple[str, str, str, str], dict[str, Strata]],
-                    groupings: list[str]) -> list[tuple[tuple[str, str, str, str], str, str,
-                                                       int, Strata]]:
-    """Averages over each group of languages of ``strata[(task, metric, source, scorer)]``."""
+                    items: dict[tuple[str, str, str, str], dict[str, Items]],
+                    groupings: list[str], resamples: int, seed: int, name: str,
+                    ) -> list[tuple[tuple[str, str, str, str], str, str, int, Strata]]:
+    """Averages over each group of languages of ``strata[(task, metric, source, scorer)]``.
+
+    Positions are resampled jointly across the group's languages (they share positions,
+    and an item hard in one language is hard in the others); only a language whose items
+    are not known by position (an unpaired difference) falls back to averaging
+    independent per-language replicates."""
     out = []
     for key, by_lang in sorted(strata.items()):
+        known = items.get(key, {})
+        task, metric, source, scorer = key
         for grouping in groupings:
-            for group, codes in group_members(by_lang, key[2], grouping).items():
-                out.append((key, grouping, group, len(codes),
-                            bs.average([by_lang[c] for c in codes])))
+            for group, codes in group_members(by_lang, source, grouping).items():
+                if len(codes) == 1:
+                    found = by_lang[codes[0]]  # the language's own interval
+                elif all(c in known for c in codes):
+                    rng = bs.rng_for(seed, f"{name}{task}/{source}/{metric}/{scorer}"
+                                           f"/{grouping}:{group}")
+                    found = bs.joint_average([known[c] for c in codes], resamples, rng)
+                else:
+                    found = bs.average([by_lang[c] for c in codes])
+                out.append((key, grouping, group, len(codes), found))
     return out
 
 
 def _run_strata(run: RunScores, resamples: int, seed: int,
-                ) -> dict[tuple[str, str, str, str], dict[str, Strata]]:
+                ) -> tuple[dict[tuple[str, str, str, str], dict[str, Strata]],
+                           dict[tuple[str, str, str, str], dict[str, Items]]]:
+    """Per-language means and replicates, and the scores by position behind them."""
     strata: dict[tuple[str, str, str, str], dict[str, Strata]] = defaultdict(dict)
+    items: dict[tuple[str, str, str, str], dict[str, Items]] = defaultdict(dict)
     for cell, by_scorer in sorted(run.scores.items()):
-        for scorer, items in by_scorer.items():
-            values = list(items.values())
+        for scorer, by_id in by_scorer.items():
+            values = list(by_id.values())
             reps = bs.replicates(values, resamples, bs.rng_for(seed, cell_key(cell, scorer)))
-            strata[(cell.task, cell.metric, cell.source, scorer)][cell.target] = (
-                sum(values) / len(values), reps, len(values))
-    return strata
+            key = (cell.task, cell.metric, cell.source, scorer)
+            strata[key][cell.target] = (sum(values) / len(values), reps, len(values))
+            items[key][cell.target] = {run.positions[i]: v for i, v in by_id.items()}
+    return strata, items
 
 
 def _diff_strata(run: RunScores, base: RunScores, own: dict[tuple[str, str, str, str],
                  dict[str, Strata]], theirs: dict[tuple[str, str, str, str], dict[str, Strata]],
                  resamples: int, seed: int,
-                 ) -> dict[tuple[str, str, str, str], dict[str, Strata]]:
+                 ) -> tuple[dict[tuple[str, str, str, str], dict[str, Strata]],
+                            dict[tuple[str, str, str, str], dict[str, Items]]]:
+    """Per-language differences, and the paired ones' per-position differences."""
     diffs: dict[tuple[str, str, str, str], dict[str, Strata]] = defaultdict(dict)
+    items: dict[tuple[str, str, str, str], dict[str, Items]] = defaultdict(dict)
     for cell in sorted(run.scores.keys() & base.scores.keys()):
         for scorer in sorted(run.scores[cell].keys() & base.scores[cell].keys()):
             key = (cell.task, cell.metric, cell.source, scorer)
             rng = bs.rng_for(seed, "diff/" + cell_key(cell, scorer))
-            found = bs.paired_difference(run.scores[cell][scorer], base.scores[cell][scorer],
-                                         resamples, rng)
+            a, b = run.scores[cell][scorer], base.scores[cell][scorer]
+            found = bs.paired_difference(a, b, resamples, rng)
             if found is None:
                 # No shared items: independent resampling of each run.
                 (pa, ra, na), (pb, rb, nb) = own[key][cell.target], theirs[key][cell.target]
                 found = (pa - pb, ra - rb, min(na, nb))
+            else:
+                items[key][cell.target] = {run.positions[i]: a[i] - b[i]
+                                           for i in a.keys() & b.keys()}
             diffs[key][cell.target] = found
-    return diffs
+    return diffs, items
 
 
 def compute_stats(runs: list[RunScores], resamples: int = bs.DEFAULT_RESAMPLES,
@@ -161,7 +188,7 @@ def compute_stats(runs: list[RunScores], resamples: int = bs.DEFAULT_RESAMPLES,
     groups: list[GroupStat] = []
     per_run = {}
     for run in runs:
-        strata = _run_strata(run, resamples, seed)
+        strata, items = _run_strata(run, resamples, seed)
         per_run[run.label] = strata
         for (task, metric, source, scorer), by_lang in strata.items():
             for target, (point, reps, n) in sorted(by_lang.items()):
@@ -169,15 +196,15 @@ def compute_stats(runs: list[RunScores], resamples: int = bs.DEFAULT_RESAMPLES,
                                         target=target, scorer=scorer,
                                         estimate=bs.estimate(point, reps, n)))
         for (task, metric, source, scorer), grouping, group, count, (p, r, n) in \
-                _group_averages(strata, groupings):
+                _group_averages(strata, items, groupings, resamples, seed, "group/"):
             groups.append(GroupStat(run=run.label, task=task, metric=metric, source=source,
                                     grouping=grouping, group=group, languages=count,
                                     scorer=scorer, estimate=bs.estimate(p, r, n)))
     diffs: list[DiffStat] = []
     base = runs[0]
     for run in runs[1:]:
-        strata = _diff_strata(run, base, per_run[run.label], per_run[base.label],
-                                 resamples, seed)
+        strata, diff_items = _diff_strata(run, base, per_run[run.label],
+                                          per_run[base.label], resamples, seed)
         shared = {cell: bool(run.scores[cell].keys() & base.scores[cell].keys())
                   for cell in run.scores.keys() & base.scores.keys()}
         common = {"run": run.label, "baseline": base.label}
@@ -190,7 +217,8 @@ def compute_stats(runs: list[RunScores], resamples: int = bs.DEFAULT_RESAMPLES,
                                       paired=bool(items_a.keys() & items_b.keys()),
                                       estimate=bs.estimate(point, reps, n)))
         for (task, metric, source, scorer), grouping, group, _count, (p, r, n) in \
-                _group_averages(strata, [ALL, "script class"]):
+                _group_averages(strata, diff_items, [ALL, "script class"], resamples, seed,
+                                "group-diff/"):
             cells = [c for c in shared if (c.task, c.metric, c.source) == (task, metric, source)]
             diffs.append(DiffStat(**common, task=task, metric=metric, source=source,
                                   grouping=grouping, group=group, scorer=scorer,

@@ -19,7 +19,7 @@ import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mike_sdk.report import bootstrap as bs
 from mike_sdk.run.config import EvalConfig
@@ -50,10 +50,10 @@ def language_averages(rows: Iterable[ResultRow], *, resamples: int = bs.DEFAULT_
     """Per ``(task, metric, source)``, the average over target languages of the rows'
     scores (the report's default scorer) with its 95% percentile bootstrap interval.
 
-    ``paired`` resamples item positions once for every language: a sample takes the same
-    positions in each, and an item hard in one language is hard in the others, so
-    resampling each language on its own (``paired=False``, the report's stratified
-    bootstrap) understates the spread of the average (``bench/bench_sample_coverage.py``).
+    ``paired`` resamples item positions jointly across languages, as the report does
+    (:func:`mike_sdk.report.bootstrap.joint_average`); ``paired=False`` resamples each
+    language on its own, only to measure how much that undercovers
+    (``bench/bench_sample_coverage.py``).
     """
     scores: dict[tuple[str, str, str], dict[str, dict[int, float]]] = defaultdict(
         lambda: defaultdict(dict))
@@ -65,33 +65,16 @@ def language_averages(rows: Iterable[ResultRow], *, resamples: int = bs.DEFAULT_
     out = {}
     for (task, metric, source), languages in sorted(scores.items()):
         key = f"{task}/{metric}/{source}"
+        by_lang = [values for _, values in sorted(languages.items())]
         if paired:
-            out[(task, metric, source)] = _paired(languages, resamples, bs.rng_for(seed, key))
-            continue
-        parts = []
-        for target, values in sorted(languages.items()):
-            items = list(values.values())
-            reps = bs.replicates(items, resamples, bs.rng_for(seed, f"{key}>{target}"))
-            parts.append((sum(items) / len(items), reps, len(items)))
-        out[(task, metric, source)] = bs.estimate(*bs.average(parts))
+            found = bs.joint_average(by_lang, resamples, bs.rng_for(seed, key))
+        else:
+            found = bs.average([(sum(values.values()) / len(values),
+                                 bs.replicates(list(values.values()), resamples,
+                                               bs.rng_for(seed, f"{key}>{target}")),
+                                 len(values)) for target, values in sorted(languages.items())])
+        out[(task, metric, source)] = bs.estimate(*found)
     return out
-
-
-def _paired(languages: dict[str, dict[int, float]], resamples: int, rng: Any) -> bs.Estimate:
-    """The average over languages, resampling positions jointly (a language lacking a
-    position averages over the positions it has)."""
-    np_ = bs._numpy()
-    positions = sorted({p for values in languages.values() for p in values})
-    idx = rng.integers(0, len(positions), size=(resamples, len(positions)))
-    means, reps = [], []
-    for values in languages.values():
-        have = np_.array([p in values for p in positions], dtype=float)
-        vec = np_.array([values.get(p, 0.0) for p in positions])
-        means.append(vec.sum() / have.sum())
-        reps.append(vec[idx].sum(axis=1) / np_.maximum(have[idx].sum(axis=1), 1))
-    point = sum(means) / len(means)
-    return bs.estimate(point, np_.mean(np_.stack(reps), axis=0),
-                       sum(len(v) for v in languages.values()))
 
 
 def half_widths(rows: Iterable[ResultRow], *, resamples: int = bs.DEFAULT_RESAMPLES,

@@ -47,6 +47,31 @@ def test_stratified_average_has_the_width_of_independent_strata() -> None:
     assert est.low < 60 < est.high
 
 
+def test_identical_languages_average_to_one_language_width() -> None:
+    """Two languages scoring every position alike add no information: resampling positions
+    jointly keeps one language's width, where independent strata would shrink it by
+    about 1/sqrt(2) (the undercoverage of paired samples)."""
+    scores = {p: float(p % 5 < 2) for p in range(300)}  # 0.4, n = 300
+    alone = bs.estimate(*bs.joint_average([scores], 4000, bs.rng_for(4, "one")))
+    both = bs.estimate(*bs.joint_average([scores, dict(scores)], 4000, bs.rng_for(4, "two")))
+    width = alone.high - alone.low
+    assert width == pytest.approx(2 * 1.96 * math.sqrt(0.4 * 0.6 / 300) * 100, rel=0.12)
+    assert both.mean == alone.mean == pytest.approx(40.0) and both.n == 600
+    assert both.high - both.low == pytest.approx(width, rel=0.08)
+    apart = bs.estimate(*bs.average([bs.joint_average([scores], 4000, bs.rng_for(4, k))
+                                     for k in ("a", "b")]))
+    assert apart.high - apart.low < 0.8 * width
+
+
+def test_joint_average_of_languages_missing_positions() -> None:
+    """Each language averages over the positions it has; the average is unweighted."""
+    a = {p: 1.0 for p in range(100)}
+    b = {p: float(p % 2) for p in range(50, 250)}  # 0.5 over 200 positions
+    point, reps, n = bs.joint_average([a, b], 2000, bs.rng_for(5, "gaps"))
+    assert point == pytest.approx(0.75) and n == 300
+    assert 0.7 < float(reps.mean()) < 0.8
+
+
 def test_paired_difference_of_identical_and_of_different_runs() -> None:
     items = {f"i{k}": float(k % 3 == 0) for k in range(300)}
     same = bs.paired_difference(items, dict(items), 1000, bs.rng_for(0, "same"))

@@ -16,7 +16,7 @@ from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.report.build import ReportOptions, build_report
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
-from mike_sdk.runfolder.rundir import iter_result_rows
+from mike_sdk.runfolder.rundir import iter_result_rows, row_line
 from mike_sdk.sampling.positions import positions
 
 CONFIG = EvalConfig(tasks=("zsre",), languages=("de", "ru"), strategy="zero-shot",
@@ -60,3 +60,44 @@ def test_one_sampled_run_says_it_was_sampled(benchmark: Benchmark, tmp_path: Pat
     build_report([a], tmp_path / "report", ReportOptions(formats=("md",), resamples=200))
     md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
     assert "Sampled run (run: --sample, seed 1, items zsre 30 of 743)" in md
+
+
+def _with_twin(run_dir: Path) -> Path:
+    """Append a copy of every ``de`` row as ``fr``: a language scoring each position alike."""
+    twins = [r.model_copy(update={"target_lang": "fr", "id": r.id.replace(">de/", ">fr/")})
+             for r in iter_result_rows(run_dir) if r.target_lang == "de"]
+    with (run_dir / "results.jsonl").open("ab") as f:
+        f.writelines(row_line(r) for r in twins)
+    return run_dir
+
+
+def _width(row: dict[str, str]) -> float:
+    return float(row["ci_high"]) - float(row["ci_low"])
+
+
+def test_average_over_languages_resamples_positions_jointly(benchmark: Benchmark,
+                                                            tmp_path: Path) -> None:
+    """A sample takes the same positions in every language: the average over two languages
+    scoring each position alike has one language's interval, for scores and differences
+    (resampling each language on its own would narrow it by about 1/sqrt(2))."""
+    one = {"languages": ("de",), "sample": 200, "seed": 3}
+    a = _with_twin(run(benchmark, tmp_path / "a", "hash", **one))
+    b = _with_twin(run(benchmark, tmp_path / "b", "edit", **one))
+    build_report([a, b], tmp_path / "report", ReportOptions(formats=("csv",), resamples=2000))
+    folder = tmp_path / "report"
+    de = {(r["run"], r["scorer"]): r for r in table(folder / "scores.csv")
+          if r["target_lang"] == "de"}
+    averages = [r for r in table(folder / "averages.csv") if r["grouping"] == "all"]
+    assert averages and all(r["languages"] == "2" for r in averages)
+    for avg in averages:
+        own = de[(avg["run"], avg["scorer"])]
+        assert float(avg["mean"]) == float(own["mean"])
+        if _width(own) > 0:
+            assert abs(_width(avg) / _width(own) - 1) < 0.1, (avg, own)
+    diffs = table(folder / "differences.csv")
+    language = {r["scorer"]: r for r in diffs if r["group"] == "de"}
+    averaged = [r for r in diffs if r["grouping"] == "all"]
+    assert averaged and all(r["paired"] == "True" for r in averaged)
+    for avg in averaged:
+        own = language[avg["scorer"]]
+        assert _width(own) > 0 and abs(_width(avg) / _width(own) - 1) < 0.1, (avg, own)
