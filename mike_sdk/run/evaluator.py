@@ -52,7 +52,7 @@ from mike_sdk.runfolder.files import (
 from mike_sdk.runfolder.ledger import Ledger
 from mike_sdk.runfolder.prompts import PromptStore
 from mike_sdk.runfolder.rundir import RunDir, final_rows, read_manifest
-from mike_sdk.sampling.positions import expected_positions
+from mike_sdk.sampling.positions import expected_positions, on_permutation
 from mike_sdk.scoring.confusion import LanguageIdentifier, lingua_available
 from mike_sdk.scoring.scorers import SCORERS
 from mike_sdk.scoring.verdicts import IdentificationCache
@@ -260,7 +260,8 @@ class Evaluator:
                 finished, pending = await asyncio.wait(pending)
                 write(finished)
             if not self.client.stopped:
-                state.check_all_planned(run.path)
+                state.check_all_planned(run.path, None if planner.sizes is None
+                                        else on_permutation(config, planner.available))
         finally:
             for task in pending:  # an error or Ctrl-C: stop the chunks still in flight...
                 task.cancel()

@@ -12,6 +12,7 @@ again from the plan (about 12 us a row, 6 s for half a million).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mike_sdk.backend import Generation
@@ -49,12 +50,15 @@ class Resumed:
                 "mike-sdk version?), or rows of another run were added to its "
                 "results.jsonl. Start a new run with another --run-dir.")
 
-    def check_all_planned(self, folder: object) -> None:
-        """After the whole plan: refuse rows of items this run does not plan."""
-        if self.unchecked:
-            some = ", ".join(sorted(self.unchecked)[:3])
+    def check_all_planned(self, folder: object,
+                          later: Callable[[str], bool] | None = None) -> None:
+        """After the whole plan: refuse rows of items this run does not plan (``later``:
+        ids a later round of the run plans, left for it to check)."""
+        left = [i for i in self.unchecked if later is None or not later(i)]
+        if left:
+            some = ", ".join(sorted(left)[:3])
             raise ConfigError(
-                f"Run folder {folder} has {len(self.unchecked)} rows of items this run does "
+                f"Run folder {folder} has {len(left)} rows of items this run does "
                 f"not plan ({some}...): rows of another run were added to its "
                 "results.jsonl. Remove them, or start a new run with another --run-dir.")
 

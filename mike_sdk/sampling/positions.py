@@ -15,7 +15,7 @@ versions and platforms, or a resumed run would plan other items.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -58,3 +58,19 @@ def expected_positions(task: str, size: int, config: EvalConfig,
         chosen = range(min(config.limit or size, size))
     mine, of = config.shard or (1, 1)
     return sum(1 for p in chosen if p % of == mine - 1)
+
+
+def on_permutation(config: EvalConfig, available: Mapping[str, int]) -> Callable[[str], bool]:
+    """Whether a row id (``task/src>tgt/index/metric``) names an item that some round of
+    this ``target_ci`` run may plan: a round resumed after a kill finds rows of the rounds
+    after it, which are checked when those rounds are replayed, not refused as foreign."""
+    pairs = {f"{s}>{t}" for s, t in config.pairs()}
+    keep = {task: positions(task, size, min(config.sample or size, size), config.seed)
+            for task, size in available.items()}
+
+    def allowed(row_id: str) -> bool:
+        task, pair, index, metric = row_id.split("/")
+        return pair in pairs and metric in config.metrics and index.isdigit() \
+            and int(index) in keep.get(task, frozenset())
+
+    return allowed
