@@ -35,6 +35,8 @@ SKIPS: list[tuple[str, str]] = [
     (r"--backend (openai|anthropic|azure-openai|anthropic-bedrock|anthropic-vertex)\b",
      "needs an API key or a running model server (the wires are tested in tests/backends/)"),
     (r"--include my_package\.", "imports a plugin package of the reader's own"),
+    (r"\bmike (view|serve)\b", "starts a local web server that runs until stopped (tested in "
+     "tests/view/ and tests/serve/)"),
 ]
 
 #: The docs' placeholders and what stands in for them (the run folder is made first).
