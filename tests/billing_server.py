@@ -29,8 +29,9 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from servers import post_server
 
 #: USD per million tokens the server bills (the price file the clients get says the same).
 INPUT_PER_M, OUTPUT_PER_M = 1.0, 4.0
@@ -103,32 +104,9 @@ class BillingServer:
         """Monotonic times of the billed 200s."""
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                status, ctype, data = server.answer(self.path, raw,
-                                                    self.headers.get("authorization", ""))
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", ctype)
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client is gone (killed): the call was billed all the same
-
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 256  # 64 clients connect at once
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = post_server(
+            lambda path, raw, headers: self.answer(path, raw, headers.get("authorization", "")),
+            keep_alive=True, queue=256)  # 64 clients connect at once
         # A killed client resets its connections: nothing to report.
         self.httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +39,42 @@ def fake_key(name: str) -> str:
 
 KATAN_OPENAI_KEY = fake_key("katan_openai_key")
 KATAN_ANTHROPIC_KEY = fake_key("katan_anthropic_key")
+
+
+Answer = Callable[[str, bytes, Any], tuple[int, str, bytes]]
+"""``(path, body, headers) -> (status, content type, body)`` of a loopback POST server."""
+
+
+def post_server(answer: Answer, *, keep_alive: bool = False,
+                queue: int = 5) -> ThreadingHTTPServer:
+    """A loopback server (any free port) that answers every POST with ``answer``; a client
+    gone before the reply (killed) is ignored: the answer was produced all the same.
+    ``queue``: connections waiting to be accepted (many clients connecting at once)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+            status, ctype, data = answer(self.path, raw, self.headers)
+            try:
+                self.send_response(status)
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                pass
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = queue
+
+    httpd = Server(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    return httpd
 
 
 def free_port() -> int:
