@@ -297,13 +297,19 @@ class RemoteBackend(Backend):
             import importlib
 
             sdk = importlib.import_module(self.sdk_name)
-            failure = translate(exc, sdk, key_env=self.key_env, secrets=self._secrets(),
-                                where=self.where())
+            failure = (translate(exc, sdk, key_env=self.key_env, secrets=self._secrets(),
+                                 where=self.where())
+                       or self._credentials_failure(exc))
             if failure is None:
                 raise
         # Raised outside the handler so that the SDK's exception (which may quote the key
         # or the request) is not chained to ours.
         raise failure
+
+    def _credentials_failure(self, exc: Exception) -> CallFailed | None:
+        """A failure of credentials found outside the SDK (a cloud's own auth library),
+        or None: such clients raise their own exceptions at the first request."""
+        return None
 
     def base_url(self) -> str | None:
         """The base URL without a user or password part (None: the provider's own API)."""
