@@ -5,10 +5,11 @@ DuckDB reads the results file and the prompt store itself, once
 Python object per row), into ``view.duckdb``: a ``rows`` table (one flat record per
 item, with the question and a lower-cased search column), a ``requests`` table (each
 request's parts, by cache key) and a ``blocks`` table (the shared demonstration
-blocks), indexed by item id and cache key. DuckDB's own format opens in milliseconds,
-reads only the columns and blocks a query needs, and finds one row through its index.
-The manifest (and the summary) are read through the run-folder readers, as `mike
-report` reads them. The file lives under ``$MIKE_CACHE_DIR/view`` (or ``--cache-dir``),
+blocks). DuckDB's own format opens in milliseconds, reads only the columns and blocks
+a query needs, and finds one row by a scan of the id column (milliseconds; an index
+would cost seconds to build). The manifest (and the summary) are read through the
+run-folder readers, as `mike report` reads them. The file lives under
+``$MIKE_CACHE_DIR/view`` (or ``--cache-dir``),
 never in the run folder, in a folder named by a hash of the source files' paths, sizes,
 modification times and first and last MiB: a run that grew or changed gets a new cache,
 an unchanged one opens at once."""

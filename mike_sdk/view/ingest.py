@@ -25,10 +25,13 @@ from mike_sdk.records import METRICS, TASKS
 from mike_sdk.runfolder.files import PROMPTS, RESULTS
 from mike_sdk.runfolder.rundir import iter_result_rows
 from mike_sdk.scoring.confusion import Label
-from mike_sdk.view.columns import TEXT_COLUMNS
 from mike_sdk.view.rowschema import REQUIRED, row_columns
 
 __all__ = ["load_prompts", "load_rows", "results_file", "write_rows"]
+
+#: Columns the free-text filter searches (the table's ``haystack``, lower-cased).
+TEXT_COLUMNS = ("question", "gold", "answer")
+
 
 def results_file(folder: Path) -> Path:
     """The run folder's results file: the one place the viewer names it."""
@@ -55,7 +58,7 @@ def _read(con: Any, path: Path, scratch: Path, sql: str) -> Path:
     source = _complete(path, scratch) if path.suffix != ".gz" else path
     try:
         con.execute(sql, [str(source)])
-    except (duckdb.InvalidInputException, duckdb.ConversionException):
+    except (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.IOException):
         if path.suffix != ".gz":
             raise
         source = _complete(path, scratch)  # a torn last gzip member: read the whole ones
@@ -157,7 +160,7 @@ def load_rows(con: Any, folder: Path, scorers: list[str], with_request: bool,
                 CASE WHEN prompt IS NOT NULL THEN to_json([prompt]) END AS prompt,
                 CASE WHEN messages IS NOT NULL THEN to_json(list_transform(
                     from_json(messages, '[{"role": "VARCHAR", "content": "VARCHAR"}]'),
-                    m -> json_array(m.role, json_array(m.content)))) END AS messages
+                    lambda m: json_array(m.role, json_array(m.content)))) END AS messages
             FROM raw""")
     con.execute("DROP TABLE raw")
     count = con.execute("SELECT count(*) FROM chosen").fetchone()
@@ -192,8 +195,9 @@ def write_rows(con: Any, source: Path, scorers: list[str]) -> None:
 
 
 def _question(text: str) -> str:
-    """SQL of :func:`~mike_sdk.view.columns.question_of` on a column ``text`` without its
-    trailing newlines: the text after its last blank line (``rsplit('\n\n', 1)[-1]``)."""
+    """SQL of the question a request asks: of a column ``text`` (its prompt's last text
+    part, or its last message's, without trailing newlines), what follows its last blank
+    line (``rsplit('\n\n', 1)[-1]``: the edit and question, no demonstrations)."""
     return (f"CASE WHEN contains({text}, chr(10) || chr(10)) THEN regexp_extract("
             f"{text}, '(?s)^.*\n\n(.*)$', 1) ELSE {text} END")
 
