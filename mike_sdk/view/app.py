@@ -87,7 +87,12 @@ def build_app(runs: list[CachedRun], labels: list[str], host: str = "127.0.0.1",
 
     def compare(request: Request) -> Any:
         view = parse_filter(dict(request.query_params))
-        return db.compare(run_of(request, "a"), run_of(request, "b"), view)
+        shown = request.query_params.get("runs", "")
+        if shown and not all(part.isdigit() for part in shown.split(",")):
+            raise MikeError(f"bad runs={shown!r}: give runs' numbers, comma-separated "
+                            f"(0..{len(runs) - 1}).")
+        return db.compare(run_of(request, "a"), run_of(request, "b"), view,
+                          [int(part) for part in shown.split(",")] if shown else [])
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from runs import Runs
 
 from mike_sdk.cli.main import main
 
 
-def test_mike_view_serves_the_named_runs_until_interrupted(view_runs: tuple[Path, Path],
+def test_mike_view_serves_the_named_runs_until_interrupted(view_runs: Runs,
                                                            tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "mike_sdk.cli.main", "view", *map(str, view_runs), "--port", "0",
-         "--no-open", "--labels", "a,b", "--cache-dir", str(tmp_path)],
+         "--no-open", "--labels", "a,b,c", "--cache-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -27,7 +28,7 @@ def test_mike_view_serves_the_named_runs_until_interrupted(view_runs: tuple[Path
             process.poll() is not None and process.stderr) else line
         url = line.split()[2]
         runs = httpx.get(url + "/api/runs").json()
-        assert [(r["label"], r["rows"]) for r in runs] == [("a", 48), ("b", 48)]
+        assert [(r["label"], r["rows"]) for r in runs] == [("a", 48), ("b", 48), ("c", 48)]
         assert "<title>mike view</title>" in httpx.get(url + "/").text
     finally:
         process.send_signal(signal.SIGINT)
@@ -37,9 +38,9 @@ def test_mike_view_serves_the_named_runs_until_interrupted(view_runs: tuple[Path
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--host", "0.0.0.0"], "--host 0.0.0.0 is not a loopback address"),
-    (["--labels", "one"], "--labels gave 1 names for 2 run folders"),
+    (["--labels", "one"], "--labels gave 1 names for 3 run folders"),
 ])
-def test_refusals_are_one_line(view_runs: tuple[Path, Path], args: list[str], message: str,
+def test_refusals_are_one_line(view_runs: Runs, args: list[str], message: str,
                                capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["view", *map(str, view_runs), "--no-open", *args]) == 2
     err = capsys.readouterr().err
