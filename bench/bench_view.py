@@ -108,12 +108,14 @@ def measure(run_dirs: list[str], cache: str, repeats: int) -> dict[str, object]:
     from mike_sdk.view.filters import parse_filter
     from mike_sdk.view.tables import RunTables
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     runs = [cache_run([d], cache) for d in run_dirs]
+    built_cpu = time.process_time() - cpu_start
     tables = RunTables(runs)
     first = tables.rows(0, parse_filter({}))  # what the page shows first
     tables.facets(0)
     opened = time.perf_counter() - start
+    open_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     times: dict[str, float] = {}
     for name, query in FILTERS.items():
         view = parse_filter(query)
@@ -131,7 +133,8 @@ def measure(run_dirs: list[str], cache: str, repeats: int) -> dict[str, object]:
     tables.row(0, first["rows"][0][1])
     times["open one row (prompt)"] = (time.perf_counter() - t) * 1000
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"open_s": opened, "rows": runs[0].rows, "times_ms": times, "peak_rss_mb": peak}
+    return {"open_s": opened, "open_cpu_s": built_cpu, "rows": runs[0].rows, "times_ms": times,
+            "open_rss_mb": open_rss, "peak_rss_mb": peak, "load": os.getloadavg()[0]}
 
 
 def python_rows_mb(run_dir: str, sample: int = 20_000) -> float:
@@ -178,13 +181,17 @@ def main() -> None:
     size = (run / "results.jsonl").stat().st_size / 2**20
     print(f"run folder: {run} (results.jsonl {size:.0f} MB)")
     phases = ["first open (builds the cache)", "reopen (cache reused)"]
+    opened = 0.0  # the first open's time (a reopen alone: not measured here)
     for phase in phases[1:] if args.reuse_cache else phases:
         child = subprocess.run([sys.executable, __file__, "--measure", str(run), str(run),
                                 "--cache", str(cache), "--repeats", str(args.repeats)],
                                check=True, capture_output=True, text=True)
         found = json.loads(child.stdout)
-        print(f"{phase}: {found['rows']} rows, open {found['open_s']:.2f} s, peak RSS "
-              f"{found['peak_rss_mb']:.0f} MB")
+        opened = found["open_s"] if phase.startswith("first") else opened
+        print(f"{phase}: {found['rows']} rows, open {found['open_s']:.2f} s (CPU of all "
+              f"threads {found['open_cpu_s']:.2f} s; load average {found['load']:.1f} on "
+              f"{os.cpu_count()} cores), peak RSS {found['open_rss_mb']:.0f} MB at the open, "
+              f"{found['peak_rss_mb']:.0f} MB after the filters")
     worst = 0.0
     times = found["times_ms"]
     print(f"filters (median of {args.repeats}; wall, and CPU of all threads; load average "
@@ -198,8 +205,8 @@ def main() -> None:
         print(f"  {name}: {value:.0f} ms{cpu} ({times.get(name + ' rows', '-')} rows)")
     objects = python_rows_mb(str(run))
     print(f"rows as ResultRow objects: ~{objects:.0f} MB for {FULL_ROWS} rows")
-    ok = found["open_s"] < 3 and worst < 300 and found["peak_rss_mb"] < objects / 2
-    print(f"targets (reopen < 3 s, filters < 300 ms, RSS < half the objects): "
+    ok = opened < 3 and worst < 300 and found["peak_rss_mb"] < objects / 2
+    print(f"targets (first open < 3 s, filters < 300 ms, RSS < half the objects): "
           f"{'PASS' if ok else 'FAIL'}")
 
 

@@ -40,7 +40,7 @@ __all__ = ["CachedRun", "cache_run", "group_runs"]
 #: Raise when the cached files' layout changes: older caches are then rebuilt.
 LAYOUT = 2
 #: DuckDB's memory while it builds a cache (beyond it, it spills to the scratch folder).
-BUILD_MEMORY = "400MB"
+BUILD_MEMORY = "300MB"
 DATABASE = "view.duckdb"
 #: Bytes hashed at each end of a source file (with its size and modification time, in
 #: nanoseconds: a whole-file hash of 200 MB would cost most of the time a reopen takes).

@@ -131,14 +131,14 @@ def load_rows(con: Any, folder: Path, scorers: list[str], with_request: bool,
     # item), and the first line lacking a field every row has.
     con.execute("""
         CREATE TEMP TABLE chosen AS
-        SELECT id, coalesce(answered, refused) AS line,
+        SELECT coalesce(answered, refused) AS line,
                row_number() OVER (ORDER BY answered IS NULL, coalesce(answered, refused))
                    - 1 AS seq,
                coalesce(task, parts[1]) AS task, coalesce(source, pair[1]) AS source,
                coalesce(target, pair[2]) AS target,
                coalesce(item, try_cast(parts[3] AS BIGINT)) AS item,
                coalesce(metric, parts[4]) AS metric, bad,
-               len(parts) <> 4 OR len(pair) <> 2 AS malformed
+               id IS NOT NULL AND (len(parts) <> 4 OR len(pair) <> 2) AS malformed
         FROM (SELECT *, string_split(parts[2], '>') AS pair FROM (
               SELECT id, string_split(id, '/') AS parts,
                      min(ordinality) FILTER (WHERE error IS NULL) AS answered,
@@ -151,9 +151,11 @@ def load_rows(con: Any, folder: Path, scorers: list[str], with_request: bool,
     found = con.execute(
         f"SELECT least(min(bad), min(line) FILTER (WHERE task NOT IN {_literal(TASKS)} OR "
         f"metric NOT IN {_literal(METRICS)} OR item IS NULL OR source = '' OR target = '' "
-        f"OR (malformed AND id IS NOT NULL))) FROM chosen").fetchone()
+        f"OR malformed)) FROM chosen").fetchone()
     if found is not None and found[0] is not None:
         raise _refuse(path, f"line {found[0]} is not a result row")
+    con.execute("ALTER TABLE chosen DROP COLUMN bad")
+    con.execute("ALTER TABLE chosen DROP COLUMN malformed")
     if with_request:
         con.execute("""
             CREATE TEMP TABLE inline_requests AS SELECT cache_key AS key,
