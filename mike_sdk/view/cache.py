@@ -38,7 +38,7 @@ from mike_sdk.view.ingest import load_prompts, load_rows, results_file, write_ro
 __all__ = ["CachedRun", "cache_run", "group_runs"]
 
 #: Raise when the cached files' layout changes: older caches are then rebuilt.
-LAYOUT = 2
+LAYOUT = 3
 #: DuckDB's memory while it builds a cache (beyond it, it spills to the scratch folder).
 BUILD_MEMORY = "300MB"
 DATABASE = "view.duckdb"
