@@ -15,7 +15,6 @@ error names the file and line.
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 from typing import Any, get_args
 
@@ -23,6 +22,7 @@ from mike_sdk.data.families import LANGUAGE_INFO
 from mike_sdk.errors import ConfigError
 from mike_sdk.records import METRICS, TASKS
 from mike_sdk.runfolder.files import PROMPTS, RESULTS
+from mike_sdk.runfolder.prompts import _members as complete_members
 from mike_sdk.runfolder.rundir import iter_result_rows
 from mike_sdk.scoring.confusion import Label
 from mike_sdk.view.rowschema import REQUIRED, row_columns
@@ -81,18 +81,11 @@ def _complete(path: Path, scratch: Path) -> Path:
             out.write(data[:data.rfind(b"\n") + 1])
         return copy
     copy = scratch / f"complete-{path.stem}"
-    data, offset = path.read_bytes(), 0
+    # (The prompt store's reader of whole members: once rows are compressed too,
+    # runfolder's own reader of them.)
     with copy.open("wb") as out:
-        while offset < len(data):
-            inflater = zlib.decompressobj(wbits=31)
-            try:
-                text = inflater.decompress(data[offset:])
-            except zlib.error:
-                break
-            if not inflater.eof:
-                break
+        for _, text in complete_members(path.read_bytes()):
             out.write(text)
-            offset = len(data) - len(inflater.unused_data)
     return copy
 
 
