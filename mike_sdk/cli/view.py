@@ -54,8 +54,8 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def _building(sources: list[Path], root: Path) -> None:
-    print(f"mike view: reading {' + '.join(map(str, sources))} once into {root} (about a "
-          "minute per 500,000 rows on 2 cores; later opens take a second)", file=sys.stderr,
+    print(f"mike view: reading {' + '.join(map(str, sources))} once into {root} (about 11 "
+          "CPU seconds per 500,000 rows; later opens take under a second)", file=sys.stderr,
           flush=True)
 
 
