@@ -21,7 +21,6 @@ def cmd_view(args: argparse.Namespace) -> int:
     require_web_extra("mike view")
     try:
         import duckdb  # noqa: F401
-        import pyarrow  # noqa: F401
     except ImportError as exc:
         raise ConfigError(f"`mike view` needs {exc.name}: pip install 'mike-sdk[view]'") from None
     if not is_loopback(args.host):
