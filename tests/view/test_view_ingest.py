@@ -120,6 +120,31 @@ def test_a_folder_of_format_1_keeps_prompts_in_its_rows(retried: Path, tmp_path:
     assert "".join(p["text"] for p in opened["request"]["prompt"]) == rows[5].prompt
 
 
+def test_a_chat_run_in_both_formats(data_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "chat"
+    assert main(["eval", "--backend", "mock", "--data-dir", str(data_dir), "--tasks", "zsre",
+                 "--languages", "hi", "--limit", "2", "--cache-dir", str(tmp_path / "cache"),
+                 "--no-progress", "--language-id", "script", "--run-dir", str(folder),
+                 "--backend-option", "chat=true", "--backend-option", "completion=false",
+                 "--backend-option", "answer=edit"]) == 0
+    table = _table(folder, tmp_path / "s")
+    assert table == expected_rows(folder, SCORERS)
+    assert all(r["question"] and r["question"].startswith("New Fact") for r in table)
+    requests = read_requests(folder)  # the same folder as format 1: messages in the rows
+    rows = [row.model_copy(update={"messages": requests[row.cache_key].messages})
+            for row in iter_result_rows(folder)]
+    (folder / "results.jsonl").write_text(
+        "".join(row.model_dump_json() + "\n" for row in rows), encoding="utf-8")
+    (folder / "prompts.jsonl.gz").unlink()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
+    assert _table(folder, tmp_path / "s1") == table
+    opened = RunTables([cache_run([folder], tmp_path / "c")]).row(0, rows[1].id)
+    assert [(m["role"], "".join(p["text"] for p in m["parts"]))
+            for m in opened["request"]["messages"]] == [
+        (m.role, m.content) for m in rows[1].messages or ()]
+
+
 @pytest.mark.parametrize(("change", "problem"), [
     (lambda line: {k: v for k, v in line.items() if k != "cache_key"},
      "field 'cache_key' is missing"),
