@@ -16,6 +16,7 @@ from expected import expected_rows
 
 from mike_sdk.cli.main import main
 from mike_sdk.errors import ConfigError
+from mike_sdk.runfolder.files import ResultRow
 from mike_sdk.runfolder.prompts import read_requests
 from mike_sdk.runfolder.rundir import iter_result_rows, read_manifest
 from mike_sdk.view import ingest
@@ -101,17 +102,25 @@ def test_compressed_rows_with_a_torn_last_member(retried: Path, tmp_path: Path,
     assert _table(folder, tmp_path / "s") == expected
 
 
-def test_a_folder_of_format_1_keeps_prompts_in_its_rows(retried: Path, tmp_path: Path
-                                                        ) -> None:
-    folder = _copy(retried, tmp_path / "run")
+def _as_format_1(folder: Path) -> list[ResultRow]:
+    """Rewrite ``folder`` as format 1 wrote it: every field in each row, the request
+    (prompt or messages) too, no prompt store; returns the rows."""
     requests = read_requests(folder)
-    rows = [row.model_copy(update={"prompt": requests[row.cache_key].prompt})
+    rows = [row.model_copy(update={"prompt": requests[row.cache_key].prompt,
+                                   "messages": requests[row.cache_key].messages})
             for row in iter_result_rows(folder)]
     (folder / "results.jsonl").write_text(
         "".join(row.model_dump_json() + "\n" for row in rows), encoding="utf-8")
     (folder / "prompts.jsonl.gz").unlink()
     manifest = json.loads((folder / "manifest.json").read_text())
     (folder / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
+    return rows
+
+
+def test_a_folder_of_format_1_keeps_prompts_in_its_rows(retried: Path, tmp_path: Path
+                                                        ) -> None:
+    folder = _copy(retried, tmp_path / "run")
+    rows = _as_format_1(folder)
     table = _table(folder, tmp_path / "s")
     assert table == expected_rows(folder, SCORERS)
     assert all(r["question"] for r in table)
@@ -130,15 +139,8 @@ def test_a_chat_run_in_both_formats(data_dir: Path, tmp_path: Path) -> None:
     table = _table(folder, tmp_path / "s")
     assert table == expected_rows(folder, SCORERS)
     assert all(r["question"] and r["question"].startswith("New Fact") for r in table)
-    requests = read_requests(folder)  # the same folder as format 1: messages in the rows
-    rows = [row.model_copy(update={"messages": requests[row.cache_key].messages})
-            for row in iter_result_rows(folder)]
-    (folder / "results.jsonl").write_text(
-        "".join(row.model_dump_json() + "\n" for row in rows), encoding="utf-8")
-    (folder / "prompts.jsonl.gz").unlink()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    (folder / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
-    assert _table(folder, tmp_path / "s1") == table
+    rows = _as_format_1(folder)  # the messages in the rows
+    assert rows[1].messages and _table(folder, tmp_path / "s1") == table
     opened = RunTables([cache_run([folder], tmp_path / "c")]).row(0, rows[1].id)
     assert [(m["role"], "".join(p["text"] for p in m["parts"]))
             for m in opened["request"]["messages"]] == [
