@@ -55,6 +55,10 @@ async function api(path, query) {
   const started = performance.now();
   const response = await fetch(path + "?" + (query || new URLSearchParams()).toString());
   const body = await response.json();
+  if (response.status === 503 && body.building) {
+    // The rows' tables are still being built: render() shows the notice and asks again.
+    throw Object.assign(new Error(body.message), { building: body });
+  }
   if (!response.ok) throw new Error(body.error || response.statusText);
   const took = body && body.took_ms !== undefined ? `, query ${body.took_ms} ms` : "";
   document.getElementById("status").textContent =
@@ -107,8 +111,17 @@ function nav(query) {
 function describeRun(run) {
   const backend = run.backend || {};
   const strategy = (run.strategy || {}).name;
+  const rows = run.rows === null || run.rows === undefined ? "" : `${run.rows} rows `;
   return `${run.label}: ${backend.kind} ${backend.model}, strategy ${strategy}, ` +
-    `${run.rows} rows (${run.sources.join(", ")})`;
+    `${rows}(${run.sources.join(", ")})`;
+}
+
+// The build's state under the summary: indexing (polled until done) or its failure.
+function buildNotice(build) {
+  if (build.error) return el("p", { className: "error", id: "build-error" }, build.error);
+  if (!build.building) return null;
+  const done = build.done === null ? "" : ` ${Math.round(build.done * 100)}% done.`;
+  return el("p", { className: "meta", id: "indexing" }, build.message + done);
 }
 
 async function showSummary(main, query) {
@@ -116,7 +129,9 @@ async function showSummary(main, query) {
   const data = await api("/api/summary", new URLSearchParams({ run }));
   const summary = data.summary;
   main.replaceChildren(el("h2", {}, "Summary"), el("p", { className: "meta" },
-    describeRun(data.run)));
+    describeRun(data.run)), buildNotice(data.build) || []);
+  if (data.build.building) poll();
+  if (!summary && data.build.building) return;  // shards: merged by the build
   if (!summary) {
     main.append(el("p", { className: "error" }, "This run has no summary.json yet (it has not " +
       "finished): the heatmap needs it. Its rows are in the Rows view; re-run the same " +
@@ -320,9 +335,23 @@ async function render() {
     else if (view === "row") await showRow(main, query);
     else await showSummary(main, query);
   } catch (error) {
-    main.replaceChildren(el("p", { className: "error", id: "error" }, String(error.message)));
+    if (error.building) {
+      main.replaceChildren(buildNotice(error.building));
+      poll();
+    } else {
+      main.replaceChildren(el("p", { className: "error", id: "error" }, String(error.message)));
+    }
   }
   document.body.dataset.ready = String(Date.now());
+}
+
+// Render the same view again in a second (while the rows are indexed), unless the
+// reader has moved to another view meanwhile.
+let polling = null;
+function poll() {
+  const url = location.href;
+  clearTimeout(polling);
+  polling = setTimeout(() => { if (location.href === url) render(); }, 1000);
 }
 
 async function start() {
