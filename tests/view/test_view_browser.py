@@ -4,6 +4,7 @@ the real server: filter, open a row, compare runs, and hostile answers shown as 
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from mike_sdk.runfolder.prompts import read_requests
 from mike_sdk.runfolder.rundir import final_rows, read_summary
 from mike_sdk.view.app import build_app
 from mike_sdk.view.cache import cache_run
+from mike_sdk.view.library import RunLibrary
 from mike_sdk.web import LocalServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -136,6 +138,28 @@ def test_compare_three_runs_choosing_a_and_b(page: Any, url: str, view_runs: Run
     _shown(page)
     assert _column(page, "answer_1") == [] and page.text_content("#total") == \
         f"{len(expected)} rows"
+
+
+def test_a_first_open_shows_indexing_then_the_filtered_table(page: Any, view_runs: Runs,
+                                                             tmp_path: Path) -> None:
+    hold = threading.Event()  # stands in for a slow build: held until the notice is seen
+    library = RunLibrary([[view_runs[0]]], tmp_path, hold=hold).start()
+    with LocalServer(build_app(library, ["editor"])).running() as base:
+        page.goto(base + "/")
+        page.wait_for_selector("#heatmap")  # the summary does not wait for the build
+        assert page.text_content("#indexing") == ("Indexing 48 rows (first open of this run "
+                                                  "only)...")
+        page.goto(base + "/?view=rows&run=0&target=hi&label=source")
+        page.wait_for_selector("#indexing")
+        assert page.locator("#rows").count() == 0
+        hold.set()
+        page.wait_for_selector("#rows", timeout=30_000)  # the page asked again by itself
+        expected = [r for r in final_rows(view_runs[0] / "results.jsonl")
+                    if r.target_lang == "hi" and r.answer_language
+                    and r.answer_language.label == "source"]
+        assert page.text_content("#total") == f"{len(expected)} rows"
+        assert page.locator("#indexing").count() == 0
+        assert page.input_value("#filters select[name=target]") == "hi"
 
 
 def test_hostile_answers_render_as_text(page: Any, url: str) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -30,9 +31,15 @@ def test_mike_view_serves_the_named_runs_until_interrupted(view_runs: Runs,
         runs = httpx.get(url + "/api/runs").json()
         assert [(r["label"], r["rows"]) for r in runs] == [("a", 48), ("b", 48), ("c", 48)]
         assert "<title>mike view</title>" in httpx.get(url + "/").text
+        for _ in range(300):  # the URL came first; the rows' tables are built behind it
+            if httpx.get(url + "/api/rows", params={"run": "2"}).status_code != 503:
+                break
+            time.sleep(0.1)
+        assert httpx.get(url + "/api/rows", params={"run": "2"}).json()["total"] == 48
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+    assert process.stderr is not None and "mike view: rows ready in" in process.stderr.read()
     assert not any(p.name.endswith(".duckdb") for p in view_runs[0].iterdir())
 
 
