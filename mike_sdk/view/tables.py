@@ -81,18 +81,27 @@ class RunTables:
         score = score_column(view, columns)
         scores = sorted(c for c in columns if c.startswith("score_"))
         shown = [*PAGE, *scores]
-        page = self._page(shown, f"rows{run}", condition, params, order_by(view, columns), view)
+        page = self._page(shown, f"rows{run}", condition, params, order_by(view, columns), view,
+                          key="seq")
         return {**page, "score": score, "columns": shown,
                 "took_ms": round((time.perf_counter() - start) * 1000, 1)}
 
     def _page(self, shown: list[str], source: str, condition: str, params: list[Any],
-              order: str, view: RowFilter) -> dict[str, Any]:
-        """One page of ``source`` and the count of all matching rows."""
+              order: str, view: RowFilter, key: str = "") -> dict[str, Any]:
+        """One page of ``source`` and the count of all matching rows; with ``key`` (a
+        unique column), the page's rows are found first by the sort's column and the key
+        alone, then only those rows' other columns are read."""
         # Two queries: a count over the whole result would stop DuckDB from keeping only
         # the top rows of a sort (its top-N), and the count alone is a plain scan.
         _, counted = self._query(f"SELECT count(*) FROM {source} WHERE {condition}", params)
-        _, found = self._query(f"SELECT {', '.join(shown)} FROM {source} WHERE {condition} "
-                               f"{order} LIMIT ? OFFSET ?", [*params, view.limit, view.offset])
+        page = f"{order} LIMIT ? OFFSET ?"
+        if key:  # a deep page's top-N then holds narrow rows: 3x less work at page 2,001
+            selected = f"SELECT {key} FROM {source} WHERE {condition} {page}"
+            query = (f"SELECT {', '.join(shown)} FROM {source} WHERE {key} IN ({selected}) "
+                     f"{order}")
+        else:
+            query = f"SELECT {', '.join(shown)} FROM {source} WHERE {condition} {page}"
+        _, found = self._query(query, [*params, view.limit, view.offset])
         return {"total": int(counted[0][0]), "offset": view.offset,
                 "rows": [list(r) for r in found]}
 
