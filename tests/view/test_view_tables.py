@@ -84,6 +84,18 @@ def test_pages_count_every_match(tables: RunTables) -> None:
     assert past["total"] == 48 and past["rows"] == []
 
 
+def test_sorted_pages_tile_the_whole_sorted_table(tables: RunTables) -> None:
+    whole = [(r["gold"], r["seq"]) for r in _all(tables, 0, sort="gold", desc="true",
+                                                 target="hi")]
+    expected = sorted(whole, key=lambda r: r[1])
+    expected.sort(key=lambda r: r[0], reverse=True)  # stable: ties keep the folder's order
+    assert whole == expected
+    paged = [(r[7], r[0]) for offset in range(0, len(whole), 5) for r in tables.rows(
+        0, parse_filter({"sort": "gold", "desc": "true", "target": "hi", "limit": "5",
+                         "offset": str(offset)}))["rows"]]
+    assert paged == whole and len(whole) == 24
+
+
 def test_a_row_shows_its_stored_prompt_byte_for_byte(view_runs: Runs,
                                                       tables: RunTables) -> None:
     stored = read_requests(view_runs[0])
