@@ -63,11 +63,11 @@ class RunLibrary:
     :meth:`start` builds in the background; ``hold``, when given, keeps the build waiting
     until it is set (tests stand it in for a slow build)."""
 
-    def __init__(self, groups: Sequence[Sequence[Path]], cache_root: str | Path | None = None,
+    def __init__(self, groups: Sequence[Sequence[str | Path]], cache_root: str | Path | None = None,
                  on_build: Callable[[list[Path], Path], None] | None = None,
                  on_done: Callable[[str | None, float], None] | None = None,
                  hold: threading.Event | None = None) -> None:
-        self.groups = [list(group) for group in groups]
+        self.groups = [[Path(folder) for folder in group] for group in groups]
         self.early = [_early(group) for group in self.groups]
         self.runs: list[CachedRun] = []
         self.error: str | None = None
