@@ -195,36 +195,41 @@ def main() -> None:
     size = (run / "results.jsonl").stat().st_size / 2**20
     print(f"run folder: {run} (results.jsonl {size:.0f} MB)")
     phases = ["first open (builds the cache)", "reopen (cache reused)"]
-    opened = 0.0  # the first open's time (a reopen alone: not measured here)
+    opened = [0.0, 0.0]  # the first open's summary: wall and CPU seconds
     for phase in phases[1:] if args.reuse_cache else phases:
         child = subprocess.run([sys.executable, __file__, "--measure", str(run), str(run),
                                 "--cache", str(cache), "--repeats", str(args.repeats)],
                                check=True, capture_output=True, text=True)
         found = json.loads(child.stdout)
-        opened = found["summary_s"] if phase.startswith("first") else opened
+        if phase.startswith("first"):
+            opened = [found["summary_s"], found["summary_cpu_s"]]
         print(f"{phase}: {found['rows']} rows, summary answered after "
               f"{found['summary_s']:.2f} s (CPU {found['summary_cpu_s']:.2f} s), rows ready "
               f"after {found['open_s']:.2f} s (CPU of all "
               f"threads {found['open_cpu_s']:.2f} s; load average {found['load']:.1f} on "
               f"{os.cpu_count()} cores), peak RSS {found['open_rss_mb']:.0f} MB at the open, "
               f"{found['peak_rss_mb']:.0f} MB after the filters")
-    worst = 0.0
+    worst = [0.0, 0.0]  # the slowest filter, or page 2,001 of a sort: wall and CPU ms
     times = found["times_ms"]
-    print(f"filters (median of {args.repeats}; wall, and CPU of all threads; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    print(f"filters and pages (median of {args.repeats}; wall, and CPU of all threads; load "
+          f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
     for name, value in times.items():
         if name.endswith((" rows", " cpu")):
             continue
-        if "page 2001" not in name:  # a deep page of a sort is a page, not a filter
-            worst = max(worst, value)
+        if name + " cpu" in times:
+            worst = [max(worst[0], value), max(worst[1], times[name + " cpu"])]
         cpu = f", cpu {times[name + ' cpu']:.0f} ms" if name + " cpu" in times else ""
         print(f"  {name}: {value:.0f} ms{cpu} ({times.get(name + ' rows', '-')} rows)")
     objects = python_rows_mb(str(run))
     print(f"rows as ResultRow objects: ~{objects:.0f} MB for {FULL_ROWS} rows")
-    ok = opened < 3 and worst < 300 and found["peak_rss_mb"] < objects / 2
-    print(f"targets (first open: summary < 3 s, filters < 300 ms, RSS < half the objects): "
-          f"{'PASS' if ok else 'FAIL'}")
-
+    memory = found["peak_rss_mb"] < objects / 2
+    # The machine is shared: wall times carry other jobs' load, CPU times this work's.
+    for clock, (summary, slowest) in (("wall", (opened[0], worst[0])),
+                                      ("CPU", (opened[1], worst[1]))):
+        ok = summary < 3 and slowest < 300 and memory
+        print(f"targets on {clock} times (summary answers < 3 s: {summary:.2f} s; filters "
+              f"and page 2,001 < 300 ms: {slowest:.0f} ms; RSS < half the objects): "
+              f"{'PASS' if ok else 'FAIL'}")
 
 if __name__ == "__main__":
     main()

@@ -35,7 +35,7 @@ from mike_sdk.runfolder.merge import shards_as_run
 from mike_sdk.runfolder.rundir import read_manifest, read_summary
 from mike_sdk.view.ingest import load_prompts, load_rows, results_file, write_rows
 
-__all__ = ["CachedRun", "cache_run", "group_runs"]
+__all__ = ["CachedRun", "cache_run", "check_run_folder", "group_runs"]
 
 #: Raise when the cached files' layout changes: older caches are then rebuilt.
 LAYOUT = 3
@@ -122,13 +122,22 @@ def _build(folder: Path, out: Path, scorers: list[str], with_request: bool
     return count, facets
 
 
+def check_run_folder(source: Path, manifest: bool = True) -> None:
+    """Refuse, in one line, a folder without rows (or, with ``manifest``, without the
+    manifest that says how to trust them)."""
+    if not results_file(source).is_file():
+        raise ConfigError(f"No {results_file(source).name} in {source}: is it a run "
+                          "folder? Name folders that `mike eval --run-dir` wrote.")
+    if manifest and not (source / MANIFEST).is_file():
+        raise ConfigError(f"{source} has rows but no {MANIFEST}: not a run folder mike-sdk "
+                          "wrote (or a damaged one); it cannot be trusted.")
+
+
 @contextmanager
 def _one_run(sources: Sequence[Path]) -> Iterator[Path]:
     """The folder to read: the run itself, or its shards merged into a temporary one."""
     for source in sources:
-        if not results_file(source).is_file():
-            raise ConfigError(f"No {results_file(source).name} in {source}: is it a run "
-                              "folder? Name folders that `mike eval --run-dir` wrote.")
+        check_run_folder(source, manifest=False)
     with shards_as_run(list(sources)) as folders:
         if len(folders) != 1:
             raise ConfigError(f"{sources[0]} and {sources[1]} are two runs, not the shards "
@@ -154,10 +163,8 @@ def cache_run(sources: Sequence[str | Path], cache_root: str | Path | None = Non
     if on_build is not None:
         on_build(paths, root)
     with _one_run(paths) as folder, tempfile.TemporaryDirectory(dir=root) as scratch:
-        manifest = read_manifest(folder) if (folder / MANIFEST).is_file() else None
-        if manifest is None:
-            raise ConfigError(f"{folder} has rows but no {MANIFEST}: not a run folder mike-sdk "
-                              "wrote (or a damaged one); it cannot be trusted.")
+        check_run_folder(folder)
+        manifest = read_manifest(folder)
         summary = read_summary(folder) if (folder / SUMMARY).is_file() else None
         scorers = list(manifest.scorers)
         build = Path(scratch) / "run"

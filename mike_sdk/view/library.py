@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mike_sdk.errors import ConfigError, MikeError, one_line
-from mike_sdk.runfolder.files import MANIFEST, SUMMARY
+from mike_sdk.runfolder.files import SUMMARY
 from mike_sdk.runfolder.rundir import read_manifest, read_summary
-from mike_sdk.view.cache import CachedRun, cache_run
-from mike_sdk.view.ingest import results_file
+from mike_sdk.view.cache import CachedRun, cache_run, check_run_folder
 from mike_sdk.view.tables import RunTables
 
 __all__ = ["Building", "RunLibrary"]
@@ -42,12 +41,7 @@ def _early(group: Sequence[Path]) -> dict[str, Any]:
     a run at once): the manifest and summary of one folder as the readers read them. The
     shards of one run are merged by the build, so their summary waits for it."""
     for source in group:
-        if not results_file(source).is_file():
-            raise ConfigError(f"No {results_file(source).name} in {source}: is it a run "
-                              "folder? Name folders that `mike eval --run-dir` wrote.")
-        if not (source / MANIFEST).is_file():
-            raise ConfigError(f"{source} has rows but no {MANIFEST}: not a run folder "
-                              "mike-sdk wrote (or a damaged one); it cannot be trusted.")
+        check_run_folder(source)
     manifests = [read_manifest(source) for source in group]
     summaries = [read_summary(s) if (s / SUMMARY).is_file() else None for s in group]
     counted = [s.totals.rows for s in summaries if s is not None]
