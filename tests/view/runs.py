@@ -4,6 +4,8 @@ and the editor behind a server that refuses some requests (their rows score 0)."
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 from mike_sdk.cli.main import main
@@ -29,3 +31,12 @@ def make_runs(data_dir: Path, root: Path) -> Runs:
           "--backend-option", "model=flaky", "--backend-option", "failure_rate=0.5",
           "--backend-option", "failure_kinds=bad_request"])  # exits 1: rows with errors
     return editor, hostile, flaky
+
+
+def damaged_copy(run: Path, to: Path) -> Path:
+    """A copy of ``run`` whose second line lost its ``cache_key`` (a damaged line)."""
+    shutil.copytree(run, to, ignore=shutil.ignore_patterns(".lock"))
+    lines = (to / "results.jsonl").read_text().splitlines()
+    lines[1] = json.dumps({k: v for k, v in json.loads(lines[1]).items() if k != "cache_key"})
+    (to / "results.jsonl").write_text("\n".join(lines) + "\n")
+    return to

@@ -6,13 +6,11 @@ takes seconds): the build thread waits on it before reading anything."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import threading
 from pathlib import Path
 
 import httpx
-from runs import Runs
+from runs import Runs, damaged_copy
 
 from mike_sdk.runfolder.rundir import read_summary
 from mike_sdk.view.app import build_app
@@ -53,11 +51,7 @@ def test_the_summary_answers_while_the_rows_are_built(view_runs: Runs, tmp_path:
 
 
 def test_a_failed_build_is_shown_with_its_one_line(view_runs: Runs, tmp_path: Path) -> None:
-    folder = tmp_path / "run"
-    shutil.copytree(view_runs[0], folder, ignore=shutil.ignore_patterns(".lock"))
-    lines = (folder / "results.jsonl").read_text().splitlines()
-    lines[1] = json.dumps({k: v for k, v in json.loads(lines[1]).items() if k != "cache_key"})
-    (folder / "results.jsonl").write_text("\n".join(lines) + "\n")
+    folder = damaged_copy(view_runs[0], tmp_path / "run")
     ended: list[str | None] = []
     library = RunLibrary([[folder]], tmp_path / "c", on_done=lambda e, _: ended.append(e))
     with LocalServer(build_app(library.start(), ["damaged"])).running() as url:
