@@ -48,7 +48,12 @@ def browser() -> Iterator[Any]:
 def page(browser: Any) -> Iterator[Any]:
     opened = browser.new_page(viewport={"width": 1400, "height": 900})
     dialogs: list[str] = []
-    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    opened.on("dialog", refuse)
     yield opened
     opened.close()
     assert dialogs == []  # no script from the data ever ran

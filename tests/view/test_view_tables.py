@@ -73,7 +73,7 @@ def test_free_text_finds_markup_literally_and_sorts(tables: RunTables) -> None:
     assert len(found) == 48 and all(r["answer"] == HOSTILE for r in found)
     assert _all(tables, 1, q="100%_") == []  # LIKE wildcards are searched as text
     by_gold = _all(tables, 0, sort="gold", desc="true")
-    golds = [r["gold"] for r in by_gold]
+    golds = [str(r["gold"]) for r in by_gold]
     assert golds == sorted(golds, reverse=True)
 
 
@@ -85,12 +85,12 @@ def test_pages_count_every_match(tables: RunTables) -> None:
 
 
 def test_sorted_pages_tile_the_whole_sorted_table(tables: RunTables) -> None:
-    whole = [(r["gold"], r["seq"]) for r in _all(tables, 0, sort="gold", desc="true",
-                                                 target="hi")]
+    whole = [(str(r["gold"]), int(str(r["seq"]))) for r in _all(
+        tables, 0, sort="gold", desc="true", target="hi")]
     expected = sorted(whole, key=lambda r: r[1])
     expected.sort(key=lambda r: r[0], reverse=True)  # stable: ties keep the folder's order
     assert whole == expected
-    paged = [(r[7], r[0]) for offset in range(0, len(whole), 5) for r in tables.rows(
+    paged = [(str(r[7]), int(r[0])) for offset in range(0, len(whole), 5) for r in tables.rows(
         0, parse_filter({"sort": "gold", "desc": "true", "target": "hi", "limit": "5",
                          "offset": str(offset)}))["rows"]]
     assert paged == whole and len(whole) == 24
