@@ -14,6 +14,7 @@ configuration filled, and times the cached re-run only: the way to compare two v
 of the code on one cache.
 
     python bench/bench_cached_rerun.py [DATA_DIR] [--limit N] [--out bench/out] [--reuse]
+                                       [--fill-only]
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def main() -> None:
     parser.add_argument("--language-id", default="auto", choices=("auto", "script", "lingua"))
     parser.add_argument("--reuse", action="store_true",
                         help="keep the cache an earlier run of this configuration filled")
+    parser.add_argument("--fill-only", action="store_true",
+                        help="fill the cache (and run the first run), then stop: time the "
+                             "re-run later with --reuse, in a fresh process")
     args = parser.parse_args()
     out = Path(args.out)
     filled = out / "cache" / f"filled-{args.limit or 'all'}-{args.language_id}"
@@ -91,6 +95,8 @@ def main() -> None:
             filled.touch()
         else:
             print(f"reusing the cache in {out / 'cache'}")
+        if args.fill_only:
+            return
         start = time.perf_counter()
         summary = evaluator.run(config, out / "run")
         elapsed = time.perf_counter() - start

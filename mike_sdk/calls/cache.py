@@ -24,6 +24,7 @@ import logging
 import os
 import sqlite3
 import time
+from functools import lru_cache
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -93,13 +94,22 @@ def request_key(identity: Identity, call: str, request: BaseModel) -> str:
     ...                          GenerationRequest(prompt="x"))
     (64, True)
     """
-    # Field order is fixed by the models, so this serialisation is canonical.
-    # Identities without settings keep the keys they had before the field existed.
+    # The bytes of to_json({"v", "backend", "call", "request": model_dump(json, no None)}),
+    # built without the intermediate dicts: a re-run keys about 700,000 requests.
+    blob = (_key_head(identity, call)
+            + request.__pydantic_serializer__.to_json(request, exclude_none=True) + b"}")
+    return hashlib.sha256(blob).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _key_head(identity: Identity, call: str) -> bytes:
+    """Everything of a key's JSON before the request's own (canonical: the models fix
+    the field order). Identities without settings keep the keys they had before the
+    field existed."""
     backend = identity if identity.settings is not None else identity.model_dump(
         exclude={"settings"})
-    blob = to_json({"v": KEY_VERSION, "backend": backend, "call": call,
-                    "request": request.model_dump(mode="json", exclude_none=True)})
-    return hashlib.sha256(blob).hexdigest()
+    closed = to_json({"v": KEY_VERSION, "backend": backend, "call": call, "request": 0})
+    return closed[:-len(b"0}")]
 
 
 def cacheable(generation: Generation) -> bool:
