@@ -24,8 +24,8 @@ import logging
 import os
 import sqlite3
 import time
-from functools import lru_cache
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
