@@ -256,11 +256,13 @@ class LanguageIdentifier:
     def prefetch(self, questions: Iterable[tuple[str, str, str]]) -> None:
         """Identify many ``(answer, target, source)`` at once (lingua runs them in
         parallel); :meth:`label` then finds them ready."""
+        self._bound()
         for codes, texts in self._todo(questions).items():
             self._identify_many(sorted(texts), codes)
 
     async def aprefetch(self, questions: Iterable[tuple[str, str, str]]) -> None:
         """:meth:`prefetch`, in the worker process once :meth:`start` ed."""
+        self._bound()
         for codes, texts in self._todo(questions).items():
             unknown = self._known(sorted(texts), codes)
             if unknown:
@@ -268,6 +270,12 @@ class LanguageIdentifier:
                 fresh = (await self.worker.verdicts(codes, unknown) if self.worker is not None
                          else verdicts_of(codes, unknown))
                 self._keep(codes, dict(zip(unknown, fresh, strict=True)))
+
+    def _bound(self) -> None:
+        """Forget the verdicts of earlier chunks once there are many (a chunk needs its
+        own only: the rest saves look-ups), so that memory does not grow with the run."""
+        if len(self._found) > 1 << 16:
+            self._found.clear()
 
     def _todo(self, questions: Iterable[tuple[str, str, str]]
               ) -> dict[frozenset[str], set[str]]:
@@ -291,8 +299,6 @@ class LanguageIdentifier:
 
     def _known(self, texts: list[str], codes: frozenset[str]) -> list[str]:
         """Take the stored verdicts among ``texts``; returns the texts still unknown."""
-        if len(self._found) > 1 << 18:
-            self._found.clear()  # bound the memory of very long runs
         key = detector_key(_lingua_version(), codes)
         known = self.store.get_many(key, texts) if self.store is not None else {}
         self._found.update(((t, codes), v) for t, v in known.items())
