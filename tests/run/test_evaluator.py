@@ -53,7 +53,7 @@ def rows(run_dir: Path) -> list[dict[str, Any]]:
 def by_id(run_dir: Path) -> dict[str, tuple[Any, ...]]:
     requests = read_requests(run_dir)  # each row's request, stored once
     return {r["id"]: (requests[r["cache_key"]].prompt, r["output"], r["answer"], r["scores"],
-                      r.get("likelihood")) for r in rows(run_dir)}
+                      r.get("likelihood"), r.get("answer_language")) for r in rows(run_dir)}
 
 
 def test_small_run_writes_auditable_rows(backend: MockBackend, benchmark: Benchmark, tmp_path: Path) -> None:
@@ -99,7 +99,8 @@ def test_fully_cached_rerun_makes_no_calls(backend: MockBackend, benchmark: Benc
         summary = evaluator.run(SMALL, tmp_path / "b")
     assert fresh.calls == fresh.likelihood_calls == 0 and evaluator.calls == 0
     assert summary.totals.cache_hits == 16
-    assert by_id(tmp_path / "a") == by_id(tmp_path / "b")
+    first, again = by_id(tmp_path / "a"), by_id(tmp_path / "b")  # scores, labels, answers
+    assert first == again and all(row[-1] is not None for row in again.values())
 
 
 @pytest.mark.model
