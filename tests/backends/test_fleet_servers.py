@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from rows import read_rows
-from servers import llama_server
+from servers import llama_server, llama_servers
 
 from mike_sdk.backends.openai import OpenAIBackend
 from mike_sdk.calls.cache import ResponseCache
@@ -23,17 +23,17 @@ from mike_sdk.errors import ConfigError
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 
-# 6 items x 4 metrics = 24 requests, about 0.3 s each on one core.
-CONFIG = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=6,
+# 4 items x 4 metrics = 16 requests, about 0.3 s each on one core: five or so per server,
+# enough for the victim to answer twice and die holding a third.
+CONFIG = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=4,
                     likelihood=False)
 
 
 @pytest.fixture(scope="module")
 def three_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
     """Three llama.cpp servers, one thread each (the same arithmetic on every one)."""
-    logs = tmp_path_factory.mktemp("fleet")
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(llama_server(logs, threads=1)) for _ in range(3)]
+    with llama_servers(tmp_path_factory.mktemp("fleet"), 3, threads=1) as servers:
+        yield servers
 
 
 def run(backend: OpenAIBackend, benchmark: Benchmark, where: Path,
@@ -82,7 +82,7 @@ def test_killing_a_server_mid_run_loses_nothing(three_servers: list[Any], benchm
     assert victim.failed >= 1 and victim.down_until is not None
     assert victim.answered == killed_after[0], "nothing answered by the dead server"
     # Every row is there, with the answers one server gives.
-    assert len(rows) == len(single) == 24
+    assert len(rows) == len(single) == 16
     assert not any(row["error"] for row in rows)
     assert answers(rows) == answers(single)
     # Each request answered once: answers stored = calls made = answers the servers gave.
@@ -93,13 +93,11 @@ def test_killing_a_server_mid_run_loses_nothing(three_servers: list[Any], benchm
 
 def test_a_server_that_comes_back_rejoins_the_fleet(tmp_path: Path) -> None:
     from mike_sdk.backend import GenerationRequest
-    from mike_sdk.calls.fleet import PAUSE_S
 
     questions = [GenerationRequest(prompt=f"Q: What is {i} plus {i}?\nA:", max_new_tokens=3)
                  for i in range(4)]
     with contextlib.ExitStack() as stack:
-        (first, proc), (second, _) = (stack.enter_context(llama_server(tmp_path, threads=1))
-                                      for _ in range(2))
+        (first, proc), (second, _) = stack.enter_context(llama_servers(tmp_path, 2, threads=1))
         backend = OpenAIBackend("smollm2", base_url=[first, second], api_key="unused",
                                 mode="completions", max_concurrency=1)
         fleet = backend.fleet
@@ -119,7 +117,9 @@ def test_a_server_that_comes_back_rejoins_the_fleet(tmp_path: Path) -> None:
         # The same server back on its port: after the pause it is probed and answers.
         port = int(first.rsplit(":", 1)[1].split("/")[0])
         stack.enter_context(llama_server(tmp_path, threads=1, port=port))
-        time.sleep(PAUSE_S)
+        # Until its pause is over (the restart above usually took longer).
+        assert member.down_until is not None
+        time.sleep(max(0.0, member.down_until - time.monotonic()))
         asyncio.run(ask())
         assert member.answered > 2 and member.down_until is None
 
