@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,20 @@ def three_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any
 
 
 def run(backend: OpenAIBackend, benchmark: Benchmark, where: Path,
-        during: Any = None) -> tuple[list[dict[str, Any]], ModelClient]:
+        during: Callable[[threading.Event], None] | None = None
+        ) -> tuple[list[dict[str, Any]], ModelClient]:
+    """The run's rows and client; ``during`` runs beside it, told when the run is over."""
+    finished = threading.Event()
     with ResponseCache(where / "cache") as cache:
         client = ModelClient(backend, cache=cache)
-        watcher = threading.Thread(target=during, daemon=True) if during else None
+        watcher = threading.Thread(target=during, args=(finished,), daemon=True) \
+            if during else None
         if watcher:
             watcher.start()
-        Evaluator(client, benchmark=benchmark, progress=False).run(CONFIG, where / "run")
+        try:
+            Evaluator(client, benchmark=benchmark, progress=False).run(CONFIG, where / "run")
+        finally:
+            finished.set()
         if watcher:
             watcher.join(30)
     return read_rows(where / "run"), client
@@ -66,10 +73,10 @@ def test_killing_a_server_mid_run_loses_nothing(three_servers: list[Any], benchm
     victim = fleet.members[0]
     killed_after: list[int] = []
 
-    def kill_when_busy() -> None:
-        # Kill server 0 once it has answered twice and holds a request in flight.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+    def kill_when_busy(finished: threading.Event) -> None:
+        # Kill server 0 once it has answered twice and holds a request in flight (watching
+        # until the run is over, however slow the machine).
+        while not finished.is_set():
             if victim.answered >= 2 and victim.in_flight:
                 three_servers[0][1].kill()
                 killed_after.append(victim.answered)
