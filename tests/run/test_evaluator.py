@@ -35,13 +35,13 @@ def backend() -> MockBackend:
 
 
 @pytest.fixture(scope="module")
-def real_run(benchmark: Benchmark, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One tiny run of the embedded model: (run folder, cache folder)."""
-    from mike_sdk.backends.hf import HFBackend
-
+def real_run(benchmark: Benchmark, tmp_path_factory: pytest.TempPathFactory,
+             hf_backend: Any) -> tuple[Path, Path]:
+    """One tiny run of the embedded model (the session's, conftest.py): (run folder, cache
+    folder)."""
     folder = tmp_path_factory.mktemp("real")
     with ResponseCache(folder / "cache") as cache:
-        Evaluator(HFBackend(batch_size=4), benchmark=benchmark, cache=cache,
+        Evaluator(hf_backend, benchmark=benchmark, cache=cache,
                   progress=False).run(TINY, folder / "run")
     return folder / "run", folder / "cache"
 
