@@ -29,10 +29,10 @@ from pydantic import BaseModel, ConfigDict
 
 from mike_sdk.calls.cache import default_cache_root
 from mike_sdk.errors import ConfigError
-from mike_sdk.runfolder.files import MANIFEST, PROMPTS, RESULTS, SUMMARY
+from mike_sdk.runfolder.files import MANIFEST, PLAIN_RESULTS, PROMPTS, RESULTS, SUMMARY
 from mike_sdk.runfolder.merge import shards_as_run
 from mike_sdk.runfolder.prompts import iter_entries
-from mike_sdk.runfolder.rundir import final_rows, read_manifest, read_summary
+from mike_sdk.runfolder.rundir import final_rows, read_manifest, read_summary, results_file
 from mike_sdk.view.columns import TEXT_COLUMNS, flat_record, question_of
 
 __all__ = ["CachedRun", "cache_run", "group_runs"]
@@ -41,7 +41,7 @@ __all__ = ["CachedRun", "cache_run", "group_runs"]
 LAYOUT = 2
 #: Rows per Parquet write (bounds the memory a cache build holds).
 BATCH = 50_000
-_SOURCES = (MANIFEST, SUMMARY, RESULTS, PROMPTS)
+_SOURCES = (MANIFEST, SUMMARY, RESULTS, PLAIN_RESULTS, PROMPTS)
 DATABASE = "view.duckdb"
 #: Bytes hashed at each end of a source file (with its size and modification time, in
 #: nanoseconds: a whole-file hash of 200 MB would cost most of the time a reopen takes).
@@ -109,14 +109,14 @@ def _write_rows(folder: Path, out: Path, scorers: list[str]) -> int:
         writer.write_table(table)
         batch.clear()
 
-    for row in final_rows(folder / RESULTS):
+    for row in final_rows(folder):
         batch.append(flat_record(row, count, scorers))
         count += 1
         if len(batch) >= BATCH:
             flush()
     if batch or writer is None:
         if not batch:
-            raise ConfigError(f"{folder / RESULTS} has no complete rows yet: nothing to view. "
+            raise ConfigError(f"{results_file(folder)} has no complete rows yet: nothing to view. "
                               "Run `mike eval` into that folder first.")
         flush()
     assert writer is not None
@@ -190,9 +190,9 @@ def _build(folder: Path, out: Path, scorers: list[str]) -> tuple[int, dict[str, 
 def _one_run(sources: Sequence[Path]) -> Iterator[Path]:
     """The folder to read: the run itself, or its shards merged into a temporary one."""
     for source in sources:
-        if not (source / RESULTS).is_file():
-            raise ConfigError(f"No {RESULTS} in {source}: is it a run folder? Name folders "
-                              "that `mike eval --run-dir` wrote.")
+        if not results_file(source).is_file():
+            raise ConfigError(f"No {RESULTS} (or {PLAIN_RESULTS}) in {source}: is it a run "
+                              "folder? Name folders that `mike eval --run-dir` wrote.")
     with shards_as_run(list(sources)) as folders:
         if len(folders) != 1:
             raise ConfigError(f"{sources[0]} and {sources[1]} are two runs, not the shards "

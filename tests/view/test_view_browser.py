@@ -76,7 +76,7 @@ def test_filter_hindi_wrong_language_then_open_a_row(page: Any, url: str,
     page.click("#filters button[type=submit]")
     page.wait_for_url("**label=source**")
     _shown(page)
-    expected = [r for r in final_rows(view_runs[0] / "results.jsonl") if r.target_lang == "hi"
+    expected = [r for r in final_rows(view_runs[0]) if r.target_lang == "hi"
                 and r.answer_language and r.answer_language.label == "source"]
     assert page.text_content("#total") == f"{len(expected)} rows"
     assert set(_column(page, "target")) == {"hi"} and set(_column(page, "label")) == {"source"}
@@ -97,8 +97,8 @@ def test_filter_hindi_wrong_language_then_open_a_row(page: Any, url: str,
 
 def test_compare_two_runs_right_in_a_wrong_in_b(page: Any, url: str,
                                                 view_runs: tuple[Path, Path]) -> None:
-    editor = {r.id: r.scores["em"] for r in final_rows(view_runs[0] / "results.jsonl")}
-    hostile = {r.id: r.scores["em"] for r in final_rows(view_runs[1] / "results.jsonl")}
+    editor = {r.id: r.scores["em"] for r in final_rows(view_runs[0])}
+    hostile = {r.id: r.scores["em"] for r in final_rows(view_runs[1])}
     expected = sorted(i for i, s in editor.items() if s >= 0.5 and hostile[i] < 0.5)
     page.goto(url + "/?view=compare&a=0&b=1&pair=a_right_b_wrong&limit=500")
     page.wait_for_selector("#rows")

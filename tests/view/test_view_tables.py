@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rows import results_text, write_results
 from runs import HOSTILE
 
 from mike_sdk.cli.main import main
@@ -32,7 +33,7 @@ def test_the_cache_holds_every_final_row_and_is_reused(view_runs: tuple[Path, Pa
                                                         tmp_path: Path) -> None:
     editor = view_runs[0]
     first = cache_run([editor], tmp_path)
-    assert first.rows == len(list(final_rows(editor / "results.jsonl"))) == 48
+    assert first.rows == len(list(final_rows(editor))) == 48
     built = Path(first.database).stat().st_mtime_ns
     again = cache_run([editor], tmp_path)
     assert again.folder == first.folder
@@ -44,18 +45,18 @@ def test_the_cache_holds_every_final_row_and_is_reused(view_runs: tuple[Path, Pa
 def test_a_changed_run_gets_a_new_cache(view_runs: tuple[Path, Path], tmp_path: Path) -> None:
     copy = tmp_path / "run"
     copy.mkdir()
-    for name in ("manifest.json", "summary.json", "results.jsonl", "prompts.jsonl.gz"):
+    for name in ("manifest.json", "summary.json", "results.jsonl.gz", "prompts.jsonl.gz"):
         (copy / name).write_bytes((view_runs[0] / name).read_bytes())
     before = cache_run([copy], tmp_path / "c")
-    lines = (copy / "results.jsonl").read_bytes().splitlines(keepends=True)
-    (copy / "results.jsonl").write_bytes(b"".join(lines[:-1]))  # the last row gone
+    lines = results_text(copy).splitlines(keepends=True)
+    write_results(copy, "".join(lines[:-1]))  # the last row gone
     after = cache_run([copy], tmp_path / "c")
     assert after.folder != before.folder and after.rows == before.rows - 1
 
 
 def test_filters_match_the_rows_themselves(view_runs: tuple[Path, Path],
                                            tables: RunTables) -> None:
-    rows = list(final_rows(view_runs[0] / "results.jsonl"))
+    rows = list(final_rows(view_runs[0]))
     wrong_hindi = {r.id for r in rows if r.target_lang == "hi" and r.answer_language
                    and r.answer_language.label == "source"}
     assert wrong_hindi  # the editor answers in the edit's language on some questions
@@ -95,8 +96,8 @@ def test_a_row_shows_its_stored_prompt_byte_for_byte(view_runs: tuple[Path, Path
 
 
 def test_compare_pairs_items_by_id(view_runs: tuple[Path, Path], tables: RunTables) -> None:
-    editor = {r.id: r.scores["em"] for r in final_rows(view_runs[0] / "results.jsonl")}
-    hostile = {r.id: r.scores["em"] for r in final_rows(view_runs[1] / "results.jsonl")}
+    editor = {r.id: r.scores["em"] for r in final_rows(view_runs[0])}
+    hostile = {r.id: r.scores["em"] for r in final_rows(view_runs[1])}
     expected = {i for i, s in editor.items() if s >= 0.5 and hostile[i] < 0.5}
     page = tables.compare(0, 1, parse_filter({"pair": "a_right_b_wrong", "limit": "500"}))
     assert expected and {r[1] for r in page["rows"]} == expected
@@ -141,7 +142,7 @@ def test_a_run_without_a_summary_still_shows_its_rows(view_runs: tuple[Path, Pat
                                                       tmp_path: Path) -> None:
     unfinished = tmp_path / "run"
     unfinished.mkdir()
-    for name in ("manifest.json", "results.jsonl", "prompts.jsonl.gz"):
+    for name in ("manifest.json", "results.jsonl.gz", "prompts.jsonl.gz"):
         (unfinished / name).write_bytes((view_runs[0] / name).read_bytes())
     run = cache_run([unfinished], tmp_path / "c")
     assert run.summary is None and run.rows == 48
