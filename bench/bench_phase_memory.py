@@ -15,7 +15,9 @@ prints the peak resident memory (the kernel's ``ru_maxrss`` of that process) and
 * ``report``: ``mike report --format md,csv``;
 * ``export-csv`` and ``export-parquet``: ``mike export``.
 
-Target: each under 1 GB. ``--only NAME`` runs one phase.
+Target: each under 1 GB. ``--only NAME`` runs one phase. ``--code DIR`` runs the phases
+with another checkout's ``mike_sdk`` (its ``PYTHONPATH``): how the figures were before.
+The shards are written in the format of the folder given (gzip members or plain lines).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from mike_sdk.runfolder.members import member
 from mike_sdk.runfolder.rundir import (
     read_manifest,
     read_summary,
+    results_file,
     validated_lines,
     write_manifest,
     write_summary,
@@ -54,25 +57,29 @@ def make_shards(run: Path, out: Path) -> list[Path]:
         config = manifest.config.model_copy(update={"shard": (i, SHARDS)})
         write_manifest(folder, manifest.model_copy(update={"config": config}))
         write_summary(folder, summary.model_copy(update={"config": config}))
-    sinks = [(f / RESULTS).open("wb") for f in folders]
+    name = results_file(run).name
+    pack = member if name == RESULTS else bytes
+    sinks = [(f / name).open("wb") for f in folders]
     pending: list[list[bytes]] = [[] for _ in folders]
     for row, line in validated_lines(run, ResultRow):
         lines = pending[row.index % SHARDS]
         lines.append(line)
         if len(lines) >= MEMBER_ROWS:
-            sinks[row.index % SHARDS].write(member(b"".join(lines)))
+            sinks[row.index % SHARDS].write(pack(b"".join(lines)))
             lines.clear()
     for sink, lines in zip(sinks, pending, strict=True):
         if lines:
-            sink.write(member(b"".join(lines)))
+            sink.write(pack(b"".join(lines)))
         sink.close()
     return folders
 
 
-def measure(name: str, command: list[str]) -> tuple[float, float, int]:
+def measure(name: str, command: list[str], code: str | None) -> tuple[float, float, int]:
     """Peak RSS (MB) and seconds of one command, run as a fresh process."""
+    env = {**os.environ, **({"PYTHONPATH": code} if code else {})}
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env)
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -88,6 +95,7 @@ def main() -> None:
     parser.add_argument("run_dir", nargs="?", default="bench/out/cached_rerun/run")
     parser.add_argument("--data-dir", default="../shared/bmike53")
     parser.add_argument("--out", default="bench/out/phase_memory")
+    parser.add_argument("--code", help="a checkout whose mike_sdk the phases run")
     parser.add_argument("--only", help="one phase: plan, merge, report, export-csv, "
                         "export-parquet")
     args = parser.parse_args()
@@ -118,7 +126,7 @@ def main() -> None:
         print(f"shards cut in {time.perf_counter() - start:.0f} s")
     failed = False
     for name, command in phases.items():
-        peak, seconds, code = measure(name, command)
+        peak, seconds, code = measure(name, command, args.code)
         ok = code == 0 and peak <= LIMIT_MB
         failed |= not ok
         print(f"{name:15} peak_rss_mb={peak:6.0f} time_s={seconds:6.1f} "

@@ -14,6 +14,8 @@ most 200 MB for a full configuration (531,504 rows).
 ``--write`` appends every row again, in chunks of 256 as the evaluator does, into a
 scratch folder, once as ``results.jsonl.gz`` (gzip members) and once as plain
 ``results.jsonl`` (the way format 2 wrote), and prints rows/s of the appends alone.
+``--keep DIR`` keeps the gzip copy as a whole run folder of the current format (the
+other files copied): a format-2 folder rewritten as this version writes it.
 
 Memory stays flat: rows are read one at a time, and only the length of each stored
 request is kept, not its text.
@@ -23,13 +25,14 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from pydantic_core import to_json
 
-from mike_sdk.runfolder.files import PLAIN_RESULTS, PROMPTS, ResultRow
+from mike_sdk.runfolder.files import FORMAT, PLAIN_RESULTS, PROMPTS, ResultRow
 from mike_sdk.runfolder.ledger import SPEND
 from mike_sdk.runfolder.prompts import iter_entries
 from mike_sdk.runfolder.rundir import (
@@ -67,10 +70,17 @@ def request_bytes(folder: Path) -> dict[str, int]:
     return sizes
 
 
-def write_rate(folder: Path, plain: bool) -> float:
+def write_rate(folder: Path, plain: bool, keep: Path | None = None) -> float:
     """Rows/s of :meth:`RunDir.append` writing the folder's rows again (appends only)."""
-    manifest = read_manifest(folder)
+    manifest = read_manifest(folder).model_copy(update={"format": FORMAT})
     with tempfile.TemporaryDirectory(prefix="mike-write-") as scratch:
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+            keep.mkdir(parents=True)
+            scratch = str(keep)
+            for name in (PROMPTS, SPEND, "summary.json"):
+                if (folder / name).exists():
+                    shutil.copy(folder / name, keep / name)
         if plain:  # a folder begun before format 3 keeps its plain file
             (Path(scratch) / PLAIN_RESULTS).touch()
         run = RunDir(scratch)
@@ -102,6 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("run_dir", nargs="?", default="bench/out/cached_rerun/run")
     parser.add_argument("--write", action="store_true", help="also time writing the rows")
+    parser.add_argument("--keep", type=Path, help="with --write: keep the gzip copy here")
     args = parser.parse_args()
     folder = Path(args.run_dir)
     requests = request_bytes(folder)
@@ -134,7 +145,8 @@ def main() -> None:
           f"{old / max(now, 1):.1f}x than format 1; target <= 200 MB: "
           f"{'PASS' if now * scale <= 200 * 2**20 else 'FAIL'}")
     if args.write:
-        packed, unpacked = write_rate(folder, plain=False), write_rate(folder, plain=True)
+        packed = write_rate(folder, plain=False, keep=args.keep)
+        unpacked = write_rate(folder, plain=True)
         print(f"write cost: gzip members {packed / unpacked:.2f}x the rows/s of plain lines")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak_rss_mb={peak:.0f}")

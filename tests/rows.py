@@ -9,16 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from mike_sdk.runfolder.files import ResultRow
-from mike_sdk.runfolder.members import complete_members, member
-from mike_sdk.runfolder.rundir import results_file
+from mike_sdk.runfolder.members import member
+from mike_sdk.runfolder.rundir import results_file, row_lines
 
 
 def results_text(run_dir: Path) -> str:
-    """The folder's rows file as text (its complete gzip members, or the plain file)."""
-    path = results_file(run_dir)
-    if path.suffix != ".gz":
-        return path.read_text(encoding="utf-8")
-    return b"".join(text for _, text in complete_members(path)).decode("utf-8")
+    """The folder's rows file as text (its complete lines)."""
+    return b"".join(row_lines(run_dir)).decode("utf-8")
 
 
 def write_results(run_dir: Path, text: str, *, append: bool = False) -> None:

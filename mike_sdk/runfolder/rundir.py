@@ -163,6 +163,13 @@ def _line_error(path: Path, number: int, exc: ValidationError | ValueError) -> C
         f"item), or {_HOW}.")
 
 
+def row_lines(path: str | Path) -> Iterator[bytes]:
+    """The complete lines of a run folder's rows (``path`` as :func:`iter_result_rows`),
+    unvalidated, in file order (a torn last line or member left out)."""
+    for _, line in _lines(_file(path, RESULTS)):
+        yield line
+
+
 def validated_lines(path: str | Path, model: type[M]) -> Iterator[tuple[M, bytes]]:
     """Each complete line of a run folder's rows (``path`` as :func:`iter_result_rows`),
     validated as ``model`` (a row, or only the fields a reader needs), with its bytes.
