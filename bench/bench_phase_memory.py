@@ -30,16 +30,9 @@ import sys
 import time
 from pathlib import Path
 
+from mike_sdk.runfolder import rundir
 from mike_sdk.runfolder.files import RESULTS, ResultRow
 from mike_sdk.runfolder.members import member
-from mike_sdk.runfolder.rundir import (
-    read_manifest,
-    read_summary,
-    results_file,
-    validated_lines,
-    write_manifest,
-    write_summary,
-)
 
 SHARDS = 4
 LIMIT_MB = 1024
@@ -49,19 +42,19 @@ MEMBER_ROWS = 256
 
 def make_shards(run: Path, out: Path) -> list[Path]:
     """The run's rows cut into :data:`SHARDS` shard folders under ``out``."""
-    manifest, summary = read_manifest(run), read_summary(run)
+    manifest, summary = rundir.read_manifest(run), rundir.read_summary(run)
     folders = [out / f"shard{i}" for i in range(1, SHARDS + 1)]
     for i, folder in enumerate(folders, 1):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         config = manifest.config.model_copy(update={"shard": (i, SHARDS)})
-        write_manifest(folder, manifest.model_copy(update={"config": config}))
-        write_summary(folder, summary.model_copy(update={"config": config}))
-    name = results_file(run).name
+        rundir.write_manifest(folder, manifest.model_copy(update={"config": config}))
+        rundir.write_summary(folder, summary.model_copy(update={"config": config}))
+    name = rundir.results_file(run).name
     pack = member if name == RESULTS else bytes
     sinks = [(f / name).open("wb") for f in folders]
     pending: list[list[bytes]] = [[] for _ in folders]
-    for row, line in validated_lines(run, ResultRow):
+    for row, line in rundir.validated_lines(run, ResultRow):
         lines = pending[row.index % SHARDS]
         lines.append(line)
         if len(lines) >= MEMBER_ROWS:
@@ -102,7 +95,7 @@ def main() -> None:
     run, out = Path(args.run_dir), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mike = [sys.executable, "-m", "mike_sdk.cli.main"]
-    manifest = read_manifest(run)
+    manifest = rundir.read_manifest(run)
     config = manifest.config
     phases: dict[str, list[str]] = {
         "plan": [*mike, "eval", "--dry-run", "--backend", manifest.backend.kind,

@@ -7,15 +7,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mike_sdk.errors import ConfigError
-from mike_sdk.runfolder.files import (
-    MANIFEST,
-    PLAIN_RESULTS,
-    RESULTS,
-    SUMMARY,
-    Manifest,
-    ResultRow,
-    Summary,
-)
+from mike_sdk.runfolder.files import MANIFEST, SUMMARY, Manifest, ResultRow, Summary
 from mike_sdk.runfolder.rundir import iter_result_rows, read_manifest, read_summary, results_file
 
 #: Scorers in the order tables show them (``likelihood`` is the new-vs-old check).
@@ -93,8 +85,8 @@ def load_run(path: str | Path, label: str | None = None) -> RunScores:
     path = Path(path)
     results = results_file(path)
     if not results.exists():
-        raise ConfigError(f"No {RESULTS} (or {PLAIN_RESULTS}) in {path}: is it a run folder? "
-                          "Run `mike eval` first.")
+        raise ConfigError(f"No {results.name} in {path}: is it a run folder? Run `mike eval` "
+                          "first.")
     # The manifest first: a newer format is refused before its rows are misread.
     manifest = read_manifest(path) if (path / MANIFEST).exists() else None
     summary = read_summary(path) if (path / SUMMARY).exists() else None

