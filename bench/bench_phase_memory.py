@@ -71,8 +71,9 @@ def measure(name: str, command: list[str], code: str | None) -> tuple[float, flo
     """Peak RSS (MB) and seconds of one command, run as a fresh process."""
     env = {**os.environ, **({"PYTHONPATH": code} if code else {})}
     start = time.perf_counter()
+    # In the checkout's folder: ``python -m`` puts the current folder first on sys.path.
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=env)
+                            env=env, cwd=code)
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -92,14 +93,15 @@ def main() -> None:
     parser.add_argument("--only", help="one phase: plan, merge, report, export-csv, "
                         "export-parquet")
     args = parser.parse_args()
-    run, out = Path(args.run_dir), Path(args.out)
+    run, out = Path(args.run_dir).resolve(), Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     mike = [sys.executable, "-m", "mike_sdk.cli.main"]
     manifest = rundir.read_manifest(run)
     config = manifest.config
     phases: dict[str, list[str]] = {
         "plan": [*mike, "eval", "--dry-run", "--backend", manifest.backend.kind,
-                 "--strategy", config.strategy, "--data-dir", args.data_dir,
+                 "--strategy", config.strategy, "--data-dir", str(Path(args.data_dir).resolve()),
+                 "--language-id", config.language_id,
                  "--run-dir", str(run)],
         "merge": [*mike, "merge", "--out", str(out / "merged"),
                   *(str(out / f"shard{i}") for i in range(1, SHARDS + 1))],
