@@ -134,7 +134,7 @@ def export(run_dir: str | Path, out: str | Path, fmt: Literal["csv", "parquet"],
         with out.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(columns))
             writer.writeheader()
-            for row in (first, *rows):
+            for row in itertools.chain([first], rows):
                 writer.writerow(row)
                 count += 1
         return count
