@@ -34,6 +34,7 @@ from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 from mike_sdk.run.likelihood import likelihood_requests
 from mike_sdk.run.plan import Planner
+from mike_sdk.runfolder.rundir import results_file
 from mike_sdk.strategy import get_strategy
 
 
@@ -108,7 +109,7 @@ def main() -> None:
         summary = evaluator.run(config, out / "run")
         elapsed, cpu = time.perf_counter() - start, _cpu_s() - cpu
     rows = summary.totals.rows
-    size_mb = (out / "run" / "results.jsonl").stat().st_size / 2**20
+    size_mb = results_file(out / "run").stat().st_size / 2**20
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"rows={rows} cache_hits={summary.totals.cache_hits} "
           f"backend_calls={evaluator.calls} model_loaded={backend.model is not None}")

@@ -30,10 +30,10 @@ from pydantic import BaseModel, ConfigDict
 
 from mike_sdk.calls.cache import default_cache_root
 from mike_sdk.errors import ConfigError
-from mike_sdk.runfolder.files import MANIFEST, PROMPTS, SUMMARY
+from mike_sdk.runfolder.files import MANIFEST, PLAIN_RESULTS, PROMPTS, RESULTS, SUMMARY
 from mike_sdk.runfolder.merge import shards_as_run
-from mike_sdk.runfolder.rundir import read_manifest, read_summary
-from mike_sdk.view.ingest import load_prompts, load_rows, results_file, write_rows
+from mike_sdk.runfolder.rundir import read_manifest, read_summary, results_file
+from mike_sdk.view.ingest import load_prompts, load_rows, write_rows
 
 __all__ = ["CachedRun", "cache_run", "check_run_folder", "group_runs"]
 
@@ -126,7 +126,7 @@ def check_run_folder(source: Path, manifest: bool = True) -> None:
     """Refuse, in one line, a folder without rows (or, with ``manifest``, without the
     manifest that says how to trust them)."""
     if not results_file(source).is_file():
-        raise ConfigError(f"No {results_file(source).name} in {source}: is it a run "
+        raise ConfigError(f"No {RESULTS} (or {PLAIN_RESULTS}) in {source}: is it a run "
                           "folder? Name folders that `mike eval --run-dir` wrote.")
     if manifest and not (source / MANIFEST).is_file():
         raise ConfigError(f"{source} has rows but no {MANIFEST}: not a run folder mike-sdk "

@@ -21,21 +21,16 @@ from typing import Any, get_args
 from mike_sdk.data.families import LANGUAGE_INFO
 from mike_sdk.errors import ConfigError
 from mike_sdk.records import METRICS, TASKS
-from mike_sdk.runfolder.files import PROMPTS, RESULTS
-from mike_sdk.runfolder.prompts import _members as complete_members
-from mike_sdk.runfolder.rundir import iter_result_rows
+from mike_sdk.runfolder.files import PROMPTS
+from mike_sdk.runfolder.members import complete_members
+from mike_sdk.runfolder.rundir import iter_result_rows, results_file
 from mike_sdk.scoring.confusion import Label
 from mike_sdk.view.rowschema import REQUIRED, row_columns
 
-__all__ = ["load_prompts", "load_rows", "results_file", "write_rows"]
+__all__ = ["load_prompts", "load_rows", "write_rows"]
 
 #: Columns the free-text filter searches (the table's ``haystack``, lower-cased).
 TEXT_COLUMNS = ("question", "gold", "answer")
-
-
-def results_file(folder: Path) -> Path:
-    """The run folder's results file: the one place the viewer names it."""
-    return folder / RESULTS
 
 
 def _literal(values: tuple[str, ...]) -> str:
@@ -81,10 +76,8 @@ def _complete(path: Path, scratch: Path) -> Path:
             out.write(data[:data.rfind(b"\n") + 1])
         return copy
     copy = scratch / f"complete-{path.stem}"
-    # (The prompt store's reader of whole members: once rows are compressed too,
-    # runfolder's own reader of them.)
     with copy.open("wb") as out:
-        for _, text in complete_members(path.read_bytes()):
+        for _, text in complete_members(path):
             out.write(text)
     return copy
 

@@ -23,7 +23,7 @@ from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 from mike_sdk.run.results import ResultRow
 from mike_sdk.runfolder.prompts import read_requests
-from mike_sdk.runfolder.rundir import RunDir, read_manifest
+from mike_sdk.runfolder.rundir import RunDir, read_manifest, results_file
 
 SMALL = EvalConfig(tasks=("counterfact",), languages=("de", "zh"), strategy="zero-shot", limit=2)
 TINY = EvalConfig(tasks=("counterfact",), languages=("de",), strategy="zero-shot", limit=1)
@@ -142,10 +142,10 @@ def test_other_config_in_same_run_dir_is_refused(backend: MockBackend, benchmark
     with ResponseCache(tmp_path / "cache") as cache:
         evaluator = Evaluator(backend, benchmark=benchmark, cache=cache, progress=False)
         evaluator.run(SMALL.model_copy(update={"limit": 1, "languages": ("de",)}), tmp_path / "run")
-        before = (tmp_path / "run" / "results.jsonl").read_bytes()
+        before = results_file(tmp_path / "run").read_bytes()
         with pytest.raises(ConfigError, match=r"different run: config\..* is .* there, .* now.*another --run-dir"):
             evaluator.run(SMALL.model_copy(update={"limit": 1, "languages": ("fr",)}), tmp_path / "run")
-    assert (tmp_path / "run" / "results.jsonl").read_bytes() == before
+    assert results_file(tmp_path / "run").read_bytes() == before
 
 
 def test_a_run_folder_in_use_is_refused(backend: MockBackend, benchmark: Benchmark, tmp_path: Path) -> None:
@@ -208,7 +208,7 @@ def test_killed_run_resumes_without_repeating_calls(benchmark: Benchmark, data_d
     run_dir, cache_dir = tmp_path / "run", tmp_path / "cache"
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(data_dir), str(cache_dir),
                              str(run_dir), config.model_dump_json()], env=os.environ.copy())
-    results = run_dir / "results.jsonl"
+    results = results_file(run_dir)
     kill_when(proc, lambda: results.exists() and results.stat().st_size > 0, 240)
     written = len(rows(run_dir))
     assert 0 < written < 24

@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+from rows import results_text, write_results
+
 from mike_sdk.cli.main import main
 
 #: The three runs' folders.
@@ -36,7 +38,7 @@ def make_runs(data_dir: Path, root: Path) -> Runs:
 def damaged_copy(run: Path, to: Path) -> Path:
     """A copy of ``run`` whose second line lost its ``cache_key`` (a damaged line)."""
     shutil.copytree(run, to, ignore=shutil.ignore_patterns(".lock"))
-    lines = (to / "results.jsonl").read_text().splitlines()
+    lines = results_text(to).splitlines()
     lines[1] = json.dumps({k: v for k, v in json.loads(lines[1]).items() if k != "cache_key"})
-    (to / "results.jsonl").write_text("\n".join(lines) + "\n")
+    write_results(to, "\n".join(lines) + "\n")
     return to

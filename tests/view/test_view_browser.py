@@ -83,7 +83,7 @@ def test_filter_hindi_wrong_language_then_open_a_row(page: Any, url: str,
     page.click("#filters button[type=submit]")
     page.wait_for_url("**label=source**")
     _shown(page)
-    expected = [r for r in final_rows(view_runs[0] / "results.jsonl") if r.target_lang == "hi"
+    expected = [r for r in final_rows(view_runs[0]) if r.target_lang == "hi"
                 and r.answer_language and r.answer_language.label == "source"]
     assert page.text_content("#total") == f"{len(expected)} rows"
     assert set(_column(page, "target")) == {"hi"} and set(_column(page, "label")) == {"source"}
@@ -103,7 +103,7 @@ def test_filter_hindi_wrong_language_then_open_a_row(page: Any, url: str,
 
 
 def _em(run: Path) -> dict[str, float]:
-    return {r.id: r.scores["em"] for r in final_rows(run / "results.jsonl")}
+    return {r.id: r.scores["em"] for r in final_rows(run)}
 
 
 def test_compare_two_runs_right_in_a_wrong_in_b(page: Any, url: str, view_runs: Runs) -> None:
@@ -159,7 +159,7 @@ def test_a_first_open_shows_indexing_then_the_filtered_table(page: Any, view_run
         assert page.locator("#rows").count() == 0
         hold.set()
         page.wait_for_selector("#rows", timeout=30_000)  # the page asked again by itself
-        expected = [r for r in final_rows(view_runs[0] / "results.jsonl")
+        expected = [r for r in final_rows(view_runs[0])
                     if r.target_lang == "hi" and r.answer_language
                     and r.answer_language.label == "source"]
         assert page.text_content("#total") == f"{len(expected)} rows"

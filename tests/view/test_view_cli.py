@@ -90,4 +90,4 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path,
     os.makedirs(tmp_path / "empty")
     assert main(["view", str(tmp_path / "empty"), "--no-open", "--cache-dir",
                  str(tmp_path / "c")]) == 2
-    assert "No results.jsonl in" in capsys.readouterr().err
+    assert "No results.jsonl.gz (or results.jsonl) in" in capsys.readouterr().err

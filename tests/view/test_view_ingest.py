@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 from expected import expected_rows
+from rows import results_text, write_results
 
 from mike_sdk.cli.main import main
 from mike_sdk.errors import ConfigError
@@ -61,7 +62,7 @@ def _copy(folder: Path, to: Path) -> Path:
 
 
 def test_a_retried_run_reads_as_the_readers_read_it(retried: Path, tmp_path: Path) -> None:
-    lines = [json.loads(line) for line in (retried / "results.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in results_text(retried).splitlines()]
     ids = [line["id"] for line in lines]
     refused = {line["id"] for line in lines if "error" in line}
     assert len(ids) > len(set(ids)) and refused  # retried items have two lines
@@ -75,8 +76,9 @@ def test_a_retried_run_reads_as_the_readers_read_it(retried: Path, tmp_path: Pat
 
 def test_left_out_fields_and_a_torn_last_line(retried: Path, tmp_path: Path) -> None:
     folder = _copy(retried, tmp_path / "run")
-    results = folder / "results.jsonl"
-    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    lines = [json.loads(line) for line in results_text(folder).splitlines()]
+    (folder / "results.jsonl.gz").unlink()
+    results = folder / "results.jsonl"  # a plain file, as folders before format 3 hold
     for line in lines[::3]:  # rows of versions before language labels and prices
         line.pop("answer_language", None)
         line.pop("input_tokens", None)
@@ -88,18 +90,14 @@ def test_left_out_fields_and_a_torn_last_line(retried: Path, tmp_path: Path) -> 
     assert sum(r["label"] is None for r in table) >= len(table) // 3 - 4
 
 
-def test_compressed_rows_with_a_torn_last_member(retried: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compressed_rows_with_a_torn_last_member(retried: Path, tmp_path: Path) -> None:
     folder = _copy(retried, tmp_path / "run")
-    lines = (folder / "results.jsonl").read_bytes().splitlines(keepends=True)
+    lines = results_text(folder).encode("utf-8").splitlines(keepends=True)
     with (folder / "results.jsonl.gz").open("wb") as fh:
         for start in range(0, len(lines), 10):  # one gzip member per flush
             fh.write(gzip.compress(b"".join(lines[start:start + 10])))
         fh.write(gzip.compress(lines[0])[:-6])  # a member torn by a kill
-    expected = expected_rows(folder, SCORERS)
-    (folder / "results.jsonl").unlink()
-    monkeypatch.setattr(ingest, "results_file", lambda f: f / "results.jsonl.gz")
-    assert _table(folder, tmp_path / "s") == expected
+    assert _table(folder, tmp_path / "s") == expected_rows(folder, SCORERS)
 
 
 def _as_format_1(folder: Path) -> list[ResultRow]:
@@ -111,6 +109,7 @@ def _as_format_1(folder: Path) -> list[ResultRow]:
             for row in iter_result_rows(folder)]
     (folder / "results.jsonl").write_text(
         "".join(row.model_dump_json() + "\n" for row in rows), encoding="utf-8")
+    (folder / "results.jsonl.gz").unlink()  # format 1 wrote plain lines
     (folder / "prompts.jsonl.gz").unlink()
     manifest = json.loads((folder / "manifest.json").read_text())
     (folder / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
@@ -157,9 +156,8 @@ def test_a_chat_run_in_both_formats(data_dir: Path, tmp_path: Path) -> None:
 def test_a_damaged_line_is_refused_naming_it(retried: Path, tmp_path: Path, change: Any,
                                              problem: str) -> None:
     folder = _copy(retried, tmp_path / "run")
-    results = folder / "results.jsonl"
-    lines = results.read_text().splitlines()
+    lines = results_text(folder).splitlines()
     lines[1] = json.dumps(change(json.loads(lines[1])))
-    results.write_text("\n".join(lines) + "\n")
+    write_results(folder, "\n".join(lines) + "\n")
     with pytest.raises(ConfigError, match=problem):
         _table(folder, tmp_path / "s")

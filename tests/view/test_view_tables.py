@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rows import results_text, write_results
 from runs import HOSTILE, Runs
 
 from mike_sdk.cli.main import main
@@ -32,7 +33,7 @@ def test_the_cache_holds_every_final_row_and_is_reused(view_runs: Runs,
                                                         tmp_path: Path) -> None:
     editor = view_runs[0]
     first = cache_run([editor], tmp_path)
-    assert first.rows == len(list(final_rows(editor / "results.jsonl"))) == 48
+    assert first.rows == len(list(final_rows(editor))) == 48
     built = Path(first.database).stat().st_mtime_ns
     again = cache_run([editor], tmp_path)
     assert again.folder == first.folder
@@ -44,18 +45,18 @@ def test_the_cache_holds_every_final_row_and_is_reused(view_runs: Runs,
 def test_a_changed_run_gets_a_new_cache(view_runs: Runs, tmp_path: Path) -> None:
     copy = tmp_path / "run"
     copy.mkdir()
-    for name in ("manifest.json", "summary.json", "results.jsonl", "prompts.jsonl.gz"):
+    for name in ("manifest.json", "summary.json", "results.jsonl.gz", "prompts.jsonl.gz"):
         (copy / name).write_bytes((view_runs[0] / name).read_bytes())
     before = cache_run([copy], tmp_path / "c")
-    lines = (copy / "results.jsonl").read_bytes().splitlines(keepends=True)
-    (copy / "results.jsonl").write_bytes(b"".join(lines[:-1]))  # the last row gone
+    lines = results_text(copy).splitlines(keepends=True)
+    write_results(copy, "".join(lines[:-1]))  # the last row gone
     after = cache_run([copy], tmp_path / "c")
     assert after.folder != before.folder and after.rows == before.rows - 1
 
 
 def test_filters_match_the_rows_themselves(view_runs: Runs,
                                            tables: RunTables) -> None:
-    rows = list(final_rows(view_runs[0] / "results.jsonl"))
+    rows = list(final_rows(view_runs[0]))
     wrong_hindi = {r.id for r in rows if r.target_lang == "hi" and r.answer_language
                    and r.answer_language.label == "source"}
     assert wrong_hindi  # the editor answers in the edit's language on some questions
@@ -107,7 +108,7 @@ def test_a_row_shows_its_stored_prompt_byte_for_byte(view_runs: Runs,
 
 
 def _em(run: Path) -> dict[str, float]:
-    return {r.id: r.scores["em"] for r in final_rows(run / "results.jsonl")}
+    return {r.id: r.scores["em"] for r in final_rows(run)}
 
 
 def test_compare_pairs_items_by_id(view_runs: Runs, tables: RunTables) -> None:
@@ -169,7 +170,7 @@ def test_shards_of_one_run_open_as_that_run(data_dir: Path, tmp_path: Path) -> N
 
 
 def test_a_folder_without_rows_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"No results\.jsonl in .*is it a run folder"):
+    with pytest.raises(ConfigError, match=r"No results\.jsonl\.gz \(or results\.jsonl\) in .*is it a run folder"):
         cache_run([tmp_path], tmp_path / "c")
 
 
@@ -177,7 +178,7 @@ def test_a_run_without_a_summary_still_shows_its_rows(view_runs: Runs,
                                                       tmp_path: Path) -> None:
     unfinished = tmp_path / "run"
     unfinished.mkdir()
-    for name in ("manifest.json", "results.jsonl", "prompts.jsonl.gz"):
+    for name in ("manifest.json", "results.jsonl.gz", "prompts.jsonl.gz"):
         (unfinished / name).write_bytes((view_runs[0] / name).read_bytes())
     run = cache_run([unfinished], tmp_path / "c")
     assert run.summary is None and run.rows == 48
