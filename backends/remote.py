@@ -51,7 +51,7 @@ from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
 
 from .bodies import not_json
-from .wire import aiohttp_client, httpx_client
+from .wire.clients import aiohttp_client, httpx_client
 
 __all__ = ["RemoteBackend", "RemoteOptions", "http_client", "redact", "resolve_key",
            "translate"]
@@ -109,7 +109,7 @@ class RemoteOptions(BaseModel):
 def http_client(sdk: ModuleType, options: RemoteOptions) -> Any:
     """The SDK's aiohttp-backed HTTP client where ``options.transport`` asks for it (or
     ``auto`` finds aiohttp), else its default httpx one; either reports each request body
-    it writes to the socket (:mod:`backends.wire`)."""
+    it writes to the socket (:mod:`backends.wire.clients`)."""
     wanted = options.transport
     if wanted == "httpx" or (wanted == "auto" and importlib.util.find_spec("aiohttp") is None):
         return httpx_client(sdk, options.timeout)

@@ -6,8 +6,8 @@ the cache on resume, looking free. So the run folder keeps ``spend.jsonl``, one 
 request the run's sessions sent and were answered, appended (and flushed) as soon as the
 answer lands. The summary's totals and ``--max-cost`` read it.
 
-Requests in flight are journaled too (``sending.jsonl``: each key as its body reaches the
-socket, see :mod:`backends.wire`; requests still queued or waiting are not there). A
+Requests in flight are journaled too (``sending.jsonl``: each key as its body reaches
+the socket, see :mod:`backends.wire.clients`; requests still queued are not there). A
 session killed outright (``kill -9``) leaves keys there that never landed: those calls
 were most likely billed. The next session settles them: an answer the cache holds (the
 kill came between the cache and the ledger) is recorded from it; a request asked again
