@@ -51,6 +51,7 @@ from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
 
 from .bodies import not_json
+from .wire.clients import aiohttp_client, httpx_client
 
 __all__ = ["RemoteBackend", "RemoteOptions", "http_client", "redact", "resolve_key",
            "translate"]
@@ -107,15 +108,16 @@ class RemoteOptions(BaseModel):
 
 def http_client(sdk: ModuleType, options: RemoteOptions) -> Any:
     """The SDK's aiohttp-backed HTTP client where ``options.transport`` asks for it (or
-    ``auto`` finds aiohttp), else None: the SDK's default transport."""
+    ``auto`` finds aiohttp), else its default httpx one; either reports each request body
+    it writes to the socket (:mod:`backends.wire.clients`)."""
     wanted = options.transport
     if wanted == "httpx" or (wanted == "auto" and importlib.util.find_spec("aiohttp") is None):
-        return None
+        return httpx_client(sdk, options.timeout)
     try:
-        return sdk.DefaultAioHttpClient(timeout=options.timeout)
-    except (AttributeError, RuntimeError):
+        return aiohttp_client(sdk, options.timeout)
+    except (AttributeError, ImportError, RuntimeError):
         if wanted == "auto":
-            return None
+            return httpx_client(sdk, options.timeout)
         raise ConfigError(f"transport='aiohttp' needs aiohttp for the {sdk.__name__} SDK: "
                           f"pip install '{sdk.__name__}[aiohttp]' (or transport='httpx')."
                           ) from None
@@ -153,6 +155,9 @@ class RemoteBackend(Backend):
 
     #: Whether several base URLs (a fleet of servers of one model) make sense here.
     fleets = False
+    #: :func:`http_client` reports each body on the wire: a subclass whose
+    #: :meth:`_new_client` builds its own must set this to False.
+    reports_sending = True
 
     def __init__(self, options: RemoteOptions) -> None:
         # Before anything else: without its SDK, every request would fail deep in the run.

@@ -236,7 +236,9 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--only", nargs="*", default=list(SCENARIOS))
     args = parser.parse_args()
-    data_dir = args.data_dir or os.environ.get("MIKE_DATA_DIR") or "../shared/bmike53"
+    # Absolute: each scenario's command starts in its own temporary folder.
+    data_dir = str(Path(args.data_dir or os.environ.get("MIKE_DATA_DIR")
+                        or "../shared/bmike53").resolve())
     for name in args.only:
         limit, concurrency, scenario = SCENARIOS[name]
         server = BillingServer(seed=1)
