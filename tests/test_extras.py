@@ -68,6 +68,8 @@ def test_the_listing_marks_backends_whose_packages_are_missing(
 
 def test_missing_modules_handles_a_missing_parent_package(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m.startswith("google.")]:  # imported earlier
+        monkeypatch.delitem(sys.modules, name)  # (restored after the test)
     uninstall(monkeypatch, "google")
     assert missing_modules(["json", "google.auth", "no_such_package_here"]) == [
         "google.auth", "no_such_package_here"]
