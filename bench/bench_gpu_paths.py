@@ -61,12 +61,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpu_embedded import agreement
 from gpu_model import ARCHS, make_model
 from gpu_prompts import CONFIGURATIONS, REPO, Group, load_groups, use_repository
 from gpu_prompts import main as render_main
 from gpu_tables import REQUESTS_PER_CONFIGURATION, report
 
 START = time.monotonic()
+AUTO = 0  # Result.batch of the batch_size="auto" path
 CHUNK = 256  # the evaluator's chunk of work (it sorts each chunk's misses by length)
 
 
@@ -120,13 +122,27 @@ class Result:
 
 
 def batches(requests: list[Any], size: int) -> list[list[int]]:
-    """Indices in the client's batches: chunks of the plan, each sorted by prompt length."""
+    """Indices in the client's batches: chunks of the plan (as the evaluator's, at least 4
+    batches long), each sorted by prompt length."""
     out: list[list[int]] = []
-    for start in range(0, len(requests), CHUNK):
-        chunk = sorted(range(start, min(start + CHUNK, len(requests))),
+    chunk_size = max(CHUNK, 4 * size)
+    for start in range(0, len(requests), chunk_size):
+        chunk = sorted(range(start, min(start + chunk_size, len(requests))),
                        key=lambda i: len(requests[i].prompt))
         out += [chunk[i : i + size] for i in range(0, len(chunk), size)]
     return out
+
+
+def by_configuration(groups: list[Group], per_group: int) -> list[Group]:
+    """One group per configuration: its groups' first ``per_group`` requests, in order (the
+    evaluator's chunks span languages and tasks, so large batches can fill)."""
+    merged: dict[str, Group] = {}
+    for g in groups:
+        into = merged.setdefault(g.strategy, Group(g.strategy, "all", "all", [], [], []))
+        into.requests += g.requests[:per_group]
+        into.ids += g.ids[:per_group]
+        into.likelihood += g.likelihood[:per_group]
+    return list(merged.values())
 
 
 def reset_peak() -> None:
@@ -167,8 +183,8 @@ async def run_path(result: Result, backend: Any, groups: list[Group], per_group:
     """Send every group's first ``per_group`` requests, configuration by configuration."""
     before = backend.prefix_stats.prompt_tokens
     reset_peak()
-    for group in until(deadline, groups, result):
-        requests = group.requests[:per_group]
+    for group in until(deadline, by_configuration(groups, per_group), result):
+        requests = group.requests
         seconds = 0.0
         for batch in batches(requests, result.batch):
             started = time.perf_counter()
@@ -281,14 +297,21 @@ async def measure(args: argparse.Namespace) -> int:
                   f"{check32.total_seconds:.1f} s")
         await free(used)
 
-    # 2.-3. bfloat16, batched, prefix reuse off and on, one model shared by the backends.
+    # 2.-3. bfloat16, batched, prefix reuse off and on, one model shared by the backends;
+    # then batch_size="auto" with reuse, and compile=True (static cache) without it.
     batched = [Result("bf16" + ("+reuse" if reuse else ""), "bfloat16", size, reuse)
-               for size in sizes for reuse in (False, True)]
+               for size in sizes for reuse in ((True,) if args.reuse_only else (False, True))]
+    if args.auto:
+        batched.append(Result("bf16+reuse auto", "bfloat16", AUTO, True))
+    if args.compile:
+        batched.append(Result("bf16+compile", "bfloat16", sizes[0], False))
     check = Result("likelihood", "bfloat16", sizes[0], False, share=ratio)
     results += [*batched, check]
     if batched and left("the bfloat16 paths"):
         backends = [HFBackend(model=str(args.folder), device=device, dtype="bfloat16",
-                              batch_size=r.batch, prefix_reuse=r.reuse) for r in batched]
+                              batch_size="auto" if r.batch == AUTO else r.batch,
+                              prefix_reuse=r.reuse, compile=r.name.endswith("compile"))
+                    for r in batched]
         started = time.perf_counter()
         await warm_up(backends[0], 1)
         print(f"bf16: loaded bfloat16 in {time.perf_counter() - started:.1f} s")
@@ -297,8 +320,10 @@ async def measure(args: argparse.Namespace) -> int:
         for result, backend in zip(batched, backends, strict=True):
             if not left(f"{result.name} b{result.batch}"):
                 continue
-            await warm_up(backend, result.batch)
+            await warm_up(backend, result.batch if result.batch != AUTO else 64)
             await run_path(result, backend, groups, per_batched, deadline)
+            if result.batch == AUTO:
+                result.note = f"auto: at most {backend._sizer.ceiling}"
             print(f"{result.name} b{result.batch}: {result.total_prompts} prompts in "
                   f"{result.total_seconds:.1f} s")
         # 4. the likelihood check, on the first backend (batch size sizes[0], no reuse).
@@ -309,6 +334,9 @@ async def measure(args: argparse.Namespace) -> int:
         await free(backends)
 
     report(name, args.arch, results, check, ratio)
+    if args.embedded is not None and left("the embedded model's float32 agreement"):
+        embedded = [r for g in by_configuration(groups, per_exact) for r in g.requests]
+        print(await agreement(args.embedded, embedded, sizes[0], device))
     print(f"total wall {time.monotonic() - START:.0f} s (this script)")
     return 0
 
@@ -329,11 +357,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="default: cuda where there is one, else cpu")
     parser.add_argument("--exact-prompts", type=int, default=64)
     parser.add_argument("--batched-prompts", type=int, default=1024)
-    parser.add_argument("--batch-sizes", default="32,64")
+    parser.add_argument("--batch-sizes", default="64,128,256,512")
+    parser.add_argument("--reuse-only", action="store_true",
+                        help="batched paths with prefix reuse only (not without it)")
+    parser.add_argument("--auto", action="store_true",
+                        help="also batch_size='auto' with prefix reuse")
+    parser.add_argument("--compile", action="store_true",
+                        help="also compile=True (static cache, no reuse) at the first size")
+    parser.add_argument("--embedded", type=Path, help="folder of the embedded GGUF's pieces "
+                        "(bench/gpu_embedded.py): float32 agreement of batched with reuse "
+                        "against the exact path, on the exact path's prompts")
     parser.add_argument("--no-likelihood", dest="likelihood", action="store_false")
     parser.add_argument("--no-float32-check", dest="float32_check", action="store_false",
                         help="skip float32 batched with prefix reuse on the exact prompts")
-    parser.add_argument("--deadline-s", type=float, default=300.0,
+    parser.add_argument("--deadline-s", type=float, default=420.0,
                         help="start nothing new this many seconds after the script started")
     return asyncio.run(measure(parser.parse_args(argv)))
 

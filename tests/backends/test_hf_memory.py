@@ -38,10 +38,9 @@ DEMOS = ('Demonstration: "What is the capital of France? Paris"\n\n'
          'Demonstration: "Which river flows through Vienna? Danube"\n\n')
 PROMPTS = [
     *(DEMOS + f'Question: "{q}" Answer: "' for q in (
-        "Who wrote Hamlet?", "Wo liegt Wien?", "斯派克·休斯来自哪里？", "Кто написал Гамлета?")),
+        "Who wrote Hamlet?", "斯派克·休斯来自哪里？", "Кто написал Гамлета?")),
     'New Fact: "What is the capital of France? Berlin"\n'
     'Question: "What is the capital of France?" Answer: "',
-    'Question: "Who painted the Mona Lisa?" Answer: "',
     'Question: "Wann wurde die IAAF Combined Events Challenge ins Leben gerufen?" Answer: "',
 ]
 
@@ -51,7 +50,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def requests() -> list[GenerationRequest]:
-    return [GenerationRequest(prompt=p, stop=('"',), max_new_tokens=8) for p in PROMPTS]
+    return [GenerationRequest(prompt=p, stop=('"',), max_new_tokens=6) for p in PROMPTS]
 
 
 def seen(g: Generation) -> tuple[object, ...]:
