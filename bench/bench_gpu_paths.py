@@ -221,7 +221,7 @@ async def run_path(result: Result, backend: Any, groups: list[Group], per_group:
     for group in until(deadline, by_configuration(groups, per_group), result):
         requests = group.requests
         seconds = 0.0
-        for batch in batches(requests, result.batch):
+        for batch in batches(requests, result.batch or backend.abilities.batch_size):
             started = time.perf_counter()
             out = await backend.generate([requests[i] for i in batch])
             seconds += time.perf_counter() - started
