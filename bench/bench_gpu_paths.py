@@ -92,15 +92,14 @@ import gc
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gpu_embedded import agreement
 from gpu_model import ARCHS, make_model
-from gpu_prompts import CONFIGURATIONS, REPO, Group, load_groups, use_repository
+from gpu_prompts import REPO, Group, load_groups, use_repository
 from gpu_prompts import main as render_main
-from gpu_tables import REQUESTS_PER_CONFIGURATION, report
+from gpu_tables import Result, report
 
 START = time.monotonic()
 AUTO = 0  # Result.batch of the batch_size="auto" path
@@ -108,52 +107,6 @@ CHUNK = 256  # the evaluator's chunk of work (it sorts each chunk's misses by le
 
 
 # ---------------------------------------------------------------------------- measuring
-
-
-@dataclass
-class Result:
-    name: str
-    dtype: str
-    batch: int
-    reuse: bool
-    share: float = 1.0
-    """Requests of this path per generation request (the likelihood check's are fewer)."""
-    seconds: dict[str, float] = field(default_factory=dict)
-    """Wall seconds per configuration."""
-    prompts: dict[str, int] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    output_tokens: int = 0
-    full_length: int = 0
-    """Answers that used all of max_new_tokens."""
-    tokens_run: int = 0
-    answers: dict[str, tuple[object, ...]] = field(default_factory=dict)
-    """What a caller gets (text, finish reason, token counts) by configuration and work id."""
-    peak_gib: float = 0.0
-    note: str = ""
-
-    @property
-    def total_prompts(self) -> int:
-        return sum(self.prompts.values())
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(self.seconds.values())
-
-    def add(self, strategy: str, seconds: float, prompts: int) -> None:
-        self.seconds[strategy] = self.seconds.get(strategy, 0.0) + seconds
-        self.prompts[strategy] = self.prompts.get(strategy, 0) + prompts
-
-    def hours(self, strategy: str) -> float | None:
-        """Hours of one whole configuration at this configuration's measured rate."""
-        if not self.prompts.get(strategy):
-            return None
-        return (REQUESTS_PER_CONFIGURATION * self.share * self.seconds[strategy]
-                / self.prompts[strategy] / 3600)
-
-    def all_hours(self) -> list[float] | None:
-        """Each configuration's hours; None unless all of them were measured."""
-        hours = [self.hours(s) for s in CONFIGURATIONS]
-        return None if None in hours else [h for h in hours if h is not None]
 
 
 def batches(requests: list[Any], size: int) -> list[list[int]]:

@@ -139,52 +139,50 @@ def sharing(loaded: HFBackend, **options: Any) -> HFBackend:
     return backend
 
 
+@pytest.mark.parametrize("reuse", [False, True])
 def test_auto_gives_the_answers_of_one_at_a_time(
-        one_at_a_time: tuple[HFBackend, list[Generation]]) -> None:
+        one_at_a_time: tuple[HFBackend, list[Generation]], reuse: bool) -> None:
     loaded, expected = one_at_a_time
-    for reuse in (False, True):
-        backend = sharing(loaded, batch_size="auto", prefix_reuse=reuse)
-        sizes: list[int] = []
-        hook = loaded.model.register_forward_pre_hook(
-            lambda _m, args, kwargs: sizes.append(kwargs["input_ids"].shape[0]),
-            with_kwargs=True)
-        try:
-            answers = run(backend.generate(requests()))
-        finally:
-            hook.remove()
-        assert [seen(a) for a in answers] == [seen(e) for e in expected]
-        assert max(sizes) > 1  # batched: auto chose more than one row from the free memory
+    backend = sharing(loaded, batch_size="auto", prefix_reuse=reuse)
+    sizes: list[int] = []
+    hook = loaded.model.register_forward_pre_hook(
+        lambda _m, args, kwargs: sizes.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    try:
+        answers = run(backend.generate(requests()))
+    finally:
+        hook.remove()
+    assert [seen(a) for a in answers] == [seen(e) for e in expected]
+    assert max(sizes) > 1  # batched: auto chose more than one row from the free memory
 
 
+@pytest.mark.parametrize("reuse", [False, True])
 def test_out_of_memory_halves_the_batch_and_loses_no_prompt(
-        one_at_a_time: tuple[HFBackend, list[Generation]],
+        one_at_a_time: tuple[HFBackend, list[Generation]], reuse: bool,
         caplog: pytest.LogCaptureFixture) -> None:
     """A forward pass of more than 2 rows raises torch.OutOfMemoryError (standing in for a
     GPU's allocator): the call goes on at 4, then 2 rows, each prompt answered once."""
     loaded, expected = one_at_a_time
-    for reuse in (False, True):
-        backend = sharing(loaded, batch_size="auto", prefix_reuse=reuse)
-        rows_run: list[int] = []
-        refused: list[int] = []
+    backend = sharing(loaded, batch_size="auto", prefix_reuse=reuse)
+    rows_run: list[int] = []
+    refused: list[int] = []
 
-        def allocator(_module: Any, args: Any, kwargs: dict[str, Any]) -> None:
-            rows = kwargs["input_ids"].shape[0]
-            if rows > 2:
-                refused.append(rows)
-                raise torch.OutOfMemoryError("CUDA out of memory (stand-in)")
-            rows_run.append(rows)
+    def allocator(_module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        rows = kwargs["input_ids"].shape[0]
+        if rows > 2:
+            refused.append(rows)
+            raise torch.OutOfMemoryError("CUDA out of memory (stand-in)")
+        rows_run.append(rows)
 
-        hook = loaded.model.register_forward_pre_hook(allocator, with_kwargs=True)
-        try:
-            with caplog.at_level(logging.WARNING, logger="mike_sdk.backends.hf"):
-                answers = run(backend.generate(requests()))
-        finally:
-            hook.remove()
-        assert [seen(a) for a in answers] == [seen(e) for e in expected]
-        assert refused and set(rows_run) <= {1, 2}
-        assert backend._sizer.ceiling == 2  # later calls start at 2
-        assert "Out of memory at batch size 4: going on at 2." in caplog.text
-        caplog.clear()
+    hook = loaded.model.register_forward_pre_hook(allocator, with_kwargs=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="mike_sdk.backends.hf"):
+            answers = run(backend.generate(requests()))
+    finally:
+        hook.remove()
+    assert [seen(a) for a in answers] == [seen(e) for e in expected]
+    assert refused and set(rows_run) <= {1, 2}
+    assert backend._sizer.ceiling == 2  # later calls start at 2
+    assert "Out of memory at batch size 4: going on at 2." in caplog.text
 
 
 def test_out_of_memory_at_a_fixed_size_or_at_one_row_is_one_clear_line(
