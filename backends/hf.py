@@ -109,6 +109,9 @@ class HFBackend(Backend):
         self._identity: Identity | None = None
         self._lock = threading.Lock()
         self._sizer = BatchSizer(self.options.batch_size)
+        if compile and not self._device().startswith("cuda"):
+            logger.warning("compile=True works on CUDA only: on %s, generation runs without "
+                           "it.", self._device())
         # Not in the identity: the reused keys and values are the ones the plain path computes.
         self._prefixes = PrefixReuse()
 
@@ -277,9 +280,6 @@ class HFBackend(Backend):
                 if self.options.device_map is None:
                     model = model.to(self._device())
                 self.model = model.eval()
-                if self.options.compile and self.model.device.type != "cuda":
-                    logger.warning("compile=True works on CUDA only; %s runs on %s without "
-                                   "it.", self.identity.model, self.model.device)
                 logger.info("Loaded model %s (%s, %s) in %.1f s", self.identity.model,
                             kwargs["dtype"], self.model.device, time.perf_counter() - started)
             return self.model, tokenizer

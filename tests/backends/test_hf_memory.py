@@ -227,10 +227,9 @@ def test_a_static_cache_gives_the_same_answers(
     assert set(caches) == {"StaticCache"}
     assert [seen(a) for a in static] == [seen(e) for e in expected]
     # The option on a CPU: a warning, and the dynamic cache's answers.
-    backend = HFBackend(device="cpu", dtype="float32", batch_size=4, compile=True)
-    backend._tokenizer = loaded._tokenizer
     with caplog.at_level(logging.WARNING, logger="mike_sdk.backends.hf"):
-        answers = run(backend.generate(requests()))
-    assert "compile=True works on CUDA only" in caplog.text
+        backend = sharing(loaded, batch_size=4, compile=True)
+    assert "compile=True works on CUDA only: on cpu, generation runs without it." \
+        in caplog.text
+    answers = run(backend.generate(requests()))
     assert [seen(a) for a in answers] == [seen(e) for e in expected]
-    run(backend.aclose())
