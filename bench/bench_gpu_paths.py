@@ -312,7 +312,8 @@ async def measure(args: argparse.Namespace) -> int:
             await run_path(result, backend, groups, per_batched, deadline)
             if result.batch == AUTO:
                 result.note = f"auto: at most {backend._sizer.ceiling}"
-            print(f"{result.name} b{result.batch}: {result.total_prompts} prompts in "
+            print(f"{result.name} b{result.batch or backend.abilities.batch_size}: "
+                  f"{result.total_prompts} prompts in "
                   f"{result.total_seconds:.1f} s")
         # 4. the likelihood check, on the first backend (batch size sizes[0], no reuse).
         if args.likelihood and left("the likelihood check"):
