@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from mike_sdk.backend import BACKENDS, GenerationRequest
+from mike_sdk.calls.failures import AuthFailed, CallFailed, redact
 from mike_sdk.errors import ConfigError, one_line
 
 from .anthropic import AnthropicBackend
@@ -46,8 +47,9 @@ class _CloudClaude(AnthropicBackend):
     def _new_client(self, key: str) -> Any:
         import anthropic
 
+        options = self._client_options()
         try:
-            return self._sdk_client()(**self._client_options(), base_url=self._base_url,
+            return self._sdk_client()(**options, base_url=self._base_url,
                                       timeout=self.options.timeout, max_retries=0,
                                       http_client=http_client(anthropic, self.options))
         except Exception as exc:  # the SDK found no region, project or credentials
@@ -88,10 +90,28 @@ class BedrockBackend(_CloudClaude):
         return anthropic.AsyncAnthropicBedrock
 
     def _client_options(self) -> dict[str, Any]:
+        if not self.aws_access_key:
+            self._check_credential_chain()
         return {"aws_region": self.aws_region, "aws_profile": self.aws_profile,
                 "aws_access_key": self.aws_access_key,
                 "aws_secret_key": self._aws_secret.get_secret_value() or None,
                 "aws_session_token": self._aws_token.get_secret_value() or None}
+
+    def _check_credential_chain(self) -> None:
+        """Refuse to start without AWS credentials: the SDK would fail every request
+        with a bare RuntimeError."""
+        import boto3  # type: ignore[import-untyped]
+        import botocore.exceptions  # type: ignore[import-untyped]
+
+        try:
+            found = boto3.Session(profile_name=self.aws_profile).get_credentials()
+        except botocore.exceptions.BotoCoreError as exc:  # an unknown profile, a bad file
+            raise ConfigError(f"Bedrock's AWS credentials could not be read: "
+                              f"{one_line(exc)}") from None
+        if found is None:
+            raise ConfigError("Claude on Bedrock found no AWS credentials: pass "
+                              "aws_access_key=/aws_secret_key= or aws_profile=, or set "
+                              "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
 
     def _secrets(self) -> list[str]:
         return [*super()._secrets(), self._aws_secret.get_secret_value(),
@@ -125,8 +145,23 @@ class VertexBackend(_CloudClaude):
         if not self.region:
             raise ConfigError("Claude on Vertex AI needs a region: pass region= (e.g. "
                               "us-east5) or set CLOUD_ML_REGION.")
+        # The SDK builds the URL before it loads credentials, so a project that only the
+        # credentials know fails every request: ask for it up front.
+        if not self.project_id:
+            raise ConfigError("Claude on Vertex AI needs a Google Cloud project: pass "
+                              "project_id= or set ANTHROPIC_VERTEX_PROJECT_ID.")
         return {"region": self.region, "project_id": self.project_id,
                 "access_token": self._token.get_secret_value() or None}
 
     def _secrets(self) -> list[str]:
         return [*super()._secrets(), self._token.get_secret_value()]
+
+    def _credentials_failure(self, exc: Exception) -> CallFailed | None:
+        import google.auth.exceptions
+
+        if not isinstance(exc, google.auth.exceptions.GoogleAuthError):
+            return None
+        return AuthFailed(redact(f"No usable Google credentials for Vertex AI "
+                                 f"({one_line(exc)}): pass access_token=, point "
+                                 "GOOGLE_APPLICATION_CREDENTIALS at a key file, or run "
+                                 "`gcloud auth application-default login`.", self._secrets()))

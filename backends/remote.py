@@ -51,6 +51,7 @@ from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
 from mike_sdk.providers.settings import DEFAULT_REASONING_BUDGET, RequestSettings, settings_for
 
 from .bodies import not_json
+from .wire.clients import aiohttp_client, httpx_client
 
 __all__ = ["RemoteBackend", "RemoteOptions", "http_client", "redact", "resolve_key",
            "translate"]
@@ -107,15 +108,16 @@ class RemoteOptions(BaseModel):
 
 def http_client(sdk: ModuleType, options: RemoteOptions) -> Any:
     """The SDK's aiohttp-backed HTTP client where ``options.transport`` asks for it (or
-    ``auto`` finds aiohttp), else None: the SDK's default transport."""
+    ``auto`` finds aiohttp), else its default httpx one; either reports each request body
+    it writes to the socket (:mod:`backends.wire.clients`)."""
     wanted = options.transport
     if wanted == "httpx" or (wanted == "auto" and importlib.util.find_spec("aiohttp") is None):
-        return None
+        return httpx_client(sdk, options.timeout)
     try:
-        return sdk.DefaultAioHttpClient(timeout=options.timeout)
-    except (AttributeError, RuntimeError):
+        return aiohttp_client(sdk, options.timeout)
+    except (AttributeError, ImportError, RuntimeError):
         if wanted == "auto":
-            return None
+            return httpx_client(sdk, options.timeout)
         raise ConfigError(f"transport='aiohttp' needs aiohttp for the {sdk.__name__} SDK: "
                           f"pip install '{sdk.__name__}[aiohttp]' (or transport='httpx')."
                           ) from None
@@ -153,6 +155,9 @@ class RemoteBackend(Backend):
 
     #: Whether several base URLs (a fleet of servers of one model) make sense here.
     fleets = False
+    #: :func:`http_client` reports each body on the wire: a subclass whose
+    #: :meth:`_new_client` builds its own must set this to False.
+    reports_sending = True
 
     def __init__(self, options: RemoteOptions) -> None:
         # Before anything else: without its SDK, every request would fail deep in the run.
@@ -297,13 +302,19 @@ class RemoteBackend(Backend):
             import importlib
 
             sdk = importlib.import_module(self.sdk_name)
-            failure = translate(exc, sdk, key_env=self.key_env, secrets=self._secrets(),
-                                where=self.where())
+            failure = (translate(exc, sdk, key_env=self.key_env, secrets=self._secrets(),
+                                 where=self.where())
+                       or self._credentials_failure(exc))
             if failure is None:
                 raise
         # Raised outside the handler so that the SDK's exception (which may quote the key
         # or the request) is not chained to ours.
         raise failure
+
+    def _credentials_failure(self, exc: Exception) -> CallFailed | None:
+        """A failure of credentials found outside the SDK (a cloud's own auth library),
+        or None: such clients raise their own exceptions at the first request."""
+        return None
 
     def base_url(self) -> str | None:
         """The base URL without a user or password part (None: the provider's own API)."""

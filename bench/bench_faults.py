@@ -33,6 +33,7 @@ from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 from mike_sdk.run.plan import Planner
+from mike_sdk.runfolder.rundir import row_lines
 from mike_sdk.strategy import get_strategy
 
 LIMITS = Limits(retry=RetryPolicy(max_attempts=12, base_wait_s=0.05, max_wait_s=1,
@@ -72,10 +73,8 @@ def main() -> None:
         command = [sys.executable, __file__, "--child", server.url, data_dir, str(cache_dir),
                    str(run_dir), config.model_dump_json()]
         proc = subprocess.Popen(command)
-        results = run_dir / "results.jsonl"
         while proc.poll() is None:
-            if results.exists() and results.stat().st_size and \
-                    sum(1 for _ in results.open("rb")) >= items // 3:
+            if run_dir.is_dir() and sum(1 for _ in row_lines(run_dir)) >= items // 3:
                 proc.send_signal(signal.SIGKILL)
                 break
             time.sleep(0.02)
@@ -84,11 +83,11 @@ def main() -> None:
         killed = proc.returncode == -signal.SIGKILL
         with ResponseCache(cache_dir) as cache:
             finished = set(cache.get_many(body_by_key))
-        rows_at_kill = sum(1 for _ in results.open("rb"))
+        rows_at_kill = sum(1 for _ in row_lines(run_dir))
         started = time.monotonic()
         subprocess.run(command, check=True)
         resume_s = time.monotonic() - started
-        rows = [json.loads(line) for line in results.open()]
+        rows = [json.loads(line) for line in row_lines(run_dir)]
     server.close()
     answered = {r["id"] for r in rows if r["answer"] == "Paris" and not r.get("error")}
     twice = {b for b, n in server.answered.items() if n > 1}

@@ -98,7 +98,9 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--sizes", nargs="*", type=int, default=[400, 2000])
     args = parser.parse_args()
-    data_dir = args.data_dir or os.environ.get("MIKE_DATA_DIR") or "../shared/bmike53"
+    # Absolute: each run's command starts in its own temporary folder.
+    data_dir = str(Path(args.data_dir or os.environ.get("MIKE_DATA_DIR")
+                        or "../shared/bmike53").resolve())
     for size in args.sizes:
         for language_id in ("lingua", "script"):
             print(json.dumps(one_run(args.python, data_dir, language_id, size)), flush=True)

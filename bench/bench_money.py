@@ -33,6 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from billing_server import MODEL, BillingServer, price_file_text
 
+from mike_sdk.runfolder.members import member
+from mike_sdk.runfolder.rundir import read_row_ids, results_file, row_lines
+
 KEY = "bench-key-SECRET"
 
 
@@ -74,10 +77,7 @@ class Scenario:
         return self.finish(self.start())
 
     def rows(self) -> int:
-        results = self.run_dir / "results.jsonl"
-        if not results.exists():
-            return 0
-        return len({json.loads(line)["id"] for line in results.read_text().splitlines()})
+        return len(read_row_ids(self.run_dir)) if self.run_dir.is_dir() else 0
 
     def reported(self) -> float | None:
         summary = self.run_dir / "summary.json"
@@ -174,11 +174,10 @@ def appended(s: Scenario) -> dict[str, Any]:
     other[other.index("--model") + 1] = "other-model"
     subprocess.run([s.python, "-m", "mike_sdk.cli.main", *other], capture_output=True,
                    env={**os.environ, "OPENAI_API_KEY": KEY}, check=False, cwd=s.root)
-    own = (s.run_dir / "results.jsonl").read_text().splitlines()
-    foreign = {json.loads(line)["id"]: line
-               for line in (other_dir / "results.jsonl").read_text().splitlines()}
+    own = list(row_lines(s.run_dir))
+    foreign = {json.loads(line)["id"]: line for line in row_lines(other_dir)}
     swapped = [foreign[json.loads(line)["id"]] for line in own[-20:]]
-    (s.run_dir / "results.jsonl").write_text("\n".join([*own[:-20], *swapped]) + "\n")
+    results_file(s.run_dir).write_bytes(member(b"".join([*own[:-20], *swapped])))
     s.run()
     after = json.loads((s.run_dir / "summary.json").read_text())["results"]
     return s.figures(**{"summary changed": after != before, "said": last_line(s.stderr)})
@@ -207,7 +206,7 @@ def tampered(s: Scenario) -> dict[str, Any]:
                    (value.replace(b"Paris", b"Rome!"), key))
     subprocess.run(["rm", "-rf", str(s.run_dir)], check=True)
     s.run()
-    rows = (s.run_dir / "results.jsonl").read_text()
+    rows = b"".join(row_lines(s.run_dir)).decode()
     return s.figures(**{"rows with the edited answer": rows.count("Rome!")})
 
 
@@ -237,7 +236,9 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--only", nargs="*", default=list(SCENARIOS))
     args = parser.parse_args()
-    data_dir = args.data_dir or os.environ.get("MIKE_DATA_DIR") or "../shared/bmike53"
+    # Absolute: each scenario's command starts in its own temporary folder.
+    data_dir = str(Path(args.data_dir or os.environ.get("MIKE_DATA_DIR")
+                        or "../shared/bmike53").resolve())
     for name in args.only:
         limit, concurrency, scenario = SCENARIOS[name]
         server = BillingServer(seed=1)

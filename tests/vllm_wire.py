@@ -184,7 +184,8 @@ class Generation:
 class Engine:
     """The embedded model, loaded once per process; ``lock`` serialises the computations."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: Any = None) -> None:
+        """``model``: the embedded model already loaded (float32, CPU), else loaded here."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -192,7 +193,8 @@ class Engine:
 
         self.folder: Path = embedded_model_dir()
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(self.folder))
-        model: Any = AutoModelForCausalLM.from_pretrained(str(self.folder), dtype=torch.float32)
+        if model is None:
+            model = AutoModelForCausalLM.from_pretrained(str(self.folder), dtype=torch.float32)
         self.model: Any = model.eval()
         self.lock = threading.Lock()
         self._tokenizer_lock = threading.RLock()  # a Rust tokenizer is not shared across threads
@@ -313,12 +315,12 @@ def _stop_at(text: str, new_chars: int, stops: list[str],
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
 
-def engine() -> Engine:
-    """The process's one loaded model (about 5 s the first time)."""
+def engine(model: Any = None) -> Engine:
+    """The process's one engine (loading the model takes about 5 s when ``model`` is None)."""
     global _engine
     with _engine_lock:
         if _engine is None:
-            _engine = Engine()
+            _engine = Engine(model)
         return _engine
 
 
@@ -653,10 +655,11 @@ class VllmWire:
         self._server.server_close()
 
 
-def _start(corrupt: bool) -> VllmWire:
+def _start(corrupt: bool, hf_backend: Any) -> VllmWire:
     from mike_sdk.errors import BackendError
 
     try:
+        engine(hf_backend._loaded()[0])  # the session's weights (conftest.py)
         return VllmWire(corrupt_prompt_logprobs=corrupt)
     except ImportError as exc:
         pytest.skip(f"the vLLM stand-in needs torch and transformers ({exc})")
@@ -665,16 +668,16 @@ def _start(corrupt: bool) -> VllmWire:
 
 
 @pytest.fixture(scope="session")
-def vllm_wire() -> Iterator[VllmWire]:
+def vllm_wire(hf_backend: Any) -> Iterator[VllmWire]:
     """A started vLLM stand-in serving the embedded Gemma model as ``gemma-3-270m``."""
-    server = _start(corrupt=False)
+    server = _start(corrupt=False, hf_backend=hf_backend)
     yield server
     server.close()
 
 
 @pytest.fixture(scope="session")
-def vllm_wire_broken() -> Iterator[VllmWire]:
+def vllm_wire_broken(hf_backend: Any) -> Iterator[VllmWire]:
     """The same stand-in with wrong (shifted) echoed prompt log-probabilities."""
-    server = _start(corrupt=True)
+    server = _start(corrupt=True, hf_backend=hf_backend)
     yield server
     server.close()

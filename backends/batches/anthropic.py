@@ -21,9 +21,8 @@ https://docs.anthropic.com/en/api/creating-message-batches.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
@@ -69,11 +68,18 @@ class AnthropicBatches(SdkBatches):
         _, started = self.backend.payload(request)
         return started
 
-    async def submit(self, record: BatchRecord, data: bytes,
+    async def submit(self, record: BatchRecord, data: Callable[[], IO[bytes]],
                      on_uploaded: Callable[[str], None]) -> Remote:
-        requests = [json.loads(line) for line in data.splitlines() if line]
+        from anthropic.types.messages import MessageBatch
+
+        # The body streamed from the packed lines, as the SDK's create() would send it
+        # (its ``requests`` parsed into objects would take several times the 256 MB a
+        # batch may have); the lines' newlines are JSON whitespace.
+        length = len(_OPEN) + record.bytes + max(record.requests - 1, 0) + len(_CLOSE)
         batch = await self.create_once(
-            record, lambda client: client.messages.batches.create(requests=requests),
+            record, lambda client: client.post(
+                "/v1/messages/batches", cast_to=MessageBatch, content=_body(data()),
+                options={"headers": {"Content-Length": str(length)}}),
             lambda client, found: client.messages.batches.retrieve(found))
         return _remote(batch)
 
@@ -138,6 +144,17 @@ def _counts(batch: Any) -> Counts:
     total = c.processing + c.succeeded + c.errored + c.canceled + c.expired
     return Counts(total=total, done=c.succeeded, errored=c.errored, expired=c.expired,
                   canceled=c.canceled)
+
+
+_OPEN, _CLOSE = b'{"requests":[', b"]}"
+
+
+async def _body(lines: IO[bytes]) -> AsyncIterator[bytes]:
+    """``{"requests":[line,line,...]}`` from a file of JSON lines."""
+    yield _OPEN
+    for number, line in enumerate(lines):
+        yield b"," + line if number else line
+    yield _CLOSE
 
 
 def _remote(batch: Any) -> Remote:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
@@ -60,11 +60,13 @@ class OpenAIBatches(SdkBatches):
     def stub(self, request: GenerationRequest) -> Stub:
         return (tuple(request.stop), self.backend.wants_logprobs(request))
 
-    async def submit(self, record: BatchRecord, data: bytes,
+    async def submit(self, record: BatchRecord, data: Callable[[], IO[bytes]],
                      on_uploaded: Callable[[str], None]) -> Remote:
         if record.input_file_id is None:
+            # The file object itself: the upload streams it (each attempt from the start).
             uploaded = await self.calls.call("upload", lambda c: c.files.create(
-                file=(f"{record.local_id}.jsonl", data, "application/jsonl"), purpose="batch"))
+                file=(f"{record.local_id}.jsonl", data(), "application/jsonl"),
+                purpose="batch"))
             record.input_file_id = str(uploaded.id)
             on_uploaded(record.input_file_id)
         batch = await self.create_once(

@@ -62,7 +62,7 @@ def plan_requests(client: ModelClient, benchmark: Benchmark, config: EvalConfig,
     strategy = get_strategy(config.strategy, **config.strategy_options)
     strategy.bind(benchmark)
     path = Path(run_dir)
-    done = read_row_ids(path) if (path / "results.jsonl").exists() else set()
+    done = read_row_ids(path) if path.is_dir() else set()
     planner = Planner(benchmark, config, strategy, client.backend.abilities, sizes=sizes)
     for work in planner:
         if work.id not in done:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 from mike_sdk.backend import Backend, Generation, GenerationRequest
 from mike_sdk.batch.records import BatchRecord, Counts
@@ -81,10 +81,11 @@ class BatchProvider(Protocol):
     def record(self, local_id: str, keys: list[str], size: int, round: int) -> BatchRecord:
         """The intent record of a new batch."""
 
-    async def submit(self, record: BatchRecord, data: bytes,
+    async def submit(self, record: BatchRecord, data: Callable[[], IO[bytes]],
                      on_uploaded: Callable[[str], None]) -> Remote:
-        """Create the batch (OpenAI: upload the file first, ``on_uploaded`` sees its id);
-        sets ``record.provider_id``."""
+        """Create the batch from its lines (``data()``: a file, read from the start at
+        each call; OpenAI: upload it first, ``on_uploaded`` sees its id); sets
+        ``record.provider_id``."""
 
     async def find(self, record: BatchRecord, claimed: set[str]) -> str | None:
         """The provider id of an intent whose id was never recorded, or None."""

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mike_sdk.backend import Generation, GenerationRequest
 from mike_sdk.batch.options import BatchOptions, BatchReport
+from mike_sdk.batch.packing import PackedBatch
 from mike_sdk.batch.progress import BatchProgress
 from mike_sdk.batch.provider import BatchProvider, Outcome, Remote, Stub, split_counts
 from mike_sdk.batch.records import BatchLog, BatchRecord, new_local_id
@@ -223,26 +224,24 @@ class BatchRunner:
         if self._claim is not None:  # keys another client is sending are waited for
             todo = [k for k in todo if k in self._claim.held] + self._claim.take(
                 [k for k in todo if k not in self._claim.held])
-        keys: list[str] = []
-        lines: list[bytes] = []
-        estimates: list[float | None] = []
-        size = 0
-        for key, request in self._requests(todo):
-            try:
-                line = provider.line(key, request)
-            except BadRequest as exc:  # the request cannot be sent at all (live: a 400)
-                self._refuse(key, " ".join(str(exc).split()))
-                continue
-            if keys and (len(keys) >= most or size + len(line) > size_cap):
-                if not await self._send(keys, lines, estimates):
-                    return
-                keys, lines, estimates, size = [], [], [], 0
-            keys.append(key)
-            lines.append(line)
-            estimates.append(self.client.upper_bound([request], batch=True))
-            size += len(line)
-        if keys:
-            await self._send(keys, lines, estimates)
+        packed = PackedBatch()
+        try:
+            for key, request in self._requests(todo):
+                try:
+                    line = provider.line(key, request)
+                except BadRequest as exc:  # the request cannot be sent at all (live: a 400)
+                    self._refuse(key, " ".join(str(exc).split()))
+                    continue
+                if packed and (len(packed) >= most or packed.size + len(line) > size_cap):
+                    if not await self._send(packed):
+                        return
+                    packed.close()
+                    packed = PackedBatch()
+                packed.add(key, line, self.client.upper_bound([request], batch=True))
+            if packed:
+                await self._send(packed)
+        finally:
+            packed.close()
 
     def _refuse(self, key: str, message: str, *, mark: bool = True) -> None:
         """A request refused for good: who waits for it (the client's caller, a live run
@@ -253,10 +252,10 @@ class BatchRunner:
         if mark and self._claim is not None:
             self._claim.refused(key, message)
 
-    async def _send(self, keys: list[str], lines: list[bytes],
-                    estimates: list[float | None]) -> bool:
+    async def _send(self, packed: PackedBatch) -> bool:
         """Submit one batch (cut to what ``max_cost`` leaves); False once nothing more may
         be submitted."""
+        estimates = packed.estimates
         known = None not in estimates
         limit = self.client.limits.max_cost
         if limit is not None and known:
@@ -266,14 +265,14 @@ class BatchRunner:
                     break
                 total += usd or 0.0
                 fits += 1
-            if fits < len(keys):
+            if fits < len(packed):
                 self.report.stopped = "max_cost"
-                keys, lines, estimates = keys[:fits], lines[:fits], estimates[:fits]
-                if not keys:
+                packed.cut(fits)
+                if not packed:
                     return False
-        data = b"".join(lines)
+        keys = packed.keys
         round_ = 1 + max(self._tries[k] for k in keys)
-        record = self.provider.record(new_local_id(), keys, len(data), round_)
+        record = self.provider.record(new_local_id(), keys, packed.size, round_)
         record.estimate_usd = sum(u or 0.0 for u in estimates) if known else None
         self.log.write(record, with_keys=True)  # before anything is sent
 
@@ -281,7 +280,7 @@ class BatchRunner:
             record.state = "uploaded"
             self.log.write(record)
 
-        remote = await self.provider.submit(record, data, uploaded)
+        remote = await self.provider.submit(record, packed.data, uploaded)
         self._update(record, remote, force=True)
         self._inflight[record.local_id] = record
         self._records[record.local_id] = record

@@ -40,6 +40,7 @@ from mike_sdk.backend import (
     Identity,
     Likelihood,
     LikelihoodRequest,
+    on_body_sent,
 )
 from mike_sdk.calls.cache import ResponseCache, request_key
 from mike_sdk.calls.failures import BadRequest, CallFailed
@@ -150,9 +151,10 @@ class ModelClient(Intake):
         Keys the client could not answer because it stopped (``max_cost``, or a fatal
         failure in any of its callers) are absent from the result; refused requests are
         present with ``error`` set. ``on_batch`` sees each batch of answers as it lands,
-        cache hits first; ``on_send`` sees the keys of each batch just before it is sent
-        (a run folder's journal of requests in flight). What is paid for is written to
-        ``ledger`` (a run's ``spend.jsonl``) before it is cached.
+        cache hits first; ``on_send`` sees the keys of each batch as it is sent (a run
+        folder's journal of requests in flight): once its body is on the socket where the
+        backend reports it (``Backend.reports_sending``), else just before. What is paid
+        for is written to ``ledger`` (a run's ``spend.jsonl``) before it is cached.
         """
         out: dict[str, Answered] = {}
 
@@ -275,12 +277,12 @@ class ModelClient(Intake):
             record(key, message)
 
         async def ask(batch: list[str]) -> None:
-            if on_send is not None:
-                on_send(batch)
+            journal = _journal(batch, on_send, self.backend.reports_sending)
             try:
-                answers = await self.guard.call(
-                    fn, [requests[k] for k in batch],
-                    on_billed=lambda: self._billed_failures.update(batch))
+                with on_body_sent(journal):
+                    answers = await self.guard.call(
+                        fn, [requests[k] for k in batch],
+                        on_billed=lambda: self._billed_failures.update(batch))
             except BadRequest as exc:
                 if len(batch) == 1:
                     self.refusals.refused(batch[0], " ".join(str(exc).split()), refuse)
@@ -354,6 +356,25 @@ class ModelClient(Intake):
         errors = [e for t in done if not t.cancelled() and (e := t.exception()) is not None]
         if errors:
             raise errors[0]
+
+
+def _journal(batch: list[str], on_send: OnSend | None, on_the_wire: bool
+             ) -> Callable[[], None]:
+    """Journals ``batch`` as in flight (``on_send``) once: at the transport's first
+    :func:`~mike_sdk.backend.body_sent` when it reports them (a request still waiting for a
+    connection, the rate limiter or a retry's pause was never received, so never billed),
+    else now, before the call."""
+    journaled = on_send is None
+
+    def journal() -> None:
+        nonlocal journaled
+        if not journaled and on_send is not None:
+            journaled = True
+            on_send(batch)
+
+    if not on_the_wire:
+        journal()
+    return journal
 
 
 def run_sync(backend: Backend, work: Awaitable[T]) -> T:

@@ -36,6 +36,7 @@ from mike_sdk.data.languages import parse_languages
 from mike_sdk.errors import ConfigError, MikeError, one_line, problems
 from mike_sdk.records import TASKS
 from mike_sdk.run.config import EvalConfig
+from mike_sdk.runfolder.rundir import results_file
 from mike_sdk.strategy import get_strategy
 
 
@@ -109,7 +110,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mike_sdk.report.table import summary_table
 
     print(summary_table(summary))
-    print(f"\nResults: {run_dir / 'results.jsonl'}  Summary: {run_dir / 'summary.json'}")
+    print(f"\nResults: {results_file(run_dir)}  Summary: {run_dir / 'summary.json'}")
     if summary.stopped == "max_cost":
         spent = summary.totals.cost_usd
         shown = f"${spent:.4f}" if spent is not None else "an unknown amount"
@@ -120,8 +121,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     errors = summary.totals.errors
     if errors:
         print(f"mike: {errors} of {summary.totals.rows} requests were refused (error rows, "
-              "scored 0); see their `error` in results.jsonl, and re-run with --retry-errors "
-              "to send them again.", file=sys.stderr)
+              f"scored 0); see their `error` in {results_file(run_dir).name}, and re-run with "
+              "--retry-errors to send them again.", file=sys.stderr)
         return 1
     return 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["model_family_name"]
+__all__ = ["fine_tuned_base", "model_family_name"]
 
 
 def model_family_name(model: str) -> str:
@@ -22,3 +22,18 @@ def model_family_name(model: str) -> str:
         name = name.split("anthropic.", 1)[1]
         name = name.rsplit("-v", 1)[0] if ":" in name else name
     return name
+
+
+def fine_tuned_base(name: str) -> str | None:
+    """The base model of an OpenAI fine-tune name, or None for any other name.
+
+    A fine-tune takes the requests its base model takes (but is priced apart, so prices
+    do not use this).
+
+    >>> fine_tuned_base("ft:gpt-4.1-mini-2025-04-14:acme:support:abc123")
+    'gpt-4.1-mini-2025-04-14'
+    """
+    if not name.startswith("ft:"):
+        return None
+    base = name.split(":")[1]
+    return base or None

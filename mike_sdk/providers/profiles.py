@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mike_sdk.errors import ConfigError, unknown_name
 from mike_sdk.overrides import read_override
 
-from .names import model_family_name
+from .names import fine_tuned_base, model_family_name
 
 __all__ = ["PROFILES_ENV", "ModelProfile", "ProfileTable"]
 
@@ -81,8 +81,14 @@ class ModelProfile(BaseModel):
     def matches(self, model: str) -> bool:
         """Whether this entry applies to ``model`` (a provider's model name)."""
         family = model_family_name(model)
-        return (any(fnmatch.fnmatchcase(family, p.lower()) for p in self.models)
-                and not any(fnmatch.fnmatchcase(family, p.lower())
+        base = fine_tuned_base(family)
+        # A fine-tune matches an entry for its own name (a user's ``ft:`` pattern) or,
+        # failing that, for its base model's.
+        return any(self._matches_name(name) for name in (family, base) if name)
+
+    def _matches_name(self, name: str) -> bool:
+        return (any(fnmatch.fnmatchcase(name, p.lower()) for p in self.models)
+                and not any(fnmatch.fnmatchcase(name, p.lower())
                             for p in self.except_models))
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mike_sdk.errors import ConfigError
-from mike_sdk.runfolder.files import MANIFEST, RESULTS, SUMMARY, Manifest, ResultRow, Summary
-from mike_sdk.runfolder.rundir import iter_result_rows, read_manifest, read_summary
+from mike_sdk.runfolder.files import MANIFEST, SUMMARY, Manifest, ResultRow, Summary
+from mike_sdk.runfolder.rundir import iter_result_rows, read_manifest, read_summary, results_file
 
 #: Scorers in the order tables show them (``likelihood`` is the new-vs-old check).
 SCORERS = ("em", "paper_f1", "token_f1", "likelihood")
@@ -83,16 +83,18 @@ def load_run(path: str | Path, label: str | None = None) -> RunScores:
         ConfigError: no rows, or a file that does not read (names file and line).
     """
     path = Path(path)
-    if not (path / RESULTS).exists():
-        raise ConfigError(f"No {RESULTS} in {path}: is it a run folder? Run `mike eval` first.")
+    results = results_file(path)
+    if not results.exists():
+        raise ConfigError(f"No {results.name} in {path}: is it a run folder? Run `mike eval` "
+                          "first.")
     # The manifest first: a newer format is refused before its rows are misread.
     manifest = read_manifest(path) if (path / MANIFEST).exists() else None
     summary = read_summary(path) if (path / SUMMARY).exists() else None
     run = RunScores(path, label or path.name, summary, manifest)
-    for row in iter_result_rows(path / RESULTS):
+    for row in iter_result_rows(results):
         run.add(row)
     if not run.scores:
-        raise ConfigError(f"{path / RESULTS} has no complete rows yet.")
+        raise ConfigError(f"{results} has no complete rows yet.")
     return run
 
 

@@ -30,28 +30,20 @@ from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.calls.client import ModelClient, run_sync
 from mike_sdk.calls.intake import Answered
 from mike_sdk.calls.limits import CallGuard, Limits
-from mike_sdk.calls.pricing import DEFAULTS_NOTE
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import BackendError, ConfigError
-from mike_sdk.memory.evaluation import MemoryStrategy, retrieval_stats
+from mike_sdk.memory.evaluation import MemoryStrategy
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.likelihood import likelihood_requests
 from mike_sdk.run.plan import Planner, WorkItem, check_data_files
 from mike_sdk.run.progress import Progress
-from mike_sdk.run.results import Aggregator
 from mike_sdk.run.resume import Resumed, resume
 from mike_sdk.run.rows import result_rows
-from mike_sdk.runfolder.files import (
-    GroupResult,
-    LanguageDetection,
-    Manifest,
-    ResultRow,
-    Summary,
-    Totals,
-)
+from mike_sdk.run.summary import run_summary
+from mike_sdk.runfolder.files import Manifest, ResultRow, Summary
 from mike_sdk.runfolder.ledger import Ledger
 from mike_sdk.runfolder.prompts import PromptStore
-from mike_sdk.runfolder.rundir import RunDir, final_rows, read_manifest
+from mike_sdk.runfolder.rundir import RunDir, read_manifest
 from mike_sdk.sampling.positions import expected_positions, on_permutation
 from mike_sdk.scoring.confusion import LanguageIdentifier, lingua_available
 from mike_sdk.scoring.scorers import SCORERS
@@ -190,7 +182,7 @@ class Evaluator:
                               recorded=read_manifest(run.path).data_files,
                               on_read=lambda files: run.update_manifest(data_files=files))
             self.identifier = self._identifier(config)
-            self.identifier.start(config.pairs())  # lingua loads while requests fly
+            self.identifier.start(config.pairs())  # loads once a request is sent
             expected = sum(expected_positions(t, TASK_SIZES[t], config, sizes)
                            for t in config.tasks)
             total = expected * len(config.pairs()) * len(config.metrics)
@@ -203,8 +195,10 @@ class Evaluator:
             # Strategies that read more of the data (retrieval pools) say which files.
             check_data_files(read_manifest(run.path).data_files, strategy.files)
             run.update_manifest(data_files=strategy.files)
-            summary = self._summary(config, strategy, state.aggregator, ledger,
-                                    planner.skipped, time.perf_counter() - started, run.path)
+            summary = run_summary(self.client, config, strategy, state.aggregator, ledger,
+                                  planner.skipped, time.perf_counter() - started, run.path,
+                                  described=self._described(strategy, abilities),
+                                  identifier=self.identifier, memory=self._memory)
             if config.sampled:
                 summary = summary.model_copy(update={"sampling": planner.sample_record()})
             run.write_summary(summary)
@@ -288,49 +282,6 @@ class Evaluator:
         return {"requests": self.backend.request_settings(),
                 "chat_protocol": strategy.chat_protocol() if chat else None}
 
-    def _summary(self, config: EvalConfig, strategy: PromptStrategy, aggregator: Aggregator,
-                 ledger: Ledger, skipped: dict[str, dict[str, int]], wall_s: float,
-                 run_path: Path) -> Summary:
-        stats = self.guard.stats
-        model = self.client.identity.model
-        cost, tokens = ledger.cost_usd, ledger.tokens()
-        abandoned = self.client.abandoned_keys
-        totals = Totals(rows=aggregator.rows, cache_hits=aggregator.cached,
-                        backend_calls_this_session=self.client.calls,
-                        paid_requests=ledger.requests, input_tokens=tokens.input,
-                        output_tokens=tokens.output, cached_input_tokens=tokens.cached_input,
-                        reasoning_tokens=tokens.reasoning,
-                        out_of_reasoning_budget=aggregator.out_of_reasoning_budget,
-                        cost_usd=cost, errors=aggregator.errors,
-                        usage_unreported=ledger.unreported, abandoned=len(abandoned),
-                        retries=stats.retries, rate_limited=stats.rate_limited,
-                        wall_time_s=round(wall_s, 3))
-        cost_note = (f"No price known for model {model!r}: cost_usd is null. Add it with "
-                     "--prices FILE or $MIKE_PRICES." if cost is None
-                     else f"Prices: {DEFAULTS_NOTE}.")
-        if ledger.unreported:
-            cost_note += (f" {ledger.unreported} answers came without usage from the server: "
-                          "each is counted at its request's upper bound.")
-        if abandoned:
-            cost_note += (f" {len(abandoned)} requests were abandoned in flight when the "
-                          "session stopped: perhaps billed, not counted yet (the next run "
-                          "counts them).")
-        retrieval: dict[str, Any] = {} if self._memory is None else {"retrieval": retrieval_stats(
-            final_rows(run_path), self._memory.candidates)}
-        # Set only when the run stopped, so that a finished run's file has neither key.
-        stop: dict[str, Any] = {}
-        if self.client.stopped:
-            stop["stopped"] = self.client.stopped
-            if self.client.fatal is not None:
-                stop["error"] = " ".join(str(self.client.fatal).split())
-        return Summary(backend=self.client.identity, strategy=strategy.describe(),
-                       config=config, scorers=SCORERS,
-                       **self._described(strategy, self.backend.abilities),
-                       results=[GroupResult.model_validate(g) for g in aggregator.table()],
-                       language_detection=LanguageDetection.model_validate(
-                           self.identifier.describe()), skipped=skipped,
-                       totals=totals, cost_note=cost_note, **stop, **retrieval)
-
     async def _process(self, todo: list[WorkItem], config: EvalConfig,
                        strategy: PromptStrategy, bar: Progress, ledger: Ledger,
                        answered_all: Callable[[], None]) -> list[ResultRow]:
@@ -366,9 +317,12 @@ class Evaluator:
             elif bar.cost is not None:
                 bar.cost += added
 
+        def sending(batch: Sequence[str]) -> None:
+            self.identifier.warm()  # fresh answers to identify: lingua loads while they fly
+            ledger.sent(batch)
+
         answers = await client.generate(dict(zip(keys, (w.request for w in todo), strict=True)),
-                                         on_batch=landed, on_send=ledger.sent,
-                                         ledger=ledger)
+                                         on_batch=landed, on_send=sending, ledger=ledger)
         # A stopped client leaves some keys unanswered: those items wait for a re-run.
         todo = [w for w, k in zip(todo, keys, strict=True) if k in answers]
         keys = [k for k in keys if k in answers]

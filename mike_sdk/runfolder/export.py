@@ -14,22 +14,25 @@ concatenate without turning numbers into objects.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from mike_sdk.errors import ConfigError
 from mike_sdk.extras import require_extra
-from mike_sdk.runfolder.files import RESULTS, LikelihoodCheck, ResultRow
-from mike_sdk.runfolder.prompts import read_requests
+from mike_sdk.runfolder.files import LikelihoodCheck, ResultRow
+from mike_sdk.runfolder.prompts import StoredRequests
 from mike_sdk.runfolder.rundir import final_rows
 from mike_sdk.scoring.scorers import SCORERS
 
 __all__ = ["COLUMNS", "column_types", "export", "flat_rows"]
 
+#: Rows per Parquet row group written (bounds what an export holds at once).
+PARQUET_BATCH = 50_000
 #: Columns in table order; ``score_<name>`` columns follow ``gold``.
 COLUMNS = ("id", "task", "source_lang", "target_lang", "index", "case_id", "metric",
            "answer", "gold", "output", "finish_reason", "error", "cached", "input_tokens",
@@ -95,10 +98,10 @@ def _flat(row: ResultRow) -> dict[str, Any]:
 def flat_rows(run_dir: str | Path, *, prompts: bool = False) -> Iterator[dict[str, Any]]:
     """The run's items as flat dicts, keyed by :func:`column_types`."""
     folder = Path(run_dir)
-    requests = read_requests(folder) if prompts else {}
-    for row in final_rows(folder / RESULTS):
+    requests = StoredRequests(folder) if prompts else None
+    for row in final_rows(folder):
         data = _flat(row)
-        if prompts:
+        if requests is not None:
             request = requests.get(row.cache_key)
             prompt = row.prompt if request is None else request.prompt
             messages = row.messages if request is None else request.messages
@@ -106,6 +109,13 @@ def flat_rows(run_dir: str | Path, *, prompts: bool = False) -> Iterator[dict[st
             data["messages"] = (json.dumps([m.model_dump() for m in messages],
                                            ensure_ascii=False) if messages else None)
         yield data
+
+
+def _batched(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def export(run_dir: str | Path, out: str | Path, fmt: Literal["csv", "parquet"], *,
@@ -124,7 +134,7 @@ def export(run_dir: str | Path, out: str | Path, fmt: Literal["csv", "parquet"],
         with out.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(columns))
             writer.writeheader()
-            for row in (first, *rows):
+            for row in itertools.chain([first], rows):
                 writer.writerow(row)
                 count += 1
         return count
@@ -133,6 +143,9 @@ def export(run_dir: str | Path, out: str | Path, fmt: Literal["csv", "parquet"],
 
     arrow = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
     schema = pa.schema([(name, arrow[kind]) for name, kind in columns.items()])
-    table = pa.Table.from_pylist([first, *rows], schema=schema)
-    pq.write_table(table, out)
-    return int(table.num_rows)
+    count = 0
+    with pq.ParquetWriter(out, schema) as writer:
+        for batch in _batched(itertools.chain([first], rows), PARQUET_BATCH):
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            count += len(batch)
+    return count

@@ -1,4 +1,4 @@
-"""The records of a run folder: ``manifest.json``, ``results.jsonl`` and ``summary.json``.
+"""The records of a run folder: ``manifest.json``, ``results.jsonl.gz`` and ``summary.json``.
 
 Each file has a model here, used both to write it and to read it back (through
 :mod:`mike_sdk.runfolder.rundir`). Fields that older versions did not write have defaults,
@@ -20,15 +20,20 @@ from mike_sdk.records import MetricName, TaskName
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.scoring.confusion import AnswerLanguage, Label
 
-MANIFEST, RESULTS, SUMMARY = "manifest.json", "results.jsonl", "summary.json"
+MANIFEST, SUMMARY = "manifest.json", "summary.json"
+#: The rows, one gzip member per flush (:mod:`mike_sdk.runfolder.members`), from format 3.
+RESULTS = "results.jsonl.gz"
+#: The rows of folders begun before format 3, uncompressed (still read and appended to).
+PLAIN_RESULTS = "results.jsonl"
 #: The requests behind the rows, each stored once (see :mod:`mike_sdk.runfolder.prompts`).
 PROMPTS = "prompts.jsonl.gz"
 
 #: The manifest format this version writes. Raise it when a change to any of the three
 #: files would make older readers misread them; older readers refuse newer formats.
 #: 2: rows leave out what their id says, empty fields and the request (in PROMPTS).
-FORMAT = 2
-#: Row fields a ``results.jsonl`` line leaves out: its ``id`` says them.
+#: 3: rows in RESULTS, gzip-compressed (a folder begun before keeps its PLAIN_RESULTS).
+FORMAT = 3
+#: Row fields a line of the rows' file leaves out: its ``id`` says them.
 FROM_ID = ("task", "source_lang", "target_lang", "index", "metric")
 
 
@@ -50,7 +55,7 @@ class LikelihoodCheck(BaseModel):
 
 
 class ResultRow(BaseModel):
-    """One scored answer, with everything needed to audit it (a line of ``results.jsonl``)."""
+    """One scored answer, with everything needed to audit it (a line of ``results.jsonl.gz``)."""
 
     model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 

@@ -6,7 +6,8 @@ the cache on resume, looking free. So the run folder keeps ``spend.jsonl``, one 
 request the run's sessions sent and were answered, appended (and flushed) as soon as the
 answer lands. The summary's totals and ``--max-cost`` read it.
 
-Requests in flight are journaled too (``sending.jsonl``: each key as it is sent). A
+Requests in flight are journaled too (``sending.jsonl``: each key as its body reaches
+the socket, see :mod:`backends.wire.clients`; requests still queued are not there). A
 session killed outright (``kill -9``) leaves keys there that never landed: those calls
 were most likely billed. The next session settles them: an answer the cache holds (the
 kill came between the cache and the ledger) is recorded from it; a request asked again
@@ -83,8 +84,8 @@ class Ledger:
             self.lost -= refused
 
     def sent(self, keys: Iterable[str], *, refused: bool = False) -> None:
-        """Journal keys about to be sent (before the request leaves), or ``refused`` ones
-        (a 400 is not billed)."""
+        """Journal keys sent (once the request's body is on the socket, where the backend
+        reports it; else just before it leaves), or ``refused`` ones (a 400 is not billed)."""
         lines = "".join(f"-{k}\n" if refused else f"{k}\n" for k in keys)
         if not lines:
             return

@@ -18,18 +18,17 @@ Lines, inside the gzip stream:
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from mike_sdk.backend import ChatMessage, GenerationRequest
 from mike_sdk.runfolder.files import PROMPTS
+from mike_sdk.runfolder.members import complete_members, cut_torn_member, member
 
-__all__ = ["PromptStore", "iter_entries", "read_requests"]
+__all__ = ["PromptStore", "StoredRequests", "iter_entries", "read_requests"]
 
 #: Texts before a prompt's last blank line at least this long become blocks.
 MIN_BLOCK = 200
@@ -46,21 +45,6 @@ class Sent(Protocol):
     def messages(self) -> tuple[ChatMessage, ...] | None: ...
 
 
-def _members(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """``(end offset, text)`` of each complete gzip member; stops at a torn one."""
-    offset = 0
-    while offset < len(data):
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            text = inflater.decompress(data[offset:])
-        except zlib.error:
-            return
-        if not inflater.eof:
-            return
-        offset = len(data) - len(inflater.unused_data)
-        yield offset, text
-
-
 class PromptStore:
     """Appends requests to a run folder's ``prompts.jsonl.gz``, each key once."""
 
@@ -69,12 +53,7 @@ class PromptStore:
         self._known = set(known)
         """Keys already stored (the rows already written say which)."""
         self._blocks: set[str] = set()
-        if self.path.exists():
-            data = self.path.read_bytes()
-            end = max((offset for offset, _ in _members(data)), default=0)
-            if end < len(data):  # a member torn by a crash: its rows were never written
-                with self.path.open("r+b") as fh:
-                    fh.truncate(end)
+        cut_torn_member(self.path)  # a member torn by a crash: its rows were never written
 
     def _parts(self, text: str, lines: list[str], whole: bool = False) -> Parts:
         cut = len(text) if whole else text.rfind("\n\n") + 2
@@ -104,7 +83,7 @@ class PromptStore:
                               for i, m in enumerate(request.messages)]
             lines.append(json.dumps(entry, ensure_ascii=False))
         if lines:
-            payload = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
+            payload = member(("\n".join(lines) + "\n").encode("utf-8"), level=9)
             with self.path.open("ab") as fh:
                 fh.write(payload)
 
@@ -112,28 +91,46 @@ class PromptStore:
 def iter_entries(folder: str | Path) -> Iterator[dict[str, Any]]:
     """The lines of a run folder's ``prompts.jsonl.gz`` as stored (blocks and requests, see
     above), in file order; a member torn by a crash and what follows it are left out."""
-    path = Path(folder) / PROMPTS
-    if not path.exists():
-        return
-    for _, member in _members(path.read_bytes()):
-        for line in member.decode("utf-8").splitlines():
+    for _, text in complete_members(Path(folder) / PROMPTS):
+        for line in text.decode("utf-8").splitlines():
             yield json.loads(line)
+
+
+class StoredRequests:
+    """A run folder's stored requests, read once and expanded on demand: each kept as its
+    stored line (a fraction of its text: the demonstrations are blocks), for readers that
+    look up many rows' requests (``mike export --prompts``)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self._blocks: dict[str, str] = {}
+        self._lines: dict[str, str] = {}
+        for _, text in complete_members(Path(folder) / PROMPTS):
+            for line in text.decode("utf-8").splitlines():
+                entry = json.loads(line)
+                if "b" in entry:
+                    self._blocks.setdefault(entry["b"], entry["t"])
+                else:
+                    self._lines.setdefault(entry["k"], line)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines)
+
+    def _text(self, parts: Parts) -> str:
+        return "".join(p if isinstance(p, str) else self._blocks[p["b"]] for p in parts)
+
+    def get(self, key: str) -> GenerationRequest | None:
+        """The request stored under a cache key (prompt and messages only), if any."""
+        line = self._lines.get(key)
+        if line is None:
+            return None
+        entry = json.loads(line)
+        messages = tuple(ChatMessage(role=role, content=self._text(parts))
+                         for role, parts in entry["m"]) if "m" in entry else None
+        return GenerationRequest.model_construct(
+            prompt=self._text(entry["p"]) if "p" in entry else None, messages=messages)
 
 
 def read_requests(folder: str | Path) -> dict[str, GenerationRequest]:
     """The stored requests of a run folder by cache key (prompt and messages only)."""
-    blocks: dict[str, str] = {}
-    out: dict[str, GenerationRequest] = {}
-
-    def text(parts: Parts) -> str:
-        return "".join(p if isinstance(p, str) else blocks[p["b"]] for p in parts)
-
-    for entry in iter_entries(folder):
-        if "b" in entry:
-            blocks.setdefault(entry["b"], entry["t"])
-            continue
-        messages = tuple(ChatMessage(role=role, content=text(parts))
-                         for role, parts in entry["m"]) if "m" in entry else None
-        out.setdefault(entry["k"], GenerationRequest.model_construct(
-            prompt=text(entry["p"]) if "p" in entry else None, messages=messages))
-    return out
+    stored = StoredRequests(folder)
+    return {key: request for key in stored if (request := stored.get(key)) is not None}

@@ -1,4 +1,5 @@
-"""A run folder: ``manifest.json``, ``results.jsonl`` (appended as results arrive) and
+"""A run folder: ``manifest.json``, ``results.jsonl.gz`` (appended as results arrive, a
+gzip member per flush; ``results.jsonl`` in folders begun before format 3) and
 ``summary.json``, read and written through their models (:mod:`mike_sdk.runfolder.files`).
 Re-opening a folder with the same configuration resumes it.
 
@@ -24,12 +25,14 @@ from mike_sdk.runfolder.files import (
     FORMAT,
     FROM_ID,
     MANIFEST,
+    PLAIN_RESULTS,
     RESULTS,
     SUMMARY,
     Manifest,
     ResultRow,
     Summary,
 )
+from mike_sdk.runfolder.members import complete_members, cut_torn_member, member
 
 LOCK = ".lock"
 _HOW = ("re-run into a new --run-dir (the response cache makes that cheap), or read "
@@ -109,11 +112,41 @@ def read_summary(path: str | Path) -> Summary:
 
 def _file(path: str | Path, name: str) -> Path:
     path = Path(path)
-    return path / name if path.is_dir() else path
+    if not path.is_dir():
+        return path
+    return results_file(path) if name == RESULTS else path / name
+
+
+def results_file(folder: str | Path) -> Path:
+    """The file that holds (or will hold) a run folder's rows: ``results.jsonl.gz``, or
+    ``results.jsonl`` in a folder begun before format 3 (it keeps being appended to).
+
+    Every reader and writer of rows finds the file here, whatever its name.
+
+    Raises:
+        ConfigError: the folder holds both (rows of two runs, or a copy made by hand).
+    """
+    folder = Path(folder)
+    plain, packed = folder / PLAIN_RESULTS, folder / RESULTS
+    if not plain.exists():
+        return packed
+    if packed.exists():
+        raise ConfigError(f"Run folder {folder} holds both {PLAIN_RESULTS} and {RESULTS}: "
+                          "one of them was copied in by hand. Move the one that is not this "
+                          "run's away.")
+    return plain
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Numbered complete lines; a torn last line (a killed write) is left out."""
+    """Numbered complete lines; a torn last line or gzip member (a killed write) is left
+    out."""
+    if path.suffix == ".gz":
+        number = 0
+        for _, text in complete_members(path):
+            for line in text.splitlines(keepends=True):
+                number += 1
+                yield number, line
+        return
     if not path.exists():
         return
     with path.open("rb") as fh:
@@ -130,21 +163,40 @@ def _line_error(path: Path, number: int, exc: ValidationError | ValueError) -> C
         f"item), or {_HOW}.")
 
 
+def row_lines(path: str | Path) -> Iterator[bytes]:
+    """The complete lines of a run folder's rows (``path`` as :func:`iter_result_rows`),
+    unvalidated, in file order (a torn last line or member left out)."""
+    for _, line in _lines(_file(path, RESULTS)):
+        yield line
+
+
+def validated_lines(path: str | Path, model: type[M]) -> Iterator[tuple[M, bytes]]:
+    """Each complete line of a run folder's rows (``path`` as :func:`iter_result_rows`),
+    validated as ``model`` (a row, or only the fields a reader needs), with its bytes.
+
+    Raises:
+        ConfigError: a line that does not validate (names file and line).
+    """
+    path = _file(path, RESULTS)
+    validate = model.model_validate_json
+    for number, line in _lines(path):
+        try:
+            yield validate(line), line
+        except ValidationError as exc:
+            raise _line_error(path, number, exc) from None
+
+
 def iter_result_rows(path: str | Path) -> Iterator[ResultRow]:
-    """The rows of a ``results.jsonl`` (``path``: the file or its folder), in file order.
+    """The rows of a run folder (``path``: the folder, or its ``results.jsonl.gz`` or
+    ``results.jsonl``), in file order.
 
     Rows of older versions get the defaults of the fields they lack.
 
     Raises:
         ConfigError: a complete line that is not a result row (names file and line).
     """
-    path = _file(path, RESULTS)
-    validate = ResultRow.model_validate_json
-    for number, line in _lines(path):
-        try:
-            yield validate(line)
-        except ValidationError as exc:
-            raise _line_error(path, number, exc) from None
+    for row, _ in validated_lines(path, ResultRow):
+        yield row
 
 
 def final_rows(path: str | Path) -> Iterator[ResultRow]:
@@ -165,16 +217,9 @@ def final_rows(path: str | Path) -> Iterator[ResultRow]:
 
 
 def read_row_ids(path: str | Path) -> set[str]:
-    """The ids of the rows of a ``results.jsonl`` (only the ids are validated: fast)."""
-    path = _file(path, RESULTS)
-    validate = _RowId.model_validate_json
-    ids = set()
-    for number, line in _lines(path):
-        try:
-            ids.add(validate(line).id)
-        except ValidationError as exc:
-            raise _line_error(path, number, exc) from None
-    return ids
+    """The ids of a run folder's rows (``path`` as :func:`iter_result_rows`; only the ids
+    are validated: fast)."""
+    return {row.id for row, _ in validated_lines(path, _RowId)}
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -217,11 +262,12 @@ class RunDir:
         self.path = Path(path)
         self._lock: IO[str] | None = None
         self._results: IO[bytes] | None = None
+        self._packed = True
 
     @property
     def results_path(self) -> Path:
-        """The ``results.jsonl`` file."""
-        return self.path / RESULTS
+        """The rows' file (:func:`results_file`)."""
+        return results_file(self.path)
 
     def open(self, manifest: Manifest,
              identity_keys: Sequence[str] = Manifest.IDENTITY) -> None:
@@ -245,11 +291,15 @@ class RunDir:
             raise ConfigError(f"Another process is writing to run folder {self.path}; wait for "
                               "it or choose another --run-dir.") from None
         manifest_path = self.path / MANIFEST
-        if not manifest_path.exists() and self.results_path.exists() \
-                and self.results_path.stat().st_size > 0:
+        try:
+            results = self.results_path
+        except ConfigError:
+            self.close()
+            raise
+        if not manifest_path.exists() and results.exists() and results.stat().st_size > 0:
             self.close()
             raise ConfigError(
-                f"Run folder {self.path} holds {RESULTS} but no {MANIFEST}: its rows cannot "
+                f"Run folder {self.path} holds {results.name} but no {MANIFEST}: its rows cannot "
                 "be told to belong to this run (copied from another run, or the manifest was "
                 "deleted). Choose another --run-dir, or move the results file away.")
         if manifest_path.exists():
@@ -268,12 +318,16 @@ class RunDir:
                         "--run-dir, or delete that folder to start over.")
             new = new.model_copy(update={"data_files": old.data_files})
         write_manifest(manifest_path, new)
-        self._truncate_torn_line()
-        self._results = self.results_path.open("ab")
+        self._packed = results.suffix == ".gz"
+        if self._packed:
+            cut_torn_member(results)
+        else:
+            self._truncate_torn_line(results)
+        self._results = results.open("ab")
 
-    def _truncate_torn_line(self) -> None:
+    @staticmethod
+    def _truncate_torn_line(path: Path) -> None:
         # A kill mid-write can leave a partial last line; drop it so appends stay valid.
-        path = self.results_path
         if not path.exists() or path.stat().st_size == 0:
             return
         with path.open("rb+") as fh:
@@ -292,9 +346,10 @@ class RunDir:
             fh.truncate(0)
 
     def append(self, rows: Sequence[ResultRow]) -> None:
-        """Append rows and flush them to the OS."""
+        """Append rows (one gzip member) and flush them to the OS."""
         assert self._results is not None, "RunDir.open() first"
-        self._results.write(b"".join(row_line(row) for row in rows))
+        lines = b"".join(row_line(row) for row in rows)
+        self._results.write(member(lines) if self._packed else lines)
         self._results.flush()
 
     def update_manifest(self, **entries: Any) -> None:

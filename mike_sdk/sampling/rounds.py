@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from mike_sdk.report import bootstrap as bs
 from mike_sdk.run.config import EvalConfig
-from mike_sdk.runfolder.files import RESULTS, ResultRow, SampleRecord, Summary
+from mike_sdk.runfolder.files import ResultRow, SampleRecord, Summary
 from mike_sdk.runfolder.rundir import final_rows, write_summary
 from mike_sdk.sampling.positions import positions
 
@@ -130,7 +130,7 @@ async def run_rounds(evaluator: Evaluator, config: EvalConfig, run_dir: str | Pa
         if evaluator.stopped or summary.stopped or summary.sampling is None:
             return summary
         available = summary.sampling.available
-        rows = _rows_within(list(final_rows(Path(run_dir) / RESULTS)), config, sizes, available)
+        rows = _rows_within(list(final_rows(Path(run_dir))), config, sizes, available)
         now = half_widths(rows)
         grow: dict[str, int] = {}
         for task in sizes:

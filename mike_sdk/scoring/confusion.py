@@ -193,22 +193,34 @@ class LanguageIdentifier:
         # a millisecond: keep what was found, and fill it per chunk in parallel (prefetch).
         self._found: dict[tuple[str, frozenset[str]], Verdict] = {}
         self.worker: LinguaWorker | None = None
-        """The process that identifies for :meth:`aprefetch` (None: this process)."""
+        """The process that identifies for :meth:`aprefetch` (None: this process, or not
+        started yet)."""
+        self._sets: list[tuple[str, frozenset[str]]] | None = None
+        """The detectors the worker is to load (None: no worker, identify here)."""
 
     def start(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Identify in a worker process from now on, loading there the detectors that
-        ``(source, target)`` pairs need (answers in either language's scripts)."""
+        ``(source, target)`` pairs need (answers in either language's scripts). The
+        worker starts at :meth:`warm`, or when an answer has no stored verdict: a fully
+        cached re-run, whose verdicts are all stored, never loads lingua."""
         if not self.lingua or self.worker is not None:
+            return
+        self._sets = [(script, codes) for source, target in pairs
+                      for script in {*scripts_of(source), *scripts_of(target)}
+                      for codes in _language_sets(script, target, source) if codes is not None]
+
+    def warm(self) -> None:
+        """Start the worker (once :meth:`start` ed) so that lingua loads now: while the
+        requests whose answers it will identify are in flight."""
+        if self._sets is None or self.worker is not None:
             return
         from mike_sdk.scoring.lingua_worker import LinguaWorker
 
-        sets = [(script, codes) for source, target in pairs
-                for script in {*scripts_of(source), *scripts_of(target)}
-                for codes in _language_sets(script, target, source) if codes is not None]
-        self.worker = LinguaWorker(sets)
+        self.worker = LinguaWorker(self._sets)
 
     def close(self) -> None:
         """Stop the worker process, if any."""
+        self._sets = None
         if self.worker is not None:
             self.worker.close()
             self.worker = None
@@ -244,17 +256,26 @@ class LanguageIdentifier:
     def prefetch(self, questions: Iterable[tuple[str, str, str]]) -> None:
         """Identify many ``(answer, target, source)`` at once (lingua runs them in
         parallel); :meth:`label` then finds them ready."""
+        self._bound()
         for codes, texts in self._todo(questions).items():
             self._identify_many(sorted(texts), codes)
 
     async def aprefetch(self, questions: Iterable[tuple[str, str, str]]) -> None:
         """:meth:`prefetch`, in the worker process once :meth:`start` ed."""
+        self._bound()
         for codes, texts in self._todo(questions).items():
             unknown = self._known(sorted(texts), codes)
             if unknown:
+                self.warm()
                 fresh = (await self.worker.verdicts(codes, unknown) if self.worker is not None
                          else verdicts_of(codes, unknown))
                 self._keep(codes, dict(zip(unknown, fresh, strict=True)))
+
+    def _bound(self) -> None:
+        """Forget the verdicts of earlier chunks once there are many (a chunk needs its
+        own only: the rest saves look-ups), so that memory does not grow with the run."""
+        if len(self._found) > 1 << 16:
+            self._found.clear()
 
     def _todo(self, questions: Iterable[tuple[str, str, str]]
               ) -> dict[frozenset[str], set[str]]:
@@ -278,8 +299,6 @@ class LanguageIdentifier:
 
     def _known(self, texts: list[str], codes: frozenset[str]) -> list[str]:
         """Take the stored verdicts among ``texts``; returns the texts still unknown."""
-        if len(self._found) > 1 << 18:
-            self._found.clear()  # bound the memory of very long runs
         key = detector_key(_lingua_version(), codes)
         known = self.store.get_many(key, texts) if self.store is not None else {}
         self._found.update(((t, codes), v) for t, v in known.items())

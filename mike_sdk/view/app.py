@@ -15,7 +15,7 @@ from typing import Any
 from mike_sdk.errors import MikeError
 from mike_sdk.view.cache import CachedRun
 from mike_sdk.view.filters import parse_filter
-from mike_sdk.view.tables import RunTables
+from mike_sdk.view.library import Building, RunLibrary
 
 __all__ = ["STATIC", "build_app"]
 
@@ -31,18 +31,21 @@ HEADERS = {
 }
 
 
-def _describe(index: int, label: str, run: CachedRun) -> dict[str, Any]:
-    manifest = run.manifest
-    return {"index": index, "label": label, "sources": list(run.sources), "rows": run.rows,
-            "scorers": list(run.scorers), "backend": manifest.get("backend"),
-            "strategy": manifest.get("strategy"), "requests": manifest.get("requests"),
-            "config": manifest.get("config")}
+def _describe(index: int, label: str, run: dict[str, Any]) -> dict[str, Any]:
+    manifest = run["manifest"]
+    return {"index": index, "label": label, "sources": list(run["sources"]),
+            "rows": run["rows"], "scorers": list(run["scorers"]),
+            "backend": manifest.get("backend"), "strategy": manifest.get("strategy"),
+            "requests": manifest.get("requests"), "config": manifest.get("config")}
 
 
-def build_app(runs: list[CachedRun], labels: list[str], host: str = "127.0.0.1",
-              tables: RunTables | None = None) -> Any:
-    """The Starlette app serving ``runs`` (already cached) under ``labels``, answering
-    requests addressed to ``host`` (the loopback address it listens on) only."""
+def build_app(runs: RunLibrary | list[CachedRun], labels: list[str],
+              host: str = "127.0.0.1") -> Any:
+    """The Starlette app serving ``runs`` (a library whose tables may still be building,
+    or runs already cached) under ``labels``, answering requests addressed to ``host``
+    (the loopback address it listens on) only. Until a run's tables are built, its rows,
+    a row and comparisons answer 503 with the build's state (``building``, ``done``,
+    ``message``); the summary and the list of runs answer at once."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -51,7 +54,7 @@ def build_app(runs: list[CachedRun], labels: list[str], host: str = "127.0.0.1",
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    db = tables or RunTables(runs)
+    library = runs if isinstance(runs, RunLibrary) else RunLibrary.of(runs)
 
     def api(handler: Callable[[Request], Any]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -59,6 +62,8 @@ def build_app(runs: list[CachedRun], labels: list[str], host: str = "127.0.0.1",
 
             try:
                 return JSONResponse(await run_in_threadpool(handler, request))
+            except Building as exc:  # the page shows the notice and asks again
+                return JSONResponse(exc.state, status_code=503, headers={"Retry-After": "1"})
             except MikeError as exc:  # a bad filter or id: one line, shown by the page
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return endpoint
@@ -66,28 +71,37 @@ def build_app(runs: list[CachedRun], labels: list[str], host: str = "127.0.0.1",
     def run_of(request: Request, name: str = "run") -> int:
         value = request.query_params.get(name, "0")
         if not value.isdigit():
-            raise MikeError(f"bad {name}={value!r}: give a run's number (0..{len(runs) - 1}).")
+            raise MikeError(f"bad {name}={value!r}: give a run's number "
+                            f"(0..{len(labels) - 1}).")
         return int(value)
 
     def list_runs(request: Request) -> Any:
-        return [_describe(i, label, run) for i, (label, run) in
-                enumerate(zip(labels, runs, strict=True))]
+        return [_describe(i, label, library.describe(i)) for i, label in enumerate(labels)]
 
     def summary(request: Request) -> Any:
         index = run_of(request)
-        facets = db.facets(index)
-        return {"run": _describe(index, labels[index], runs[index]),
-                "summary": runs[index].summary, "facets": facets}
+        run = library.describe(index)
+        return {"run": _describe(index, labels[index], run), "summary": run["summary"],
+                "facets": run.get("facets"), "build": library.state()}
 
     def rows(request: Request) -> Any:
-        return db.rows(run_of(request), parse_filter(dict(request.query_params)))
+        index = run_of(request)
+        return library.tables(index).rows(index, parse_filter(dict(request.query_params)))
 
     def row(request: Request) -> Any:
-        return db.row(run_of(request), request.query_params.get("id", ""))
+        index = run_of(request)
+        return library.tables(index).row(index, request.query_params.get("id", ""))
 
     def compare(request: Request) -> Any:
         view = parse_filter(dict(request.query_params))
-        return db.compare(run_of(request, "a"), run_of(request, "b"), view)
+        shown = request.query_params.get("runs", "")
+        if shown and not all(part.isdigit() for part in shown.split(",")):
+            raise MikeError(f"bad runs={shown!r}: give runs' numbers, comma-separated "
+                            f"(0..{len(labels) - 1}).")
+        a, b = run_of(request, "a"), run_of(request, "b")
+        chosen = [int(part) for part in shown.split(",")] if shown else []
+        tables = library.tables(a, b, *chosen) if chosen else library.tables()
+        return tables.compare(a, b, view, chosen)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")

@@ -22,13 +22,10 @@ from mike_sdk.backends.embedded import (
 from mike_sdk.errors import BackendError
 
 
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float]:
-    """A fresh conversion into an empty cache: (cache, folder, seconds)."""
-    cache = tmp_path_factory.mktemp("mike-cache")
-    started = time.perf_counter()
-    folder = embedded_model_dir(cache)
-    return cache, folder, time.perf_counter() - started
+@pytest.fixture
+def converted(embedded_conversion: tuple[Path, Path, float]) -> tuple[Path, Path, float]:
+    """A fresh conversion into an empty cache: (cache, folder, seconds), see conftest.py."""
+    return embedded_conversion
 
 
 @pytest.mark.model

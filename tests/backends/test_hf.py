@@ -47,9 +47,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 @pytest.fixture(scope="session")
-def backend() -> HFBackend:
-    """The embedded model, batched (loads on first use)."""
-    return HFBackend(batch_size=4)
+def backend(hf_backend: HFBackend) -> HFBackend:
+    """The embedded model, batched (loads on first use; the session's, see conftest.py)."""
+    return hf_backend
 
 
 @pytest.fixture(scope="session")

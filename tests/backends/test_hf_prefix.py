@@ -104,19 +104,19 @@ def prompts(benchmark: Any) -> list[str]:
     return found
 
 
+def sharing(loaded: HFBackend, prefix_reuse: bool = True) -> HFBackend:
+    """A fresh backend (empty prefix cache, zero counts) on the loaded model."""
+    backend = HFBackend(batch_size=8, prefix_reuse=prefix_reuse)
+    backend.model, backend._tokenizer = loaded._loaded()[0], loaded._tokenizer
+    return backend
+
+
 @pytest.fixture(scope="module")
-def loaded() -> Iterator[HFBackend]:
-    backend = HFBackend(batch_size=8, prefix_reuse=False)
-    run(backend.generate([GenerationRequest(prompt="Hi", max_new_tokens=1)]))
+def loaded(hf_backend: HFBackend) -> Iterator[HFBackend]:
+    """Reuse off, on the session's model (conftest.py)."""
+    backend = sharing(hf_backend, prefix_reuse=False)
     yield backend
     run(backend.aclose())
-
-
-def sharing(loaded: HFBackend) -> HFBackend:
-    """A fresh backend with reuse on (empty prefix cache, zero counts) on the loaded model."""
-    backend = HFBackend(batch_size=8)
-    backend.model, backend._tokenizer = loaded.model, loaded._tokenizer
-    return backend
 
 
 def lengths(backend: HFBackend, prompts: list[str]) -> list[int]:

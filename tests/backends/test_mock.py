@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from rows import results_text
 
 from mike_sdk.backend import (
     BACKENDS,
@@ -181,8 +182,7 @@ def test_cli_eval_runs_on_the_mock(data_dir: Path, tmp_path: Path,
     summary = read_summary(tmp_path / "run")
     assert summary.backend.kind == "mock" and summary.totals.rows == 8
     # zsRE item 0's reliability gold is "2006": the fixed answer scores on it.
-    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text(
-        ).splitlines()]
+    rows = [json.loads(line) for line in results_text(tmp_path / "run").splitlines()]
     assert {r["answer"] for r in rows} == {"2006"}
     assert any(r["scores"]["paper_f1"] == 1.0 for r in rows)
     assert main(["backends"]) == 0

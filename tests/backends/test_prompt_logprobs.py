@@ -54,8 +54,8 @@ def server(wire: VllmWire, likelihood: str) -> OpenAIBackend:
 
 
 def test_server_verdicts_equal_the_hf_backends(vllm_wire: VllmWire, benchmark: Benchmark,
-                                                tmp_path: Path) -> None:
-    local = checks(HFBackend(batch_size=4), benchmark, tmp_path / "hf")
+                                                hf_backend: HFBackend, tmp_path: Path) -> None:
+    local = checks(hf_backend, benchmark, tmp_path / "hf")
     remote = checks(server(vllm_wire, "echo"), benchmark, tmp_path / "echo")
     assert local.keys() == remote.keys() and len(local) == 12
     for item, ours in remote.items():
@@ -87,10 +87,11 @@ def test_prompt_logprobs_score_as_echo_does(vllm_wire: VllmWire, benchmark: Benc
     assert len({round(s.logprob, 3) for s in echo}) == len(echo)  # real, distinct scores
 
 
-def test_the_continuation_is_scored_on_its_own_token_count(vllm_wire: VllmWire) -> None:
+def test_the_continuation_is_scored_on_its_own_token_count(vllm_wire: VllmWire,
+                                                           hf_backend: HFBackend) -> None:
     backend = server(vllm_wire, "echo")
     request = LikelihoodRequest(context="The capital of France is", continuation=" Paris")
-    hf = asyncio.run(HFBackend().loglikelihood([request]))[0]
+    hf = asyncio.run(hf_backend.loglikelihood([request]))[0]
 
     async def score() -> Any:
         try:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rows import results_text
 from servers import KATAN_ANTHROPIC_KEY, KATAN_OPENAI_KEY, Katan, fake_key
 
 from mike_sdk.backend import Backend
@@ -72,7 +73,7 @@ def test_openai_key_from_env_stays_secret(katan: Katan, benchmark: Benchmark, tm
     assert summary.totals.rows == 1 and summary.totals.errors == 0
     assert (tmp_path / "run" / "manifest.json").is_file()
     assert (tmp_path / "run" / "summary.json").is_file()
-    assert "User: New Fact:" in (tmp_path / "run" / "results.jsonl").read_text()
+    assert "User: New Fact:" in results_text(tmp_path / "run")
     assert_nowhere(KATAN_OPENAI_KEY, tmp_path, debug_logs, backend, str(summary))
 
 
@@ -141,7 +142,7 @@ def test_an_authorization_header_echoed_by_the_server_is_redacted(
     finally:
         server.close()
     assert summary.totals.errors == 1 and server.statuses["400"] == 1
-    rows = (tmp_path / "run" / "results.jsonl").read_text()
+    rows = results_text(tmp_path / "run")
     assert "Content filter" in rows and "Bearer ***" in rows
     for path in files_under(tmp_path):
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rows import read_rows
+from rows import read_rows, results_text
 from servers import fake_key
 from strict_api import (
     STRICT_ANTHROPIC_KEY,
@@ -142,7 +142,7 @@ def test_a_wrong_profile_stops_within_the_refusal_window(
     # WINDOW identical refusals, then nothing new is sent: at most what was in flight then.
     assert isinstance(backend, Backend)
     assert len(strict_api.log) <= WINDOW + backend.abilities.max_concurrency
-    rows = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    rows = results_text(tmp_path / "run").splitlines()
     assert rows == []  # nothing written: the fixed run sends them all again
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from batch_helpers import MODELS, batch, live, records, rows, same_rows
 from batch_servers import BatchServer
+from rows import results_text
 from strict_api import STRICT_ANTHROPIC_KEY, STRICT_OPENAI_KEY
 
 from mike_sdk.batch.records import BatchLog
@@ -165,7 +166,7 @@ def test_output_fetched_twice(batch_server: BatchServer, benchmark: Benchmark,
         patch.setattr(ResponseCache, "put_many", half)
         with pytest.raises(Crash):
             batch(batch_server, kind, benchmark, tmp_path)
-    assert not (tmp_path / "run" / "results.jsonl").read_text()  # no row of the batch yet
+    assert not results_text(tmp_path / "run")  # no row of the batch yet
     assert [r["state"] for r in records(tmp_path)][-1] != "collected"
     done = batch(batch_server, kind, benchmark, tmp_path)
     assert batch_server.counts[f"{kind}.download"] == 2 and batch_server.creates(kind) == 1

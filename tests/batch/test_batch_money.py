@@ -20,6 +20,7 @@ from mike_sdk.calls.pricing import PriceTable
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.evaluator import RunStopped
 from mike_sdk.runfolder.files import Summary
+from mike_sdk.runfolder.rundir import results_file
 
 PRICES = PriceTable()
 
@@ -46,7 +47,7 @@ def test_killed_after_collecting_the_bill_is_still_counted(
         patch.setattr(BatchRunner, "_collect", collect_then_die)
         with pytest.raises(Crash):
             batch(batch_server, kind, benchmark, tmp_path, options=options)
-    assert not (tmp_path / "run" / "results.jsonl").exists() or not rows(tmp_path)
+    assert not results_file(tmp_path / "run").exists() or not rows(tmp_path)
     first = batch(batch_server, kind, benchmark, tmp_path, options=options)
     again = batch(batch_server, kind, benchmark, tmp_path, options=options)
     bill = batch_server.bill_usd(PRICES)
@@ -66,7 +67,7 @@ def test_systematic_refusal_stops_a_batch_run(batch_server: BatchServer, benchma
     batch_server.knobs.fail = {'"custom_id"': [400, -1]}
     with pytest.raises(RunStopped, match=r"all refused with the same error.*Invalid request"):
         batch(batch_server, kind, benchmark, tmp_path)
-    assert not (tmp_path / "run" / "results.jsonl").exists() or not rows(tmp_path)
+    assert not results_file(tmp_path / "run").exists() or not rows(tmp_path)
     (collected,) = records(tmp_path)[-1:]
     assert collected["state"] == "collected" and "refused" not in collected
     assert sum(map(len, collected["retry"].values())) == collected["requests"]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from rows import results_text
 
 from mike_sdk.backend import Generation, GenerationRequest
 from mike_sdk.backends.mock import MockBackend
@@ -129,5 +130,5 @@ def test_the_cli_exits_nonzero_with_the_providers_message(tmp_path: Path, data_d
     assert code != 0
     err = capsys.readouterr().err
     assert "all refused with the same error" in err and "injected by the mock" in err
-    rows = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    rows = results_text(tmp_path / "run").splitlines()
     assert not [r for r in rows if json.loads(r)["error"]]  # re-run sends them again

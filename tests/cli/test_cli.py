@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rows import results_text
 
 from mike_sdk.runfolder.rundir import read_summary
 
@@ -97,4 +98,4 @@ def test_eval_then_report(data_dir: Path, tmp_path: Path) -> None:
     assert "paper_f1" in report.stdout and "token_f1" in report.stdout
     # The same command again resumes the finished run: nothing new is computed.
     again = mike(*args)
-    assert again.returncode == 0 and len((run_dir / "results.jsonl").read_text().splitlines()) == 4
+    assert again.returncode == 0 and len(results_text(run_dir).splitlines()) == 4

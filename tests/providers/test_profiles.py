@@ -23,6 +23,10 @@ from mike_sdk.providers.profiles import ModelProfile, ProfileTable, Provider
     ("openai", "openai/gpt-4o-mini", "openai/gpt-4"),  # OpenRouter's naming
     ("openai", "deepseek-reasoner", "openai/deepseek-reasoner"),
     ("openai", "meta-llama/Llama-3.1-8B", "openai/compatible"),
+    # A fine-tune takes its base model's requests (a reasoning model refuses temperature).
+    ("openai", "ft:gpt-5-mini-2025-08-07:acme::abc123", "openai/gpt-5"),
+    ("openai", "ft:gpt-4.1-mini-2025-04-14:acme:support:xyz", "openai/gpt-4"),
+    ("openai", "ft:", "openai/compatible"),
     ("anthropic", "claude-haiku-4-5-20251001", "anthropic/claude-4.5-and-earlier"),
     ("anthropic", "claude-sonnet-4-6", "anthropic/claude-4.6"),
     ("anthropic", "claude-opus-4-7", "anthropic/claude-opus-4.7+"),
@@ -107,3 +111,18 @@ def test_except_models_leaves_names_out() -> None:
     profile = ModelProfile(name="p", provider="openai", models=("gpt-5*",),
                            except_models=("*-chat*",), sampling=False, stop=False)
     assert profile.matches("GPT-5-mini") and not profile.matches("gpt-5-chat-latest")
+
+
+def test_a_users_fine_tune_entry_wins_and_fine_tunes_are_not_priced_as_their_base(
+        tmp_path: Path) -> None:
+    from mike_sdk.calls.pricing import PriceTable
+
+    mine = tmp_path / "profiles.json"
+    mine.write_text(json.dumps([{"name": "openai/mine", "provider": "openai",
+                                 "models": ["ft:gpt-4.1-mini*"], "sampling": False,
+                                 "stop": False}]))
+    table = ProfileTable.load(mine)
+    assert table.find("openai", "ft:gpt-4.1-mini-2025-04-14:acme:s:x").name == "openai/mine"
+    prices = PriceTable.load()
+    assert prices.price("gpt-4.1-mini") is not None
+    assert prices.price("ft:gpt-4.1-mini-2025-04-14:acme:s:x") is None  # billed at its own rates

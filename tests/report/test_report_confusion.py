@@ -225,7 +225,7 @@ def test_runs_without_labels_get_no_confusion_section(script_run: Path,
     old = tmp_path / "old"
     old.mkdir()
     shutil.copy(script_run / "summary.json", old / "summary.json")
-    with (old / "results.jsonl").open("w", encoding="utf-8") as f:
+    with (old / "results.jsonl").open("w", encoding="utf-8") as f:  # an older, plain folder
         for row in _rows(script_run):
             row.pop("answer_language")
             f.write(json.dumps(row) + "\n")

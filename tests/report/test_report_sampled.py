@@ -10,6 +10,8 @@ import csv
 import io
 from pathlib import Path
 
+from rows import write_results
+
 from mike_sdk.backends.mock import MockBackend
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.data.benchmark import Benchmark
@@ -66,8 +68,7 @@ def _with_twin(run_dir: Path) -> Path:
     """Append a copy of every ``de`` row as ``fr``: a language scoring each position alike."""
     twins = [r.model_copy(update={"target_lang": "fr", "id": r.id.replace(">de/", ">fr/")})
              for r in iter_result_rows(run_dir) if r.target_lang == "de"]
-    with (run_dir / "results.jsonl").open("ab") as f:
-        f.writelines(row_line(r) for r in twins)
+    write_results(run_dir, b"".join(row_line(r) for r in twins).decode(), append=True)
     return run_dir
 
 

@@ -23,7 +23,7 @@ from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 from mike_sdk.run.results import ResultRow
 from mike_sdk.runfolder.prompts import read_requests
-from mike_sdk.runfolder.rundir import RunDir, read_manifest
+from mike_sdk.runfolder.rundir import RunDir, read_manifest, results_file
 
 SMALL = EvalConfig(tasks=("counterfact",), languages=("de", "zh"), strategy="zero-shot", limit=2)
 TINY = EvalConfig(tasks=("counterfact",), languages=("de",), strategy="zero-shot", limit=1)
@@ -35,13 +35,13 @@ def backend() -> MockBackend:
 
 
 @pytest.fixture(scope="module")
-def real_run(benchmark: Benchmark, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One tiny run of the embedded model: (run folder, cache folder)."""
-    from mike_sdk.backends.hf import HFBackend
-
+def real_run(benchmark: Benchmark, tmp_path_factory: pytest.TempPathFactory,
+             hf_backend: Any) -> tuple[Path, Path]:
+    """One tiny run of the embedded model (the session's, conftest.py): (run folder, cache
+    folder)."""
     folder = tmp_path_factory.mktemp("real")
     with ResponseCache(folder / "cache") as cache:
-        Evaluator(HFBackend(batch_size=4), benchmark=benchmark, cache=cache,
+        Evaluator(hf_backend, benchmark=benchmark, cache=cache,
                   progress=False).run(TINY, folder / "run")
     return folder / "run", folder / "cache"
 
@@ -53,7 +53,7 @@ def rows(run_dir: Path) -> list[dict[str, Any]]:
 def by_id(run_dir: Path) -> dict[str, tuple[Any, ...]]:
     requests = read_requests(run_dir)  # each row's request, stored once
     return {r["id"]: (requests[r["cache_key"]].prompt, r["output"], r["answer"], r["scores"],
-                      r.get("likelihood")) for r in rows(run_dir)}
+                      r.get("likelihood"), r.get("answer_language")) for r in rows(run_dir)}
 
 
 def test_small_run_writes_auditable_rows(backend: MockBackend, benchmark: Benchmark, tmp_path: Path) -> None:
@@ -99,7 +99,8 @@ def test_fully_cached_rerun_makes_no_calls(backend: MockBackend, benchmark: Benc
         summary = evaluator.run(SMALL, tmp_path / "b")
     assert fresh.calls == fresh.likelihood_calls == 0 and evaluator.calls == 0
     assert summary.totals.cache_hits == 16
-    assert by_id(tmp_path / "a") == by_id(tmp_path / "b")
+    first, again = by_id(tmp_path / "a"), by_id(tmp_path / "b")  # scores, labels, answers
+    assert first == again and all(row[-1] is not None for row in again.values())
 
 
 @pytest.mark.model
@@ -141,10 +142,10 @@ def test_other_config_in_same_run_dir_is_refused(backend: MockBackend, benchmark
     with ResponseCache(tmp_path / "cache") as cache:
         evaluator = Evaluator(backend, benchmark=benchmark, cache=cache, progress=False)
         evaluator.run(SMALL.model_copy(update={"limit": 1, "languages": ("de",)}), tmp_path / "run")
-        before = (tmp_path / "run" / "results.jsonl").read_bytes()
+        before = results_file(tmp_path / "run").read_bytes()
         with pytest.raises(ConfigError, match=r"different run: config\..* is .* there, .* now.*another --run-dir"):
             evaluator.run(SMALL.model_copy(update={"limit": 1, "languages": ("fr",)}), tmp_path / "run")
-    assert (tmp_path / "run" / "results.jsonl").read_bytes() == before
+    assert results_file(tmp_path / "run").read_bytes() == before
 
 
 def test_a_run_folder_in_use_is_refused(backend: MockBackend, benchmark: Benchmark, tmp_path: Path) -> None:
@@ -207,7 +208,7 @@ def test_killed_run_resumes_without_repeating_calls(benchmark: Benchmark, data_d
     run_dir, cache_dir = tmp_path / "run", tmp_path / "cache"
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(data_dir), str(cache_dir),
                              str(run_dir), config.model_dump_json()], env=os.environ.copy())
-    results = run_dir / "results.jsonl"
+    results = results_file(run_dir)
     kill_when(proc, lambda: results.exists() and results.stat().st_size > 0, 240)
     written = len(rows(run_dir))
     assert 0 < written < 24

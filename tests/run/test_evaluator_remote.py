@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from rows import read_rows
+from rows import read_rows, results_text, write_results
 
 from mike_sdk.backend import (
     BACKENDS,
@@ -310,9 +310,8 @@ def test_cost_paid_by_a_session_that_died_before_its_rows_counts(
     _, whole = evaluate(server, benchmark, tmp_path, prices=prices)
     # A session killed after its answers were cached and paid, before its rows were
     # written: the last rows are gone, their answers are in the cache.
-    results = tmp_path / "run" / "results.jsonl"
-    lines = results.read_bytes().splitlines(keepends=True)
-    results.write_bytes(b"".join(lines[:5]))
+    lines = results_text(tmp_path / "run").splitlines(keepends=True)
+    write_results(tmp_path / "run", "".join(lines[:5]))
     _, resumed = evaluate(server, benchmark, tmp_path, prices=prices)
     assert resumed.totals.cache_hits == 7 and server.requests == whole.totals.paid_requests
     assert resumed.totals.cost_usd == pytest.approx(whole.totals.cost_usd)

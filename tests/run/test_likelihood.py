@@ -39,7 +39,7 @@ def test_the_new_answer_is_new_logprob_and_wins(benchmark: Benchmark, tmp_path: 
     with ResponseCache(tmp_path / "cache") as cache:
         summary = Evaluator(KnowsTheEdit(golds), benchmark=benchmark, cache=cache,
                             progress=False).run(config, tmp_path / "run")
-    rows = list(final_rows(tmp_path / "run" / "results.jsonl"))
+    rows = list(final_rows(tmp_path / "run"))
     checked = [r for r in rows if r.likelihood is not None]
     assert len(checked) == 4
     assert all(r.gold in golds for r in checked)

@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import pytest
+from rows import results_text, write_results
 
 from mike_sdk.backends.mock import MockBackend
 from mike_sdk.calls.cache import ResponseCache
@@ -43,8 +44,8 @@ def test_repeated_prompts_still_end_at_100_percent(benchmark: Benchmark, tmp_pat
 def test_a_resumed_run_does_not_count_its_rows_twice(benchmark: Benchmark, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     run(benchmark, tmp_path)
-    results = tmp_path / "run" / "results.jsonl"
-    results.write_text("".join(results.read_text().splitlines(keepends=True)[:5]))
+    kept = results_text(tmp_path / "run").splitlines(keepends=True)[:5]
+    write_results(tmp_path / "run", "".join(kept))
     capsys.readouterr()
     run(benchmark, tmp_path)
     assert final_line(capsys.readouterr().err).startswith("progress: 12/12 items written (100%)")

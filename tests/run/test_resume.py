@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from rows import results_text, write_results
 
 from mike_sdk.backends.mock import MockBackend
 from mike_sdk.calls.cache import ResponseCache
@@ -21,7 +22,7 @@ from mike_sdk.errors import ConfigError
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator, RunStopped
 from mike_sdk.runfolder.files import Summary
-from mike_sdk.runfolder.rundir import read_manifest
+from mike_sdk.runfolder.rundir import read_manifest, results_file
 
 CONFIG = EvalConfig(tasks=("counterfact",), languages=("de",), strategy="zero-shot", limit=3,
                     language_id="script")
@@ -49,7 +50,7 @@ def test_changed_data_is_refused_and_nothing_is_rewritten(data_copy: Path,
     run(data_copy, tmp_path)
     manifest = read_manifest(tmp_path / "run")
     assert DE_KEY in manifest.data_files
-    rows_before = (tmp_path / "run" / "results.jsonl").read_bytes()
+    rows_before = results_file(tmp_path / "run").read_bytes()
     items = json.loads((data_copy / DE).read_text(encoding="utf-8"))
     items[0]["de"]["alt"] = items[0]["de"]["alt"] + " (edited)"
     (data_copy / DE).write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
@@ -57,7 +58,7 @@ def test_changed_data_is_refused_and_nothing_is_rewritten(data_copy: Path,
                        r"was started .*another --run-dir"):
         run(data_copy, tmp_path)
     assert read_manifest(tmp_path / "run").data_files == manifest.data_files
-    assert (tmp_path / "run" / "results.jsonl").read_bytes() == rows_before
+    assert results_file(tmp_path / "run").read_bytes() == rows_before
 
 
 def test_data_changed_after_a_crashed_first_session_is_refused(data_copy: Path,
@@ -82,8 +83,8 @@ def test_rows_without_a_manifest_are_refused(data_copy: Path, tmp_path: Path) ->
     run(data_copy, other)
     folder = tmp_path / "run"
     folder.mkdir()
-    shutil.copy(other / "run" / "results.jsonl", folder / "results.jsonl")
-    with pytest.raises(ConfigError, match=r"holds results\.jsonl but no manifest\.json"):
+    shutil.copy(results_file(other / "run"), results_file(folder))
+    with pytest.raises(ConfigError, match=r"holds results\.jsonl\.gz but no manifest\.json"):
         run(data_copy, tmp_path, CONFIG.model_copy(update={"metrics": ("locality",)}))
     assert not (folder / "manifest.json").exists()
 
@@ -91,11 +92,10 @@ def test_rows_without_a_manifest_are_refused(data_copy: Path, tmp_path: Path) ->
 def test_rows_planned_from_other_requests_are_refused(data_copy: Path, tmp_path: Path) -> None:
     run(data_copy, tmp_path)
     # As if another version of the code had written the rows: their request keys differ.
-    results = tmp_path / "run" / "results.jsonl"
-    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    rows = [json.loads(line) for line in results_text(tmp_path / "run").splitlines()]
     for row in rows:
         row["cache_key"] = "0" * 64
-    results.write_text("".join(json.dumps(r) + "\n" for r in rows[:-1]))
+    write_results(tmp_path / "run", "".join(json.dumps(r) + "\n" for r in rows[:-1]))
     with pytest.raises(ConfigError, match="written with other requests than this session"):
         run(data_copy, tmp_path)
 
@@ -120,7 +120,7 @@ def test_retry_errors_sends_refused_items_again(data_copy: Path, tmp_path: Path)
         fixed = Evaluator(MockBackend(batch_size=1), benchmark=Benchmark(data_copy), cache=cache,
                           progress=False).run(CONFIG, tmp_path / "run", retry_errors=True)
     assert fixed.totals.errors == 0 and fixed.totals.rows == first.totals.rows
-    lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    lines = results_text(tmp_path / "run").splitlines()
     assert len(lines) == first.totals.rows + first.totals.errors  # appended, not rewritten
 
 
@@ -131,13 +131,12 @@ def test_another_runs_rows_appended_after_the_first_ones_are_refused(data_copy: 
     # otherwise count as done.
     config = CONFIG.model_copy(update={"limit": 60})
     run(data_copy, tmp_path, config)
-    results = tmp_path / "run" / "results.jsonl"
-    own = results.read_text().splitlines()
+    own = results_text(tmp_path / "run").splitlines()
     run(data_copy, tmp_path / "other", config, model="other-model")
     foreign = {json.loads(line)["id"]: line
-               for line in (tmp_path / "other" / "run" / "results.jsonl").read_text().splitlines()}
+               for line in results_text(tmp_path / "other" / "run").splitlines()}
     last = json.loads(own[-1])["id"]
-    results.write_text("\n".join([*own[:-1], foreign[last]]) + "\n")
+    write_results(tmp_path / "run", "\n".join([*own[:-1], foreign[last]]) + "\n")
     with pytest.raises(ConfigError, match="rows of another run were added"):
         run(data_copy, tmp_path, config)
 
@@ -145,11 +144,9 @@ def test_another_runs_rows_appended_after_the_first_ones_are_refused(data_copy: 
 def test_rows_of_items_the_run_does_not_plan_are_refused(data_copy: Path,
                                                          tmp_path: Path) -> None:
     run(data_copy, tmp_path)
-    results = tmp_path / "run" / "results.jsonl"
-    row = json.loads(results.read_text().splitlines()[0])
+    row = json.loads(results_text(tmp_path / "run").splitlines()[0])
     row["id"] = row["id"].replace("/0/", "/99/")
-    with results.open("a") as fh:
-        fh.write(json.dumps(row) + "\n")
+    write_results(tmp_path / "run", json.dumps(row) + "\n", append=True)
     with pytest.raises(ConfigError, match=r"has 1 rows of items this run does not plan "
                        r"\(counterfact/en>de/99/"):
         run(data_copy, tmp_path)

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 from killing import kill_when
+from rows import results_text
 
 from mike_sdk.backends.mock import MockBackend
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
-from mike_sdk.runfolder.rundir import iter_result_rows, read_summary
+from mike_sdk.runfolder.rundir import iter_result_rows, read_summary, results_file
 from mike_sdk.sampling.positions import positions
 from mike_sdk.sampling.rounds import FIRST_ROUND, half_widths, language_averages, next_size
 
@@ -102,11 +103,10 @@ def test_a_killed_sampled_run_resumes_to_the_uninterrupted_rows(
     run_dir, cache_dir = tmp_path / "run", tmp_path / "cache"
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(data_dir), str(cache_dir),
                              str(run_dir), config.model_dump_json()], env=os.environ.copy())
-    results = run_dir / "results.jsonl"
     # Killed past the first round's rows (2 languages x 2 metrics a position): with
     # --target-ci, in its second round.
-    kill_when(proc, lambda: results.exists()
-              and sum(1 for _ in results.open("rb")) > 4 * FIRST_ROUND + 8, 120)
+    kill_when(proc, lambda: results_file(run_dir).exists()
+              and results_text(run_dir).count("\n") > 4 * FIRST_ROUND + 8, 120)
     resumed = run(benchmark, cache_dir, run_dir, config)
     assert rows_by_id(run_dir) == rows_by_id(tmp_path / "ref")
     assert read_summary(run_dir).sampling == read_summary(tmp_path / "ref").sampling

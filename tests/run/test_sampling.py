@@ -18,7 +18,7 @@ from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 from mike_sdk.runfolder.merge import merge_shards
-from mike_sdk.runfolder.rundir import iter_result_rows, read_manifest, read_summary
+from mike_sdk.runfolder.rundir import iter_result_rows, read_manifest, read_summary, results_file
 from mike_sdk.sampling.positions import permutation, positions
 
 CONFIG = EvalConfig(tasks=("zsre", "counterfact"), languages=("de", "he"), strategy="zero-shot",
@@ -129,4 +129,4 @@ def test_flags_that_do_not_combine_are_refused_in_one_line(
                  "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err
-    assert not (tmp_path / "run" / "results.jsonl").exists()
+    assert not results_file(tmp_path / "run").exists()

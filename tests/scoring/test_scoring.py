@@ -10,6 +10,7 @@ from mike_sdk.scoring.scorers import (
     paper_f1,
     paper_f1_ids,
     score_answer,
+    score_answers,
     token_f1,
 )
 
@@ -77,3 +78,25 @@ def test_token_f1_is_the_harmonic_mean() -> None:
 def test_score_answer_names_each_scorer() -> None:
     assert set(score_answer("a", "a", None)) == {"em", "token_f1"}
     assert set(score_answer("a", "a", WordIds())) == {"em", "token_f1", "paper_f1"}
+
+
+def test_a_batch_scores_each_pair_as_alone_encoding_only_wrong_answers() -> None:
+    """Right answers score paper_f1 1.0 without being encoded; the others as one by one."""
+    predictions = ["Paris", "the city of Paris", "", "Rome Rome", "Paris", "   "]
+    golds = ["Paris", "Paris", "Paris", "Rome", "", "   "]
+    encoded: list[str] = []
+
+    class Counting(WordIds):
+        def encode(self, text: str) -> list[int]:
+            encoded.append(text)
+            return super().encode(text)
+
+    batch = score_answers(predictions, golds, Counting())
+    alone = [score_answer(p, g, WordIds()) for p, g in zip(predictions, golds, strict=True)]
+    assert batch == alone
+    assert [s["paper_f1"] for s in batch] == [paper_f1(p, g, WordIds())
+                                              for p, g in zip(predictions, golds, strict=True)]
+    assert [list(s) for s in batch] == [["em", "token_f1", "paper_f1"]] * len(golds)
+    assert batch[0]["paper_f1"] == batch[5]["paper_f1"] == 1.0  # "   " encodes to nothing
+    assert batch[1]["paper_f1"] == pytest.approx(1 / 4) and batch[2]["paper_f1"] == 0.0
+    assert sorted(encoded) == sorted({"the city of Paris", "", "Rome Rome", "Paris", "Rome"})

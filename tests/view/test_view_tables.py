@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runs import HOSTILE
+from rows import results_text, write_results
+from runs import HOSTILE, Runs
 
 from mike_sdk.cli.main import main
 from mike_sdk.errors import ConfigError
@@ -17,7 +18,7 @@ from mike_sdk.view.tables import RunTables
 
 
 @pytest.fixture(scope="module")
-def tables(view_runs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+def tables(view_runs: Runs, tmp_path_factory: pytest.TempPathFactory
            ) -> RunTables:
     cache = tmp_path_factory.mktemp("view-cache")
     return RunTables([cache_run([run], cache) for run in view_runs])
@@ -28,11 +29,11 @@ def _all(tables: RunTables, run: int, **query: str) -> list[dict[str, object]]:
     return [dict(zip(page["columns"], r, strict=True)) for r in page["rows"]]
 
 
-def test_the_cache_holds_every_final_row_and_is_reused(view_runs: tuple[Path, Path],
+def test_the_cache_holds_every_final_row_and_is_reused(view_runs: Runs,
                                                         tmp_path: Path) -> None:
     editor = view_runs[0]
     first = cache_run([editor], tmp_path)
-    assert first.rows == len(list(final_rows(editor / "results.jsonl"))) == 48
+    assert first.rows == len(list(final_rows(editor))) == 48
     built = Path(first.database).stat().st_mtime_ns
     again = cache_run([editor], tmp_path)
     assert again.folder == first.folder
@@ -41,21 +42,21 @@ def test_the_cache_holds_every_final_row_and_is_reused(view_runs: tuple[Path, Pa
     assert not (editor / "view.duckdb").exists()  # nothing written into the run folder
 
 
-def test_a_changed_run_gets_a_new_cache(view_runs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_changed_run_gets_a_new_cache(view_runs: Runs, tmp_path: Path) -> None:
     copy = tmp_path / "run"
     copy.mkdir()
-    for name in ("manifest.json", "summary.json", "results.jsonl", "prompts.jsonl.gz"):
+    for name in ("manifest.json", "summary.json", "results.jsonl.gz", "prompts.jsonl.gz"):
         (copy / name).write_bytes((view_runs[0] / name).read_bytes())
     before = cache_run([copy], tmp_path / "c")
-    lines = (copy / "results.jsonl").read_bytes().splitlines(keepends=True)
-    (copy / "results.jsonl").write_bytes(b"".join(lines[:-1]))  # the last row gone
+    lines = results_text(copy).splitlines(keepends=True)
+    write_results(copy, "".join(lines[:-1]))  # the last row gone
     after = cache_run([copy], tmp_path / "c")
     assert after.folder != before.folder and after.rows == before.rows - 1
 
 
-def test_filters_match_the_rows_themselves(view_runs: tuple[Path, Path],
+def test_filters_match_the_rows_themselves(view_runs: Runs,
                                            tables: RunTables) -> None:
-    rows = list(final_rows(view_runs[0] / "results.jsonl"))
+    rows = list(final_rows(view_runs[0]))
     wrong_hindi = {r.id for r in rows if r.target_lang == "hi" and r.answer_language
                    and r.answer_language.label == "source"}
     assert wrong_hindi  # the editor answers in the edit's language on some questions
@@ -73,7 +74,7 @@ def test_free_text_finds_markup_literally_and_sorts(tables: RunTables) -> None:
     assert len(found) == 48 and all(r["answer"] == HOSTILE for r in found)
     assert _all(tables, 1, q="100%_") == []  # LIKE wildcards are searched as text
     by_gold = _all(tables, 0, sort="gold", desc="true")
-    golds = [r["gold"] for r in by_gold]
+    golds = [str(r["gold"]) for r in by_gold]
     assert golds == sorted(golds, reverse=True)
 
 
@@ -84,7 +85,19 @@ def test_pages_count_every_match(tables: RunTables) -> None:
     assert past["total"] == 48 and past["rows"] == []
 
 
-def test_a_row_shows_its_stored_prompt_byte_for_byte(view_runs: tuple[Path, Path],
+def test_sorted_pages_tile_the_whole_sorted_table(tables: RunTables) -> None:
+    whole = [(str(r["gold"]), int(str(r["seq"]))) for r in _all(
+        tables, 0, sort="gold", desc="true", target="hi")]
+    expected = sorted(whole, key=lambda r: r[1])
+    expected.sort(key=lambda r: r[0], reverse=True)  # stable: ties keep the folder's order
+    assert whole == expected
+    paged = [(str(r[7]), int(r[0])) for offset in range(0, len(whole), 5) for r in tables.rows(
+        0, parse_filter({"sort": "gold", "desc": "true", "target": "hi", "limit": "5",
+                         "offset": str(offset)}))["rows"]]
+    assert paged == whole and len(whole) == 24
+
+
+def test_a_row_shows_its_stored_prompt_byte_for_byte(view_runs: Runs,
                                                       tables: RunTables) -> None:
     stored = read_requests(view_runs[0])
     for item in ("counterfact/en>hi/2/generality", "zsre/en>ar/0/locality"):
@@ -94,14 +107,38 @@ def test_a_row_shows_its_stored_prompt_byte_for_byte(view_runs: tuple[Path, Path
         assert parts[0].get("block") and not parts[-1].get("block")  # demonstrations fold
 
 
-def test_compare_pairs_items_by_id(view_runs: tuple[Path, Path], tables: RunTables) -> None:
-    editor = {r.id: r.scores["em"] for r in final_rows(view_runs[0] / "results.jsonl")}
-    hostile = {r.id: r.scores["em"] for r in final_rows(view_runs[1] / "results.jsonl")}
+def _em(run: Path) -> dict[str, float]:
+    return {r.id: r.scores["em"] for r in final_rows(run)}
+
+
+def test_compare_pairs_items_by_id(view_runs: Runs, tables: RunTables) -> None:
+    editor, hostile = _em(view_runs[0]), _em(view_runs[1])
     expected = {i for i, s in editor.items() if s >= 0.5 and hostile[i] < 0.5}
-    page = tables.compare(0, 1, parse_filter({"pair": "a_right_b_wrong", "limit": "500"}))
+    page = tables.compare(0, 1, parse_filter({"pair": "a_right_b_wrong", "limit": "500"}),
+                          [0, 1])
     assert expected and {r[1] for r in page["rows"]} == expected
-    assert all(r[page["columns"].index("b_answer")] == HOSTILE for r in page["rows"])
+    assert page["columns"][-6:] == ["answer_0", "score_0", "label_0", "answer_1", "score_1",
+                                    "label_1"]
+    assert all(r[page["columns"].index("answer_1")] == HOSTILE for r in page["rows"])
     assert tables.compare(1, 0, parse_filter({"pair": "a_right_b_wrong"}))["total"] == 0
+
+
+def test_compare_three_runs_a_and_b_chosen_among_them(view_runs: Runs,
+                                                      tables: RunTables) -> None:
+    editor, flaky = _em(view_runs[0]), _em(view_runs[2])
+    expected = {i for i, s in flaky.items() if s >= 0.5 and editor[i] < 0.5}
+    assert expected == set()  # the flaky editor is never right where the editor is wrong
+    expected = {i for i, s in editor.items() if s >= 0.5 and flaky[i] < 0.5}
+    assert expected  # its refused requests
+    view = parse_filter({"pair": "a_right_b_wrong", "limit": "500"})
+    page = tables.compare(0, 2, view)  # every run shown, A = 0, B = 2
+    assert page["runs"] == [0, 1, 2] and {r[1] for r in page["rows"]} == expected
+    row = dict(zip(page["columns"], page["rows"][0], strict=True))
+    assert row["answer_1"] == HOSTILE and row["score_2"] < 0.5 <= row["score_0"]
+    assert tables.compare(2, 0, view, [1])["runs"] == [1, 2, 0]
+    hindi = tables.compare(0, 2, parse_filter({"pair": "differ", "target": "hi",
+                                               "limit": "500"}))
+    assert {r[1] for r in hindi["rows"]} == {i for i in expected if ">hi/" in i}
 
 
 @pytest.mark.parametrize(("query", "message"), [
@@ -133,15 +170,15 @@ def test_shards_of_one_run_open_as_that_run(data_dir: Path, tmp_path: Path) -> N
 
 
 def test_a_folder_without_rows_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"No results\.jsonl in .*is it a run folder"):
+    with pytest.raises(ConfigError, match=r"No results\.jsonl\.gz \(or results\.jsonl\) in .*is it a run folder"):
         cache_run([tmp_path], tmp_path / "c")
 
 
-def test_a_run_without_a_summary_still_shows_its_rows(view_runs: tuple[Path, Path],
+def test_a_run_without_a_summary_still_shows_its_rows(view_runs: Runs,
                                                       tmp_path: Path) -> None:
     unfinished = tmp_path / "run"
     unfinished.mkdir()
-    for name in ("manifest.json", "results.jsonl", "prompts.jsonl.gz"):
+    for name in ("manifest.json", "results.jsonl.gz", "prompts.jsonl.gz"):
         (unfinished / name).write_bytes((view_runs[0] / name).read_bytes())
     run = cache_run([unfinished], tmp_path / "c")
     assert run.summary is None and run.rows == 48

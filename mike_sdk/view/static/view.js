@@ -6,9 +6,13 @@
 
 const SCORERS = ["em", "paper_f1", "token_f1", "likelihood", "wrong_language"];
 const LABELS = ["source", "other", "target", "neutral", "none"];
-const NUMERIC = new Set(["seq", "cost_usd", "a_score", "b_score", "likelihood_new",
-  "likelihood_old", "input_tokens", "output_tokens", "reasoning_tokens", "item"]);
-const TEXT = new Set(["question", "gold", "answer", "output", "a_answer", "b_answer", "error"]);
+const NUMERIC = new Set(["seq", "cost_usd", "likelihood_new", "likelihood_old", "input_tokens",
+  "output_tokens", "reasoning_tokens", "item"]);
+const TEXT = new Set(["question", "gold", "answer", "output", "error"]);
+// A comparison's per-run columns: answer_2 is run 2's answer.
+const PER_RUN = /^(answer|score|label)_(\d+)$/;
+
+function kind(name) { const m = PER_RUN.exec(name); return m ? m[1] : name; }
 let RUNS = [];
 
 // A DOM element; string and number children become text nodes.
@@ -51,6 +55,10 @@ async function api(path, query) {
   const started = performance.now();
   const response = await fetch(path + "?" + (query || new URLSearchParams()).toString());
   const body = await response.json();
+  if (response.status === 503 && body.building) {
+    // The rows' tables are still being built: render() shows the notice and asks again.
+    throw Object.assign(new Error(body.message), { building: body });
+  }
   if (!response.ok) throw new Error(body.error || response.statusText);
   const took = body && body.took_ms !== undefined ? `, query ${body.took_ms} ms` : "";
   document.getElementById("status").textContent =
@@ -69,12 +77,12 @@ function fmt(value, digits) {
 function cell(name, value) {
   const classes = [];
   if (NUMERIC.has(name) || name.startsWith("score_")) classes.push("num");
-  if (TEXT.has(name)) classes.push("text");
-  if (name.startsWith("score_") || name === "a_score" || name === "b_score") {
+  if (TEXT.has(kind(name))) classes.push("text");
+  if (name.startsWith("score_")) {
     if (value !== null && value !== undefined) classes.push(value >= 0.5 ? "right" : "wrong");
   }
   // dir=auto: an Arabic or Hebrew answer reads right to left, inside its own cell.
-  return el("td", { className: classes.join(" "), dir: TEXT.has(name) ? "auto" : null,
+  return el("td", { className: classes.join(" "), dir: TEXT.has(kind(name)) ? "auto" : null,
                     "data-col": name }, fmt(value, name === "cost_usd" ? 6 : undefined));
 }
 
@@ -85,7 +93,8 @@ function nav(query) {
   if (RUNS.length > 1) items.push(["compare", "Compare runs"]);
   const node = document.getElementById("nav");
   node.replaceChildren(...items.map(([name, text]) => {
-    const a = link(name === "compare" ? { view: name, a: run, b: run === "0" ? "1" : "0" }
+    const a = link(name === "compare" ? { view: name, a: run, b: run === "0" ? "1" : "0",
+                                          runs: RUNS.map((r) => r.index).join(",") }
       : { view: name, run }, text);
     if (name === view) a.className = "current";
     return a;
@@ -102,8 +111,17 @@ function nav(query) {
 function describeRun(run) {
   const backend = run.backend || {};
   const strategy = (run.strategy || {}).name;
+  const rows = run.rows === null || run.rows === undefined ? "" : `${run.rows} rows `;
   return `${run.label}: ${backend.kind} ${backend.model}, strategy ${strategy}, ` +
-    `${run.rows} rows (${run.sources.join(", ")})`;
+    `${rows}(${run.sources.join(", ")})`;
+}
+
+// The build's state under the summary: indexing (polled until done) or its failure.
+function buildNotice(build) {
+  if (build.error) return el("p", { className: "error", id: "build-error" }, build.error);
+  if (!build.building) return null;
+  const done = build.done === null ? "" : ` ${Math.round(build.done * 100)}% done.`;
+  return el("p", { className: "meta", id: "indexing" }, build.message + done);
 }
 
 async function showSummary(main, query) {
@@ -111,7 +129,9 @@ async function showSummary(main, query) {
   const data = await api("/api/summary", new URLSearchParams({ run }));
   const summary = data.summary;
   main.replaceChildren(el("h2", {}, "Summary"), el("p", { className: "meta" },
-    describeRun(data.run)));
+    describeRun(data.run)), buildNotice(data.build) || []);
+  if (data.build.building) poll();
+  if (!summary && data.build.building) return;  // shards: merged by the build
   if (!summary) {
     main.append(el("p", { className: "error" }, "This run has no summary.json yet (it has not " +
       "finished): the heatmap needs it. Its rows are in the Rows view; re-run the same " +
@@ -186,10 +206,15 @@ function filterForm(query, facets, scorers, extra) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const next = new URLSearchParams();
-    for (const key of ["view", "run", "a", "b", "sort", "desc"]) {
+    for (const key of ["view", "run", "sort", "desc"]) {
       if (query.get(key)) next.set(key, query.get(key));
     }
-    for (const [key, value] of new FormData(form).entries()) if (value !== "") next.set(key, value);
+    const shown = [];
+    for (const [key, value] of new FormData(form).entries()) {
+      if (key === "runs") shown.push(value);
+      else if (value !== "") next.set(key, value);
+    }
+    if (shown.length) next.set("runs", shown.join(","));
     go(next);
   });
   return form;
@@ -208,14 +233,16 @@ function pager(query, total, limit) {
 function header(query, columns) {
   const sort = query.get("sort") || "seq";
   const desc = query.get("desc") === "true";
+  const a = query.get("a") || "0";
   return el("tr", {}, columns.map((name) => {
-    const sortName = { a_answer: "answer", a_score: null, a_label: "label", b_answer: null,
-                       b_score: null, b_label: null }[name];
-    const column = sortName === undefined ? name : sortName;
-    if (!column) return el("th", {}, name);
+    // A comparison sorts by run A's columns; other runs' columns are not sortable.
+    const perRun = PER_RUN.exec(name);
+    const label = perRun ? `${perRun[1]} · ${(RUNS[Number(perRun[2])] || {}).label}` : name;
+    const column = !perRun ? name : perRun[2] === a && perRun[1] !== "score" ? perRun[1] : null;
+    if (!column) return el("th", {}, label);
     const mark = column === sort ? (desc ? " ▼" : " ▲") : "";
     return el("th", { className: "sortable" }, link({ sort: column,
-      desc: column === sort && !desc ? "true" : "", offset: "" }, name + mark, true));
+      desc: column === sort && !desc ? "true" : "", offset: "" }, label + mark, true));
   }));
 }
 
@@ -225,14 +252,19 @@ async function showRows(main, query, compare) {
   const path = compare ? "/api/compare" : "/api/rows";
   const data = await api(path, query);
   const limit = Number(query.get("limit") || 50);
+  const shown = new Set((data.runs || []).map(String));
   const extra = compare ? [
+    el("fieldset", { id: "runs" }, el("legend", {}, "runs side by side"),
+      RUNS.map((r) => el("label", {}, el("input", { type: "checkbox", name: "runs",
+        value: r.index, checked: shown.has(String(r.index)) }), `${r.index}: ${r.label}`))),
     el("label", {}, "run A", runSelect("a", query.get("a") || "0")),
     el("label", {}, "run B", runSelect("b", query.get("b") || "1")),
     el("label", {}, "pair", el("select", { name: "pair" }, [["all", "all items"],
       ["a_right_b_wrong", "right in A, wrong in B"], ["a_wrong_b_right", "wrong in A, right in B"],
       ["differ", "scored differently"], ["same", "scored the same"]].map(([v, t]) =>
       el("option", { value: v, selected: (query.get("pair") || "all") === v }, t))))] : null;
-  const title = compare ? "Compare runs (paired by item id; right: score ≥ 0.5)" : "Rows";
+  const title = compare ? "Compare runs (paired by item id; filters apply to run A; right: " +
+    "score ≥ 0.5)" : "Rows";
   main.replaceChildren(el("h2", {}, title),
     el("p", { className: "meta" }, describeRun(meta.run)),
     filterForm(query, meta.facets, meta.run.scorers, extra), pager(query, data.total, limit));
@@ -303,9 +335,23 @@ async function render() {
     else if (view === "row") await showRow(main, query);
     else await showSummary(main, query);
   } catch (error) {
-    main.replaceChildren(el("p", { className: "error", id: "error" }, String(error.message)));
+    if (error.building) {
+      main.replaceChildren(buildNotice(error.building));
+      poll();
+    } else {
+      main.replaceChildren(el("p", { className: "error", id: "error" }, String(error.message)));
+    }
   }
   document.body.dataset.ready = String(Date.now());
+}
+
+// Render the same view again in a second (while the rows are indexed), unless the
+// reader has moved to another view meanwhile.
+let polling = null;
+function poll() {
+  const url = location.href;
+  clearTimeout(polling);
+  polling = setTimeout(() => { if (location.href === url) render(); }, 1000);
 }
 
 async function start() {

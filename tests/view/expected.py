@@ -1,22 +1,15 @@
-"""The row table of `mike view`: one flat record per item, as the Parquet cache stores it.
-
-A row of ``results.jsonl`` becomes one record of plain columns (scores, likelihood and
-answer language flattened), plus what the viewer filters on that the row does not hold:
-the question (the last paragraph of the stored prompt: the edit and the question, the
-demonstrations left out), and the target language's script and family.
-"""
+"""The viewer's row table as the run-folder readers give it: what DuckDB's own reading
+of a run folder (:mod:`mike_sdk.view.ingest`) must equal, row for row."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mike_sdk.data.families import LANGUAGE_INFO
 from mike_sdk.runfolder.files import ResultRow
-
-__all__ = ["TEXT_COLUMNS", "flat_record", "question_of"]
-
-#: Columns the free-text filter searches.
-TEXT_COLUMNS = ("question", "gold", "answer")
+from mike_sdk.runfolder.prompts import read_requests
+from mike_sdk.runfolder.rundir import final_rows
 
 
 def question_of(text: str) -> str:
@@ -24,8 +17,9 @@ def question_of(text: str) -> str:
     return text.rstrip("\n").rsplit("\n\n", 1)[-1]
 
 
-def flat_record(row: ResultRow, seq: int, scorers: list[str]) -> dict[str, Any]:
-    """One row as the cache's columns (``seq``: its place in the folder's final rows)."""
+def flat_record(row: ResultRow, seq: int, scorers: list[str], question: str | None
+                ) -> dict[str, Any]:
+    """One row as the table's columns (``seq``: its place among the folder's final rows)."""
     check, language = row.likelihood, row.answer_language
     info = LANGUAGE_INFO.get(row.target_lang)
     record: dict[str, Any] = {
@@ -45,4 +39,23 @@ def flat_record(row: ResultRow, seq: int, scorers: list[str]) -> dict[str, Any]:
         "script": info.script if info else None, "family": info.family if info else None,
     }
     record.update({f"score_{name}": row.scores.get(name) for name in scorers})
+    record["question"] = question
+    record["haystack"] = "\x1f".join(
+        (v or "") for v in (question, row.gold, row.answer)).lower()
     return record
+
+
+def expected_rows(folder: Path, scorers: list[str]) -> list[dict[str, Any]]:
+    """The folder's final rows through the pydantic readers, as the table's records."""
+    requests = read_requests(folder)
+    rows = []
+    for seq, row in enumerate(final_rows(folder)):
+        request = requests.get(row.cache_key)
+        sent = row if row.prompt is not None or row.messages is not None else request
+        text = None
+        if sent is not None:
+            text = sent.prompt if sent.prompt is not None else (
+                sent.messages[-1].content if sent.messages else "")
+        rows.append(flat_record(row, seq, scorers, None if text is None
+                                else question_of(text)))
+    return rows
