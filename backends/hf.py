@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,8 +33,10 @@ from mike_sdk.extras import require_extra
 
 from .embedded import EMBEDDED_MODEL_NAME, embedded_model_dir, embedded_revision
 from .hf_batching import (
+    BatchSizer,
     HFTokenizer,
     cuda_possible,
+    folder_fingerprint,
     generate_rows,
     left_pad,
     score_batch,
@@ -50,8 +51,6 @@ __all__ = ["HFBackend", "HFOptions", "HFTokenizer", "PrefixStats", "folder_finge
 
 logger = logging.getLogger("mike_sdk.backends.hf")
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".index.json")
-
 
 class HFOptions(BaseModel):
     """Constructor options of :class:`HFBackend`, validated."""
@@ -63,30 +62,16 @@ class HFOptions(BaseModel):
     device: str | None = None
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     device_map: str | None = None
-    batch_size: int = Field(default=16, ge=1)
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = 16
+    """Prompts per micro-batch, or ``"auto"``: chosen per call from free memory, halved
+    where the device runs out of memory (see :func:`.hf_batching.auto_batch_size`)."""
     gguf_file: str | None = None
     trust_remote_code: bool = False
     prefix_reuse: bool = True
     """Encode a prompt prefix shared by several requests once (see :mod:`.hf_prefix`)."""
-
-
-def folder_fingerprint(folder: Path, gguf_file: str | None = None) -> str:
-    """A cheap content fingerprint of a local model folder.
-
-    Hashes ``config.json`` and the names and sizes of weight and tokenizer files (reading
-    gigabytes of weights would defeat a cached run); the folder's location is not part of it.
-    """
-    digest = hashlib.sha256()
-    if (folder / "config.json").is_file():
-        digest.update((folder / "config.json").read_bytes())
-    for path in sorted(folder.iterdir()):
-        name = path.name
-        relevant = name.endswith(_WEIGHT_SUFFIXES) or name.startswith("tokenizer")
-        if gguf_file is not None and name.endswith(".gguf"):
-            relevant = name == gguf_file
-        if relevant and path.is_file():
-            digest.update(f"\0{name}\0{path.stat().st_size}".encode())
-    return f"fp:{digest.hexdigest()[:32]}"
+    compile: bool = False
+    """On CUDA, generate with a static key/value cache, which ``transformers`` compiles
+    (``torch.compile``); requests continued from a shared prefix keep the dynamic cache."""
 
 
 @BACKENDS.register("hf")
@@ -103,16 +88,18 @@ class HFBackend(Backend):
         device: str | None = None,
         dtype: str = "auto",
         device_map: str | None = None,
-        batch_size: int = 16,
+        batch_size: int | str = 16,
         gguf_file: str | None = None,
         trust_remote_code: bool = False,
         prefix_reuse: bool = True,
+        compile: bool = False,
     ) -> None:
         try:
             self.options = HFOptions(
                 model=model, revision=revision, device=device, dtype=dtype,  # type: ignore[arg-type]
-                device_map=device_map, batch_size=batch_size, gguf_file=gguf_file,
-                trust_remote_code=trust_remote_code, prefix_reuse=prefix_reuse)
+                device_map=device_map, batch_size=batch_size,  # type: ignore[arg-type]
+                gguf_file=gguf_file, trust_remote_code=trust_remote_code,
+                prefix_reuse=prefix_reuse, compile=compile)
         except ValidationError as exc:
             raise invalid_options("the 'hf' backend", exc) from None
         require_extra("The 'hf' backend", self.needs, self.needs_extra)
@@ -121,6 +108,10 @@ class HFBackend(Backend):
         self._tokenizer: HFTokenizer | None = None
         self._identity: Identity | None = None
         self._lock = threading.Lock()
+        self._sizer = BatchSizer(self.options.batch_size)
+        if compile and not self._device().startswith("cuda"):
+            logger.warning("compile=True works on CUDA only: on %s, generation runs without "
+                           "it.", self._device())
         # Not in the identity: the reused keys and values are the ones the plain path computes.
         self._prefixes = PrefixReuse()
 
@@ -154,9 +145,9 @@ class HFBackend(Backend):
     @property
     def abilities(self) -> Abilities:
         """Completion, tokenizer and likelihoods; chat only where cheaply known."""
+        size = self._sizer.largest(self._device().startswith("cuda"))
         return Abilities(completion=True, chat=self._has_chat_template(), tokenizer=True,
-                         loglikelihood=True, batch_size=self.options.batch_size,
-                         max_concurrency=1)
+                         loglikelihood=True, batch_size=size, max_concurrency=1)
 
     def _has_chat_template(self) -> bool:
         if self._tokenizer is not None and self._tokenizer.hf_loaded:
@@ -308,9 +299,7 @@ class HFBackend(Backend):
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """Greedy generations in micro-batches of similar prompt length, in request order."""
-        if not requests:
-            return []
-        return await asyncio.to_thread(self._generate_sync, list(requests))
+        return await asyncio.to_thread(self._generate_sync, list(requests)) if requests else []
 
     @property
     def prefix_stats(self) -> PrefixStats:
@@ -347,32 +336,39 @@ class HFBackend(Backend):
         if not all(encoded):
             raise BackendError("The prompt encodes to no tokens; there is nothing to continue.")
         results: dict[int, Generation] = {}
-        size = self.options.batch_size
-        with torch.inference_mode():
-            plain = list(range(len(requests)))
+        static = self.options.compile and model.device.type == "cuda"
+
+        def run(size: int) -> None:  # skips what an earlier try answered
+            plain = [i for i in range(len(requests)) if i not in results]
             if self.options.prefix_reuse:
-                shared = self._prefixes.plan(texts, encoded, tokenize)
-                rows = {i: (encoded[i], prefix, requests[i]) for i, prefix in shared.items()}
-                results = self._prefixes.generate(model, tokenizer, rows, size)
-                plain = sorted(set(plain) - set(results))
+                shared = self._prefixes.plan([texts[i] for i in plain],
+                                             [encoded[i] for i in plain], tokenize)
+                rows = {plain[j]: (encoded[plain[j]], prefix, requests[plain[j]])
+                        for j, prefix in shared.items()}
+                self._prefixes.generate(model, tokenizer, rows, size, results)
+                plain = [i for i in plain if i not in results]
             # Longest first: similar lengths share a batch (little padding), and running out
             # of memory shows on the first batch rather than the last.
             plain.sort(key=lambda i: -len(encoded[i]))
-            self.prefix_stats.prompt_tokens += sum(len(encoded[i]) for i in plain)
             for start in range(0, len(plain), size):
                 chunk = plain[start : start + size]
                 prompts = [encoded[i] for i in chunk]
                 input_ids, attention_mask = left_pad(prompts, int(tokenizer.pad_token_id))
                 batch = generate_rows(model, tokenizer, input_ids, attention_mask,
-                                      [requests[i] for i in chunk], [len(p) for p in prompts])
+                                      [requests[i] for i in chunk], [len(p) for p in prompts],
+                                      static=static)
+                self.prefix_stats.prompt_tokens += sum(len(p) for p in prompts)
                 results.update(zip(chunk, batch, strict=True))
+
+        with torch.inference_mode():
+            self._sizer.run(model, run, max(map(len, encoded)),
+                          max(r.max_new_tokens for r in requests))
         return [results[i] for i in range(len(requests))]
 
     async def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[Likelihood]:
         """Summed log-probability of each continuation after its context (the paper's way)."""
-        if not requests:
-            return []
-        return await asyncio.to_thread(self._loglikelihood_sync, list(requests))
+        return await asyncio.to_thread(self._loglikelihood_sync, list(requests)) \
+            if requests else []
 
     def _loglikelihood_sync(self, requests: list[LikelihoodRequest]) -> list[Likelihood]:
         import torch
@@ -387,14 +383,18 @@ class HFBackend(Backend):
             encoded.append((ids, min(n, len(ids) - 1)))  # the first token has no prediction
         results = {i: Likelihood(logprob=0.0, tokens=0)
                    for i, (_, n) in enumerate(encoded) if n <= 0}
-        todo = sorted((i for i in range(len(encoded)) if i not in results),
-                      key=lambda i: -len(encoded[i][0]))
-        size = self.options.batch_size
-        with torch.inference_mode():
+
+        def run(size: int) -> None:  # skips what an earlier try answered
+            todo = sorted((i for i in range(len(encoded)) if i not in results),
+                          key=lambda i: -len(encoded[i][0]))
             for start in range(0, len(todo), size):
                 chunk = todo[start : start + size]
                 scores = score_batch(model, int(tokenizer.pad_token_id),
-                                      [encoded[i] for i in chunk])
+                                     [encoded[i] for i in chunk])
                 for i, score in zip(chunk, scores, strict=True):
                     results[i] = Likelihood(logprob=score, tokens=encoded[i][1])
+
+        with torch.inference_mode():
+            self._sizer.run(model, run, max(len(ids) for ids, _ in encoded),
+                          max(n for _, n in encoded))
         return [results[i] for i in range(len(requests))]

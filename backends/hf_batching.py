@@ -1,12 +1,16 @@
-"""Helpers of the Hugging Face backend: the scoring tokenizer (a folder's
-``tokenizer.json``, no ``transformers``), whether CUDA can be there (no ``torch``),
-left-padded batches, greedy generation of one batch with per-row stopping at stop
-strings, and continuation scoring."""
+"""Helpers of the Hugging Face backend: a model folder's fingerprint, the scoring
+tokenizer (a folder's ``tokenizer.json``, no ``transformers``), whether CUDA can be there
+(no ``torch``), left-padded batches, greedy generation of one batch with per-row stopping
+at stop strings, continuation scoring, and the batch size (fixed, or chosen from free
+memory with a back-off where memory runs out)."""
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import inspect
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -14,15 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mike_sdk.backend import Generation, GenerationRequest
+from mike_sdk.errors import BackendError
 
 if TYPE_CHECKING:
     import torch
+
+logger = logging.getLogger("mike_sdk.backends.hf")
 
 # tokenizer_config.json keys that make ``transformers`` change the tokenizer.json it loads
 # (or load another one): such folders get ``AutoTokenizer`` for scoring too.
 _REBUILDS = ("add_prefix_space", "from_slow", "legacy", "tokenizer_file", "auto_map",
              "added_tokens_decoder", "additional_special_tokens", "extra_special_tokens",
              "do_lower_case")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".index.json")
 _GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
 
 
@@ -34,6 +42,25 @@ def cuda_possible() -> bool:
     if sys.platform.startswith("linux"):
         return any(os.path.exists(path) for path in _GPU_DEVICE_FILES)
     return True
+
+
+def folder_fingerprint(folder: Path, gguf_file: str | None = None) -> str:
+    """A cheap content fingerprint of a local model folder.
+
+    Hashes ``config.json`` and the names and sizes of weight and tokenizer files (reading
+    gigabytes of weights would defeat a cached run); the folder's location is not part of it.
+    """
+    digest = hashlib.sha256()
+    if (folder / "config.json").is_file():
+        digest.update((folder / "config.json").read_bytes())
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        relevant = name.endswith(_WEIGHT_SUFFIXES) or name.startswith("tokenizer")
+        if gguf_file is not None and name.endswith(".gguf"):
+            relevant = name == gguf_file
+        if relevant and path.is_file():
+            digest.update(f"\0{name}\0{path.stat().st_size}".encode())
+    return f"fp:{digest.hexdigest()[:32]}"
 
 
 def tokenizer_file(folder: Path) -> Path | None:
@@ -169,17 +196,21 @@ def cache_argument(model: Any) -> str:
 
 def generate_rows(model: Any, tokenizer: Any, input_ids: torch.Tensor,
                   attention_mask: torch.Tensor, requests: list[GenerationRequest],
-                  input_tokens: list[int], cache: Any = None) -> list[Generation]:
+                  input_tokens: list[int], cache: Any = None,
+                  static: bool = False) -> list[Generation]:
     """Greedy generations of one batch: row ``i`` continues ``input_ids[i]`` (padding masked
     out by ``attention_mask``) for ``requests[i]``, stopping at its stop strings, its token
     budget or EOS. ``cache`` holds the keys and values of the first columns where they are
-    already computed (a shared prefix); ``input_tokens`` are the rows' prompt lengths."""
+    already computed (a shared prefix); ``input_tokens`` are the rows' prompt lengths.
+    ``static`` asks for a static key/value cache, which ``transformers`` compiles on CUDA."""
     import torch
     from transformers import StoppingCriteriaList
 
     prompt_len = input_ids.shape[1]
     criterion = StopOnStrings(tokenizer, prompt_len, requests)
-    extra = {} if cache is None else {cache_argument(model): cache}
+    extra: dict[str, Any] = {} if cache is None else {cache_argument(model): cache}
+    if static and cache is None:
+        extra["cache_implementation"] = "static"
     output = model.generate(
         input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device),
         do_sample=False, max_new_tokens=max(r.max_new_tokens for r in requests),
@@ -226,3 +257,123 @@ def score_batch(model: Any, pad_id: int, items: list[tuple[list[int], int]]) -> 
     logprobs = torch.log_softmax(logits[:, -keep:-1, :].float(), dim=-1)
     picked = logprobs.gather(-1, ids[:, -(keep - 1) :].unsqueeze(-1)).squeeze(-1)
     return [float(picked[row, keep - 1 - n :].sum()) for row, (_, n) in enumerate(items)]
+
+
+# ------------------------------------------------------------- batch size from free memory
+
+AUTO_CAP = 512
+"""The largest batch ``batch_size="auto"`` chooses on a GPU: an 8B model's decode step
+costs about the same at 512 rows as at 64, and larger batches mostly add padding."""
+AUTO_CPU_CAP = 16
+"""The largest batch chosen on a CPU, where a batch's time grows with its rows."""
+MEMORY_SHARE = 0.8
+"""Of the free memory, the part the batch may fill (the allocator fragments the rest)."""
+
+
+def kv_bytes_per_token(config: Any, dtype_bytes: int) -> int:
+    """Key/value cache bytes one token takes in every layer: layers x key/value heads x
+    head size x 2 (keys and values) x the dtype's bytes."""
+    heads = int(getattr(config, "num_attention_heads", 1))
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    head_dim = getattr(config, "head_dim", None) or int(config.hidden_size) // heads
+    return int(config.num_hidden_layers) * kv_heads * int(head_dim) * 2 * dtype_bytes
+
+
+def row_bytes(config: Any, dtype_bytes: int, prompt_tokens: int, new_tokens: int) -> int:
+    """Memory one batch row needs beyond the weights: its key/value cache over prompt and
+    new tokens, the activations of its prompt's forward pass (hidden and MLP widths, a few
+    live at once), and float32 next-token scores over the vocabulary (logits and their
+    log-softmax)."""
+    tokens = prompt_tokens + new_tokens
+    width = int(config.hidden_size) * 4 + int(getattr(config, "intermediate_size", 0)) * 2
+    activations = prompt_tokens * width * dtype_bytes
+    scores = (new_tokens + 2) * int(config.vocab_size) * 4 * 2
+    return kv_bytes_per_token(config, dtype_bytes) * tokens + activations + scores
+
+
+def auto_batch_size(config: Any, dtype_bytes: int, free_bytes: int, prompt_tokens: int,
+                    new_tokens: int, cap: int = AUTO_CAP) -> int:
+    """The largest power of two up to ``cap`` whose rows fit in :data:`MEMORY_SHARE` of
+    ``free_bytes`` (at least 1: where even one row does not fit, running out of memory
+    says so)."""
+    fits = int(free_bytes * MEMORY_SHARE) // max(1, row_bytes(config, dtype_bytes,
+                                                              prompt_tokens, new_tokens))
+    size = 1
+    while size * 2 <= min(fits, cap):
+        size *= 2
+    return size
+
+
+def free_memory(device: Any) -> int | None:
+    """Bytes free for a batch on ``device``: CUDA's free memory, or on a CPU the memory
+    available to new processes (Linux's ``/proc/meminfo``); None where unknown (then
+    ``"auto"`` takes its largest size)."""
+    import torch
+
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class BatchSizer:
+    """The batch size of the backend's calls: a fixed one, or ``"auto"``: chosen per call
+    from free memory (as lm-eval's ``auto``) and halved where the device runs out of memory,
+    that call going on with what is left and later calls staying at or below it."""
+
+    def __init__(self, size: int | Literal["auto"]) -> None:
+        self.size = size
+        self.ceiling = AUTO_CAP
+        """The largest automatic size still allowed (lowered by running out of memory)."""
+
+    def largest(self, cuda: bool) -> int:
+        """The most rows one batch may take (what the backend tells its callers)."""
+        if self.size != "auto":
+            return self.size
+        return self.ceiling if cuda else AUTO_CPU_CAP
+
+    def choose(self, model: Any, prompt_tokens: int, new_tokens: int) -> int:
+        """The size for a call whose longest prompt and answer have these token counts."""
+        if self.size != "auto":
+            return self.size
+        cuda = model.device.type == "cuda"
+        free = free_memory(model.device)
+        if free is None:
+            return self.largest(cuda)
+        config = model.config
+        if hasattr(config, "get_text_config"):
+            config = config.get_text_config(decoder=True)
+        return auto_batch_size(config, model.dtype.itemsize, free, prompt_tokens, new_tokens,
+                               cap=self.largest(cuda))
+
+    def run(self, model: Any, run: Callable[[int], None], prompt_tokens: int,
+            new_tokens: int) -> None:
+        """``run(size)``; where it runs out of memory under ``"auto"``, ``run`` again at half
+        the size (``run`` itself skips what the earlier tries answered)."""
+        import torch
+
+        size = self.choose(model, prompt_tokens, new_tokens)
+        while True:
+            try:
+                return run(size)
+            except torch.OutOfMemoryError:
+                if self.size != "auto":
+                    raise BackendError(f"Out of memory at batch size {size}: give a smaller "
+                                       "--batch-size, or --batch-size auto.") from None
+                if size == 1:
+                    raise BackendError("Out of memory at batch size 1: the model and one "
+                                       "prompt do not fit; use a smaller dtype or model.") \
+                        from None
+            size //= 2
+            self.ceiling = min(self.ceiling, size)
+            logger.warning("Out of memory at batch size %d: going on at %d.", size * 2, size)
+            gc.collect()
+            if model.device.type == "cuda":
+                torch.cuda.empty_cache()

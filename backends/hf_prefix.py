@@ -156,9 +156,10 @@ class PrefixReuse:
 
     def generate(self, model: Any, tokenizer: Any,
                  rows: dict[int, tuple[list[int], Prefix, GenerationRequest]],
-                 size: int) -> dict[int, Generation]:
+                 size: int, answered: dict[int, Generation]) -> None:
         """Answer ``rows`` (index: prompt ids, prefix, request) in micro-batches of ``size``
-        rows of similar suffix length; the rows not answered are left to the plain path."""
+        rows of similar suffix length, into ``answered`` batch by batch (so that a batch
+        that fails loses no earlier one); the rows not answered are left to the plain path."""
         order = sorted(rows, key=lambda i: -(len(rows[i][0]) - len(rows[i][1].ids)))
         window = _sliding_window(model)
         chunks: list[list[int]] = []
@@ -175,8 +176,7 @@ class PrefixReuse:
         kept = {id(rows[i][1]) for chunk in chunks for i in chunk
                 if rows[i][1].layers is not None}
         if not self._encode_all(model, pad_id, [rows[i][1] for c in chunks for i in c], size):
-            return {}
-        answered: dict[int, Generation] = {}
+            return
         for chunk in chunks:
             ids = [rows[i][0] for i in chunk]
             prefixes = [rows[i][1] for i in chunk]
@@ -193,7 +193,6 @@ class PrefixReuse:
                                         [rows[i][2] for i in chunk], [len(r) for r in ids],
                                         cache=cache)
             answered.update(zip(chunk, generations, strict=True))
-        return answered
 
     def _encode_all(self, model: Any, pad_id: int, prefixes: list[Prefix], size: int) -> bool:
         """Encode the prefixes not encoded yet, ``size`` at a time, and keep them all (the

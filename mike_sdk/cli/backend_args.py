@@ -25,7 +25,9 @@ def add_backend_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--base-url", action="append", default=[], metavar="URL",
                          help="API root of an OpenAI-compatible server; repeat it for a "
                          "fleet of servers of the same model (see docs/scaling.md)")
-    command.add_argument("--batch-size", type=int, help="requests per backend batch")
+    command.add_argument("--batch-size",
+                         help="requests per backend batch; hf: 'auto' chooses it from free "
+                         "memory")
     command.add_argument("--device", help="hf: cpu, cuda, cuda:1, ...")
 
 
@@ -52,14 +54,26 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def batch_size(text: str) -> int | str:
+    """``--batch-size``: a whole number of at least 1, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        size = int(text)
+    except ValueError:
+        raise ConfigError(f"--batch-size takes a whole number or 'auto', got {text!r}.") \
+            from None
+    if size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {size}.")
+    return size
+
+
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:
     """``--backend-option`` pairs plus the ``--base-url``, ``--batch-size`` and
     ``--device`` shortcuts."""
     options = parse_options(args.backend_option)
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}.")
-    if args.batch_size:
-        options["batch_size"] = args.batch_size
+    if args.batch_size is not None:
+        options["batch_size"] = batch_size(args.batch_size)
     if args.device:
         options["device"] = args.device
     if args.base_url:
