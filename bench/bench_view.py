@@ -55,8 +55,9 @@ def make_run(data_dir: str, out: Path, limit: int | None) -> int:
     from mike_sdk.run.plan import Planner
     from mike_sdk.run.results import Aggregator
     from mike_sdk.runfolder.files import GroupResult, Manifest, ResultRow, Summary, Totals
+    from mike_sdk.runfolder.members import member
     from mike_sdk.runfolder.prompts import PromptStore
-    from mike_sdk.runfolder.rundir import row_line, write_manifest, write_summary
+    from mike_sdk.runfolder.rundir import results_file, row_line, write_manifest, write_summary
     from mike_sdk.scoring.confusion import AnswerLanguage
     from mike_sdk.scoring.scorers import SCORERS, exact_match, token_f1
     from mike_sdk.strategy import get_strategy
@@ -72,7 +73,9 @@ def make_run(data_dir: str, out: Path, limit: int | None) -> int:
     write_manifest(out, manifest)
     store, aggregator = PromptStore(out), Aggregator()
     chunk: list[tuple[str, object]] = []
-    with (out / "results.jsonl").open("wb") as fh:
+    lines: list[bytes] = []
+    # As the evaluator writes them: gzip members of a few hundred rows (format 3).
+    with results_file(out).open("wb") as fh:
         for work in planner:
             key = request_key(backend.identity, "generate", work.request)
             right = work.item.index % 3 != 0
@@ -92,8 +95,12 @@ def make_run(data_dir: str, out: Path, limit: int | None) -> int:
             if len(chunk) >= 5000:
                 store.add(chunk)  # type: ignore[arg-type]
                 chunk = []
-            fh.write(row_line(row))
+            lines.append(row_line(row))
+            if len(lines) >= 256:
+                fh.write(member(b"".join(lines)))
+                lines = []
             aggregator.add(row)
+        fh.write(member(b"".join(lines)))
         store.add(chunk)  # type: ignore[arg-type]
     totals = Totals(rows=aggregator.rows, cache_hits=0, backend_calls_this_session=0,
                     input_tokens=0, output_tokens=0, wall_time_s=0.0)
@@ -192,8 +199,11 @@ def main() -> None:
     cache = out / "view-cache"
     if not args.reuse_cache:
         shutil.rmtree(cache, ignore_errors=True)
-    size = (run / "results.jsonl").stat().st_size / 2**20
-    print(f"run folder: {run} (results.jsonl {size:.0f} MB)")
+    from mike_sdk.runfolder.rundir import results_file
+
+    rows_file = results_file(run)
+    size = rows_file.stat().st_size / 2**20
+    print(f"run folder: {run} ({rows_file.name} {size:.0f} MB)")
     phases = ["first open (builds the cache)", "reopen (cache reused)"]
     opened = [0.0, 0.0]  # the first open's summary: wall and CPU seconds
     for phase in phases[1:] if args.reuse_cache else phases:
