@@ -32,10 +32,10 @@ from mike_sdk.runfolder.files import (
 from mike_sdk.runfolder.ledger import SPEND
 from mike_sdk.runfolder.members import member
 from mike_sdk.runfolder.rundir import (
+    final_lines,
     read_manifest,
     read_summary,
     results_file,
-    validated_lines,
     write_manifest,
     write_summary,
 )
@@ -81,23 +81,6 @@ def _check(manifests: list[tuple[Path, Manifest]]) -> int:
 MEMBER_ROWS = 4096
 
 
-def _final_lines(folders: Sequence[Path]) -> Iterator[tuple[str, bytes]]:
-    """``(id, line)`` of each item's row as :func:`~mike_sdk.runfolder.rundir.final_rows`
-    chooses it: lines rather than rows (a fifth of the memory), every one validated."""
-    for folder in folders:
-        answered: dict[str, bytes] = {}
-        refused: dict[str, bytes] = {}
-        for head, line in validated_lines(folder, ResultRow):
-            if head.error is not None:
-                if head.id not in answered:
-                    refused.setdefault(head.id, line)
-            elif head.id not in answered:
-                answered[head.id] = line
-                refused.pop(head.id, None)
-        yield from answered.items()
-        yield from refused.items()
-
-
 def _order(item: str, config_order: dict[str, int]) -> tuple[int, ...]:
     task, pair, index, metric = item.split("/")
     source, _, target = pair.partition(">")
@@ -125,7 +108,9 @@ def merge_shards(shard_dirs: Sequence[str | Path], out: str | Path) -> Summary:
     order.update({f"src:{s}": i for i, s in enumerate(config.source_languages)})
     order.update({f"tgt:{t}": i for i, t in enumerate(config.languages)})
     order.update({m: i for i, m in enumerate(config.metrics)})
-    lines = sorted(_final_lines(paths), key=lambda item: _order(item[0], order))
+    # Lines rather than rows: a fifth of the memory.
+    lines = sorted(((row.id, line) for path in paths for row, line in final_lines(path)),
+                   key=lambda item: _order(item[0], order))
     out.mkdir(parents=True, exist_ok=True)
     data_files = {k: v for _, m in manifests for k, v in m.data_files.items()}
     write_manifest(out, first.model_copy(update={"config": config, "data_files": data_files}))

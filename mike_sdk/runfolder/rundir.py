@@ -137,9 +137,9 @@ def results_file(folder: str | Path) -> Path:
     return plain
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Numbered complete lines; a torn last line or gzip member (a killed write) is left
-    out."""
+def complete_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Numbered complete lines of a JSON-lines file, plain or in gzip members; a torn last
+    line or member (a killed write) is left out."""
     if path.suffix == ".gz":
         number = 0
         for _, text in complete_members(path):
@@ -166,7 +166,7 @@ def _line_error(path: Path, number: int, exc: ValidationError | ValueError) -> C
 def row_lines(path: str | Path) -> Iterator[bytes]:
     """The complete lines of a run folder's rows (``path`` as :func:`iter_result_rows`),
     unvalidated, in file order (a torn last line or member left out)."""
-    for _, line in _lines(_file(path, RESULTS)):
+    for _, line in complete_lines(_file(path, RESULTS)):
         yield line
 
 
@@ -179,7 +179,7 @@ def validated_lines(path: str | Path, model: type[M]) -> Iterator[tuple[M, bytes
     """
     path = _file(path, RESULTS)
     validate = model.model_validate_json
-    for number, line in _lines(path):
+    for number, line in complete_lines(path):
         try:
             yield validate(line), line
         except ValidationError as exc:
@@ -203,16 +203,23 @@ def final_rows(path: str | Path) -> Iterator[ResultRow]:
     """One row per item: its first answered row, else (an item every attempt of which
     was refused) its first error row, yielded after the others. A re-run with
     ``--retry-errors`` appends new rows for refused items; nothing is ever rewritten."""
+    for row, _ in final_lines(path):
+        yield row
+
+
+def final_lines(path: str | Path) -> Iterator[tuple[ResultRow, bytes]]:
+    """:func:`final_rows` with each row's line (for copying rows without writing them
+    again)."""
     answered: set[str] = set()
-    refused: dict[str, ResultRow] = {}
-    for row in iter_result_rows(path):
+    refused: dict[str, tuple[ResultRow, bytes]] = {}
+    for row, line in validated_lines(path, ResultRow):
         if row.error is not None:
             if row.id not in answered:
-                refused.setdefault(row.id, row)
+                refused.setdefault(row.id, (row, line))
         elif row.id not in answered:
             answered.add(row.id)
             refused.pop(row.id, None)
-            yield row
+            yield row, line
     yield from refused.values()
 
 

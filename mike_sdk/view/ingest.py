@@ -22,8 +22,7 @@ from mike_sdk.data.families import LANGUAGE_INFO
 from mike_sdk.errors import ConfigError
 from mike_sdk.records import METRICS, TASKS
 from mike_sdk.runfolder.files import PROMPTS
-from mike_sdk.runfolder.members import complete_members
-from mike_sdk.runfolder.rundir import iter_result_rows, results_file
+from mike_sdk.runfolder.rundir import complete_lines, iter_result_rows, results_file
 from mike_sdk.scoring.confusion import Label
 from mike_sdk.view.rowschema import REQUIRED, row_columns
 
@@ -62,7 +61,7 @@ def _read(con: Any, path: Path, scratch: Path, sql: str) -> Path:
 
 
 def _complete(path: Path, scratch: Path) -> Path:
-    """``path``, or a copy of its complete lines (and, compressed, its complete gzip
+    """``path``, or a plain copy of its complete lines (a gzip file's: of its complete
     members) in ``scratch`` when a killed write left a torn tail."""
     if path.suffix != ".gz":
         size = path.stat().st_size
@@ -70,15 +69,10 @@ def _complete(path: Path, scratch: Path) -> Path:
             fh.seek(max(0, size - 1))
             if size == 0 or fh.read(1) == b"\n":
                 return path
-        copy = scratch / f"complete-{path.name}"
-        with path.open("rb") as fh, copy.open("wb") as out:
-            data = fh.read()
-            out.write(data[:data.rfind(b"\n") + 1])
-        return copy
-    copy = scratch / f"complete-{path.stem}"
+    copy = scratch / f"complete-{path.name.removesuffix('.gz')}"
     with copy.open("wb") as out:
-        for _, text in complete_members(path):
-            out.write(text)
+        for _, line in complete_lines(path):
+            out.write(line)
     return copy
 
 
