@@ -337,7 +337,7 @@ class BatchSizer:
         """The most rows one batch may take (what the backend tells its callers)."""
         if self.size != "auto":
             return self.size
-        return self.ceiling if cuda else AUTO_CPU_CAP
+        return min(self.ceiling, AUTO_CAP if cuda else AUTO_CPU_CAP)
 
     def choose(self, model: Any, prompt_tokens: int, new_tokens: int) -> int:
         """The size for a call whose longest prompt and answer have these token counts."""

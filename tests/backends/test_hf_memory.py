@@ -182,6 +182,7 @@ def test_out_of_memory_halves_the_batch_and_loses_no_prompt(
     assert [seen(a) for a in answers] == [seen(e) for e in expected]
     assert refused and set(rows_run) <= {1, 2}
     assert backend._sizer.ceiling == 2  # later calls start at 2
+    assert backend._sizer.largest(cuda=False) == 2
     assert "Out of memory at batch size 4: going on at 2." in caplog.text
 
 
