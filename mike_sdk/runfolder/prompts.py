@@ -91,9 +91,15 @@ class PromptStore:
 def iter_entries(folder: str | Path) -> Iterator[dict[str, Any]]:
     """The lines of a run folder's ``prompts.jsonl.gz`` as stored (blocks and requests, see
     above), in file order; a member torn by a crash and what follows it are left out."""
+    for entry, _ in _entries(folder):
+        yield entry
+
+
+def _entries(folder: str | Path) -> Iterator[tuple[dict[str, Any], str]]:
+    """:func:`iter_entries`, each with its line."""
     for _, text in complete_members(Path(folder) / PROMPTS):
         for line in text.decode("utf-8").splitlines():
-            yield json.loads(line)
+            yield json.loads(line), line
 
 
 class StoredRequests:
@@ -104,13 +110,11 @@ class StoredRequests:
     def __init__(self, folder: str | Path) -> None:
         self._blocks: dict[str, str] = {}
         self._lines: dict[str, str] = {}
-        for _, text in complete_members(Path(folder) / PROMPTS):
-            for line in text.decode("utf-8").splitlines():
-                entry = json.loads(line)
-                if "b" in entry:
-                    self._blocks.setdefault(entry["b"], entry["t"])
-                else:
-                    self._lines.setdefault(entry["k"], line)
+        for entry, line in _entries(folder):
+            if "b" in entry:
+                self._blocks.setdefault(entry["b"], entry["t"])
+            else:
+                self._lines.setdefault(entry["k"], line)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lines)
