@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["complete_members", "cut_torn_member", "member"]
+__all__ = ["complete_lines", "complete_members", "cut_torn_member", "member"]
 
 #: Compression level of a member: on a full configuration's rows, in chunks of 256,
 #: level 1 compresses 5.5x, the default 6 compresses 6.2x but takes 2.4x the time.
@@ -68,3 +68,21 @@ def cut_torn_member(path: Path) -> None:
     if end < path.stat().st_size:
         with path.open("r+b") as fh:
             fh.truncate(end)
+
+
+def complete_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Numbered complete lines of a JSON-lines file, plain or in gzip members; a torn last
+    line or member (a killed write) is left out."""
+    if path.suffix == ".gz":
+        number = 0
+        for _, text in complete_members(path):
+            for line in text.splitlines(keepends=True):
+                number += 1
+                yield number, line
+        return
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.endswith(b"\n"):
+                yield number, line

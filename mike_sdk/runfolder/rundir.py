@@ -32,7 +32,7 @@ from mike_sdk.runfolder.files import (
     ResultRow,
     Summary,
 )
-from mike_sdk.runfolder.members import complete_members, cut_torn_member, member
+from mike_sdk.runfolder.members import complete_lines, cut_torn_member, member
 
 LOCK = ".lock"
 _HOW = ("re-run into a new --run-dir (the response cache makes that cheap), or read "
@@ -135,24 +135,6 @@ def results_file(folder: str | Path) -> Path:
                           "one of them was copied in by hand. Move the one that is not this "
                           "run's away.")
     return plain
-
-
-def complete_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Numbered complete lines of a JSON-lines file, plain or in gzip members; a torn last
-    line or member (a killed write) is left out."""
-    if path.suffix == ".gz":
-        number = 0
-        for _, text in complete_members(path):
-            for line in text.splitlines(keepends=True):
-                number += 1
-                yield number, line
-        return
-    if not path.exists():
-        return
-    with path.open("rb") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.endswith(b"\n"):
-                yield number, line
 
 
 def _line_error(path: Path, number: int, exc: ValidationError | ValueError) -> ConfigError:

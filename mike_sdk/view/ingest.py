@@ -22,7 +22,8 @@ from mike_sdk.data.families import LANGUAGE_INFO
 from mike_sdk.errors import ConfigError
 from mike_sdk.records import METRICS, TASKS
 from mike_sdk.runfolder.files import PROMPTS
-from mike_sdk.runfolder.rundir import complete_lines, iter_result_rows, results_file
+from mike_sdk.runfolder.members import complete_lines
+from mike_sdk.runfolder.rundir import iter_result_rows, results_file
 from mike_sdk.scoring.confusion import Label
 from mike_sdk.view.rowschema import REQUIRED, row_columns
 
