@@ -32,6 +32,12 @@ __all__ = ["PromptStore", "StoredRequests", "iter_entries", "read_requests"]
 
 #: Texts before a prompt's last blank line at least this long become blocks.
 MIN_BLOCK = 200
+#: Block texts whose ids are remembered (a full configuration has a few hundred: every
+#: prompt of a language pair repeats one), so that each is hashed once, not once a row.
+_REMEMBERED = 4096
+#: Compression level of a member: zlib's default; on a full configuration's 137 MB of
+#: request lines, level 9 took 7.8 s for a file 1.4% smaller (36.1 MB against 35.6).
+LEVEL = 6
 
 Parts = list[str | dict[str, str]]
 
@@ -53,6 +59,8 @@ class PromptStore:
         self._known = set(known)
         """Keys already stored (the rows already written say which)."""
         self._blocks: set[str] = set()
+        self._ids: dict[str, str] = {}
+        """Block ids by text, of the blocks met lately (bounded: :data:`_REMEMBERED`)."""
         cut_torn_member(self.path)  # a member torn by a crash: its rows were never written
 
     def _parts(self, text: str, lines: list[str], whole: bool = False) -> Parts:
@@ -60,7 +68,11 @@ class PromptStore:
         if cut < MIN_BLOCK:
             return [text]
         head = text[:cut]
-        block = hashlib.sha256(head.encode("utf-8")).hexdigest()[:16]
+        block = self._ids.get(head)
+        if block is None:
+            if len(self._ids) >= _REMEMBERED:
+                self._ids.clear()
+            block = self._ids[head] = hashlib.sha256(head.encode("utf-8")).hexdigest()[:16]
         if block not in self._blocks:
             self._blocks.add(block)
             lines.append(json.dumps({"b": block, "t": head}, ensure_ascii=False))
@@ -83,7 +95,7 @@ class PromptStore:
                               for i, m in enumerate(request.messages)]
             lines.append(json.dumps(entry, ensure_ascii=False))
         if lines:
-            payload = member(("\n".join(lines) + "\n").encode("utf-8"), level=9)
+            payload = member(("\n".join(lines) + "\n").encode("utf-8"), level=LEVEL)
             with self.path.open("ab") as fh:
                 fh.write(payload)
 
