@@ -6,7 +6,7 @@ from mike_sdk.backend import Likelihood, Tokenizer
 from mike_sdk.calls.intake import Answered
 from mike_sdk.memory.evaluation import MemoryStrategy
 from mike_sdk.run.plan import WorkItem
-from mike_sdk.runfolder.files import LikelihoodCheck, ResultRow
+from mike_sdk.runfolder.files import ResultRow
 from mike_sdk.scoring.confusion import LanguageIdentifier
 from mike_sdk.scoring.scorers import score_answers
 
@@ -26,13 +26,13 @@ def result_rows(todo: list[WorkItem], keys: list[str], outputs: list[str],
                                               strict=True):
         outcome = answers[key]
         gen = outcome.generation
-        check = None
+        check: dict[str, float] | None = None
         pair = pair_keys.get(work.id)
         if pair is not None:
             if not all(k in checks for k in pair):
                 continue  # stopped before its likelihood check: left for a re-run
-            check = LikelihoodCheck(new_logprob=checks[pair[0]].mean,
-                                    old_logprob=checks[pair[1]].mean)
+            # As data: the row's validation below builds the model.
+            check = {"new_logprob": checks[pair[0]].mean, "old_logprob": checks[pair[1]].mean}
         item = work.item
         # Validating is cheaper than model_construct here (pydantic-core does it), and
         # a full configuration writes half a million rows.

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic_core import to_json
+
 from mike_sdk.backend import ChatMessage, GenerationRequest
 from mike_sdk.runfolder.files import PROMPTS
 from mike_sdk.runfolder.members import complete_members, cut_torn_member, member
@@ -32,6 +34,12 @@ __all__ = ["PromptStore", "StoredRequests", "iter_entries", "read_requests"]
 
 #: Texts before a prompt's last blank line at least this long become blocks.
 MIN_BLOCK = 200
+#: Block texts whose ids are remembered (a full configuration has a few hundred: every
+#: prompt of a language pair repeats one), so that each is hashed once, not once a row.
+_REMEMBERED = 4096
+#: Compression level of a member: zlib's default; on a full configuration's 137 MB of
+#: request lines, level 9 took 7.8 s for a file 1.4% smaller (36.1 MB against 35.6).
+LEVEL = 6
 
 Parts = list[str | dict[str, str]]
 
@@ -53,23 +61,30 @@ class PromptStore:
         self._known = set(known)
         """Keys already stored (the rows already written say which)."""
         self._blocks: set[str] = set()
+        self._ids: dict[str, str] = {}
+        """Block ids by text, of the blocks met lately (bounded: :data:`_REMEMBERED`)."""
         cut_torn_member(self.path)  # a member torn by a crash: its rows were never written
 
-    def _parts(self, text: str, lines: list[str], whole: bool = False) -> Parts:
+    def _parts(self, text: str, lines: list[bytes], whole: bool = False) -> Parts:
         cut = len(text) if whole else text.rfind("\n\n") + 2
         if cut < MIN_BLOCK:
             return [text]
         head = text[:cut]
-        block = hashlib.sha256(head.encode("utf-8")).hexdigest()[:16]
+        block = self._ids.get(head)
+        if block is None:
+            if len(self._ids) >= _REMEMBERED:
+                self._ids.clear()
+            block = self._ids[head] = hashlib.sha256(head.encode("utf-8")).hexdigest()[:16]
         if block not in self._blocks:
             self._blocks.add(block)
-            lines.append(json.dumps({"b": block, "t": head}, ensure_ascii=False))
+            lines.append(to_json({"b": block, "t": head}))
         return [{"b": block}, text[cut:]] if cut < len(text) else [{"b": block}]
 
     def add(self, requests: Iterable[tuple[str, Sent]]) -> None:
         """Store the requests (or rows, which carry their request) whose keys are new, as
         one gzip member."""
-        lines: list[str] = []
+        # pydantic-core's JSON (UTF-8, compact): a seventh of json.dumps's time a line.
+        lines: list[bytes] = []
         for key, request in requests:
             if key in self._known:
                 continue
@@ -81,9 +96,9 @@ class PromptStore:
                 last = len(request.messages) - 1
                 entry["m"] = [[m.role, self._parts(m.content, lines, whole=i < last)]
                               for i, m in enumerate(request.messages)]
-            lines.append(json.dumps(entry, ensure_ascii=False))
+            lines.append(to_json(entry))
         if lines:
-            payload = member(("\n".join(lines) + "\n").encode("utf-8"), level=9)
+            payload = member(b"\n".join(lines) + b"\n", level=LEVEL)
             with self.path.open("ab") as fh:
                 fh.write(payload)
 

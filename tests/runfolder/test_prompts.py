@@ -21,7 +21,7 @@ def test_requests_round_trip_and_blocks_are_stored_once(tmp_path: Path) -> None:
     store.add(requests.items())
     store.add([("chat", chat), ("k0", requests["k0"])])  # k0 again: not stored twice
     text = gzip.decompress((tmp_path / "prompts.jsonl.gz").read_bytes()).decode()
-    assert text.count("Demonstration 0: a fact.") == 1 and text.count('"k": "k0"') == 1
+    assert text.count("Demonstration 0: a fact.") == 1 and text.count('"k":"k0"') == 1
     back = read_requests(tmp_path)
     assert {k: r.prompt for k, r in back.items() if k != "chat"} == {
         k: r.prompt for k, r in requests.items()}
