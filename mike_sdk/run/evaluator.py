@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import platform
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -35,6 +33,7 @@ from mike_sdk.calls.limits import CallGuard, Limits
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import BackendError, ConfigError
 from mike_sdk.memory.evaluation import MemoryStrategy
+from mike_sdk.run.collector import lean_collector
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.likelihood import likelihood_requests
 from mike_sdk.run.plan import Planner, WorkItem, check_data_files
@@ -59,42 +58,6 @@ PIPELINE_DEPTH = 2
 #: Items planned or scored between two turns of the event loop: planning and scoring
 #: are CPU work in the loop, and a long stretch of it would leave answered slots idle.
 SLICE = 32
-#: The collector's young-generation threshold during a run's pipeline (Python's: 700).
-GC_THRESHOLD = 10_000
-_collecting = [0]  # pipelines running in this process (runs nest: rounds, threads)
-_threshold = [gc.get_threshold()]  # the thresholds to restore after the outermost
-_collecting_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def lean_collector() -> Iterator[None]:
-    """Collect cyclic garbage rarely while a pipeline runs, and never scan what existed
-    before it.
-
-    A run allocates millions of short-lived objects, which reference counting frees; at
-    Python's default thresholds the collector still ran 13,487 times in a full
-    configuration's cached re-run, and its 101 full collections walked every object
-    loaded before the run each time: 27 s by ``gc.callbacks`` (wall clock, on a loaded
-    machine), 3.6 s with this. Objects from before are frozen (``gc.freeze``, unfrozen
-    after) and a young collection waits for 10,000 net allocations, not 700; the peak
-    memory did not change.
-    """
-    with _collecting_lock:
-        if _collecting[0] == 0:
-            _threshold[0] = gc.get_threshold()
-            gc.freeze()
-            gc.set_threshold(GC_THRESHOLD, *_threshold[0][1:])
-        _collecting[0] += 1
-    try:
-        yield
-    finally:
-        with _collecting_lock:
-            _collecting[0] -= 1
-            if _collecting[0] == 0:
-                gc.set_threshold(*_threshold[0])
-                gc.unfreeze()
-
-
 def _versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for name in _VERSIONED:

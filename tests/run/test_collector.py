@@ -14,8 +14,9 @@ from mike_sdk.backend import Generation, GenerationRequest
 from mike_sdk.backends.mock import MockBackend
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.data.benchmark import Benchmark
+from mike_sdk.run.collector import GC_THRESHOLD, lean_collector
 from mike_sdk.run.config import EvalConfig
-from mike_sdk.run.evaluator import GC_THRESHOLD, Evaluator, lean_collector
+from mike_sdk.run.evaluator import Evaluator
 
 
 @pytest.fixture
