@@ -7,9 +7,11 @@ the rows come from the response cache.
    evaluator's :class:`~mike_sdk.run.plan.Planner`, re-attaches to the run's batches in
    flight (``batches.jsonl``), submits the rest, polls and collects each ended batch
    into the response cache under the live keys.
-3. After each collected batch, and once at the end, the evaluator runs again over the
-   cache: it writes the rows of the newly answered items (and error rows for requests
-   refused for good), exactly as a live run would, and the summary.
+3. Once the batches in flight have all been collected (the end of a round), and once at
+   the end, the evaluator runs again over the cache: it writes the rows of the newly
+   answered items (and error rows for requests refused for good), exactly as a live run
+   would, and the summary. Not after each batch: each pass reads the whole configuration,
+   and a full one in 11 batches spent most of its time and memory in those passes.
 
 The evaluator's client is the run's own :class:`ModelClient` in batch mode
 (``client.held``): a request the cache lacks is not sent live but left unanswered, as by
@@ -126,10 +128,12 @@ async def _batched(client: ModelClient, config: EvalConfig, run_dir: str | Path,
                              f"paid for in {run_dir}, the batches in flight are recorded "
                              "there: fix this and re-run the same command to re-attach."
                              ) from None
-        if runner.live:  # out of batch rounds: sent live, at live prices
+        live = runner.live
+        del runner  # its keys and stubs go before the last pass over the configuration
+        if live:  # out of batch rounds: sent live, at live prices
             waiting, client.held = client.held, None
             try:
-                answered = await client.generate(runner.live, ledger=ledger)
+                answered = await client.generate(live, ledger=ledger)
             finally:
                 client.held = waiting
             waiting.update(answered)

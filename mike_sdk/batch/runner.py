@@ -57,6 +57,9 @@ class BatchRunner:
         self.options = options or BatchOptions()
         self.progress = progress or BatchProgress(enabled=False)
         self.on_collected = on_collected
+        """Awaited once a collection leaves no batch in flight (not after each batch: the
+        run's rows are written then, and a pass over a whole configuration per batch
+        costs a cached re-run's time and memory each)."""
         self.ledger = ledger
         """The run's ``spend.jsonl``: collected answers are paid for there, then cached."""
         self.report = BatchReport()
@@ -378,8 +381,9 @@ class BatchRunner:
             for key in keys:
                 self._tries[key] += 1
                 self._reasons[key] = reason
-        for key in answers:
+        for key in answers:  # settled: a stub is kept only for what may be sent again
             self._pending.pop(key, None)
+            self._stubs.pop(key, None)
         if self._claim is not None:
             self._claim.release(answers)
         self.report.collected += len(answers)
@@ -388,7 +392,7 @@ class BatchRunner:
         self._show()
         if stop is not None:
             raise stop
-        if self.on_collected is not None:
+        if self.on_collected is not None and list(self._inflight) == [record.local_id]:
             await self.on_collected(record, answers)
 
     def _show(self) -> None:

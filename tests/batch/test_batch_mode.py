@@ -186,3 +186,24 @@ def test_batches_command_lists_and_cancels(batch_server: BatchServer, benchmark:
     done = batch(batch_server, "openai", benchmark, tmp_path)
     assert done.report.reattached == 1 and batch_server.creates("openai") == 2
     assert done.summary.totals.errors == 0 and len(rows(tmp_path)) == 24
+
+
+def test_rows_are_written_per_round_not_per_batch(batch_server: BatchServer,
+                                                  benchmark: Benchmark, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each pass of the evaluator reads the whole configuration: one when the run starts,
+    one once a round's batches are all collected, one at the end; not one per batch."""
+    passes: list[Path] = []
+    real = Evaluator.arun
+
+    async def counted(self: Evaluator, config: object, run_dir: Path, **kw: object) -> object:
+        passes.append(run_dir)
+        return await real(self, config, run_dir, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Evaluator, "arun", counted)
+    done = batch(batch_server, "openai", benchmark, tmp_path,
+                 options=dataclasses.replace(FAST, max_requests=3))
+    assert done.report.submitted >= 3 and len(passes) == 3
+    assert done.summary.totals.errors == 0
+    live(batch_server, "openai", benchmark, tmp_path / "live")
+    same_rows(rows(tmp_path), rows(tmp_path / "live"))
