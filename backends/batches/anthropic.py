@@ -21,6 +21,7 @@ https://docs.anthropic.com/en/api/creating-message-batches.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -66,7 +67,8 @@ class AnthropicBatches(SdkBatches):
 
     def stub(self, request: GenerationRequest) -> Stub:
         _, started = self.backend.payload(request)
-        return started
+        # One shared string per prefill: a batch run keeps a stub for every key it sends.
+        return sys.intern(started) if isinstance(started, str) else started
 
     async def submit(self, record: BatchRecord, data: Callable[[], IO[bytes]],
                      on_uploaded: Callable[[str], None]) -> Remote:

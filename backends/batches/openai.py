@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
 
 from pydantic_core import to_json
@@ -58,7 +59,7 @@ class OpenAIBatches(SdkBatches):
                         "body": self.backend.payload(request)}) + b"\n"
 
     def stub(self, request: GenerationRequest) -> Stub:
-        return (tuple(request.stop), self.backend.wants_logprobs(request))
+        return _stub(tuple(request.stop), self.backend.wants_logprobs(request))
 
     async def submit(self, record: BatchRecord, data: Callable[[], IO[bytes]],
                      on_uploaded: Callable[[str], None]) -> Remote:
@@ -164,3 +165,10 @@ def _remote(batch: Any) -> Remote:
                   counts=Counts(total=total, done=done, errored=failed, expired=expired,
                                 canceled=canceled),
                   output_file_id=batch.output_file_id, error_file_id=batch.error_file_id)
+
+
+@lru_cache(maxsize=256)
+def _stub(stop: tuple[str, ...], logprobs: bool) -> Stub:
+    """One shared stub per kind of request: a batch run keeps one for every key it sends
+    (half a million in a full configuration)."""
+    return stop, logprobs

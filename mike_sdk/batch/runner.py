@@ -146,12 +146,12 @@ class BatchRunner:
         return len(self._pending)
 
     def _requests(self, keys: Iterable[str]) -> Iterator[tuple[str, GenerationRequest]]:
-        """The requests of ``keys``, rendered again from the source, in plan order."""
-        wanted = set(keys)
+        """The requests of ``keys``, rendered again from the source, in plan order (under
+        the caller's own key strings: batch records keep hundreds of thousands)."""
+        wanted = {key: key for key in keys}
         for key, request in self._source():
             if key in wanted:
-                wanted.discard(key)
-                yield key, request
+                yield wanted.pop(key), request
                 if not wanted:
                     return
 

@@ -168,7 +168,7 @@ class ModelClient(Intake):
                 on_batch(answers)
 
         if self.held is not None:  # batch mode: this session's batch answers come first
-            landed = [self.held.pop(k) for k in requests if k in self.held]
+            landed = self.take_held(requests)
             out.update((a.key, a) for a in landed)
             if landed and on_batch is not None:
                 on_batch(landed)

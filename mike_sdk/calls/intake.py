@@ -8,8 +8,8 @@ what a provider answered; the client owns the state it reads.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel
 
@@ -28,7 +28,8 @@ class Answered:
     key: str
     """Its response-cache key."""
     generation: Generation | None
-    """The answer, or None when the request was refused."""
+    """The answer, or None when the request was refused (``error``) or, held by a client
+    in batch mode, when the answer is to be read from the cache."""
     cached: bool
     """Whether the answer came from the cache (no call made for it now)."""
     cost_usd: float | None
@@ -108,9 +109,26 @@ class Intake:
         costs = self.store(answers, batch=True, ledger=ledger)
         cost = None if None in costs.values() else sum(c or 0.0 for c in costs.values())
         self.errors += len(refused)
-        if self.held is not None:
-            self.held.update((k, Answered(k, g, False, self.cost(g, batch=True)))
+        if self.held is not None:  # the texts are in the cache: only what each cost is held
+            self.held.update((k, Answered(k, None, False, self.cost(g, batch=True)))
                              for k, g in answers.items())
             self.held.update((k, Answered(k, None, False, None, m)) for k, m in refused.items())
         return cost
+
+    def take_held(self, keys: Iterable[str]) -> list[Answered]:
+        """Batch mode: this session's batch answers among ``keys``, each taken once, their
+        texts read from the cache. Holding the texts instead kept a whole round's answers
+        in memory until the run's pass reached them: 1.3 GB for a full configuration."""
+        landed = [self.held.pop(k) for k in keys if k in self.held] if self.held else []
+        unread = [a.key for a in landed if a.generation is None and a.error is None]
+        stored = self.cache.get_many(unread) if unread and self.cache is not None else {}
+        out: list[Answered] = []
+        for answered in landed:
+            if answered.generation is None and answered.error is None:
+                value = stored.get(answered.key)
+                if value is None:  # gone from the cache (its checksum failed): asked again
+                    continue
+                answered = replace(answered, generation=Generation.model_validate(value))
+            out.append(answered)
+        return out
 
