@@ -56,10 +56,11 @@ class Sent(Protocol):
 class PromptStore:
     """Appends requests to a run folder's ``prompts.jsonl.gz``, each key once."""
 
-    def __init__(self, folder: Path, known: Iterable[str] = ()) -> None:
+    def __init__(self, folder: Path, known: set[str] | None = None) -> None:
         self.path = folder / PROMPTS
-        self._known = set(known)
-        """Keys already stored (the rows already written say which)."""
+        self._known = known if known is not None else set()
+        """Keys already stored (the rows already written say which): the caller's set,
+        taken over and added to (a copy of half a million keys would be memory only)."""
         self._blocks: set[str] = set()
         self._ids: dict[str, str] = {}
         """Block ids by text, of the blocks met lately (bounded: :data:`_REMEMBERED`)."""
