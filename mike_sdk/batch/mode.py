@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mike_sdk.backend import Generation, GenerationRequest
+from mike_sdk.backend import GenerationRequest
 from mike_sdk.batch.options import BatchOptions, BatchReport
 from mike_sdk.batch.progress import BatchProgress
 from mike_sdk.batch.provider import BatchProvider, NoBatchInterface, provider_for
@@ -112,7 +112,7 @@ async def _batched(client: ModelClient, config: EvalConfig, run_dir: str | Path,
         await evaluator.arun(config, run_dir, sizes=sizes)
         ledger = Ledger(Path(run_dir))  # collected batches are paid for here
 
-        async def collected(record: BatchRecord, answers: dict[str, Generation]) -> None:
+        async def collected(record: BatchRecord) -> None:
             await evaluator.arun(config, run_dir, sizes=sizes)
 
         runner = BatchRunner(client, provider, run_dir, options, ledger=ledger,

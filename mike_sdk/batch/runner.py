@@ -39,7 +39,7 @@ from mike_sdk.runfolder.ledger import Ledger
 
 Source = Callable[[], Iterable[tuple[str, GenerationRequest]]]
 """The run's requests by cache key, in plan order (called again for each packing)."""
-OnCollected = Callable[[BatchRecord, dict[str, Generation]], Awaitable[None]]
+OnCollected = Callable[[BatchRecord], Awaitable[None]]
 #: Keys per response-cache look-up while planning.
 LOOKUP = 2000
 #: Seconds between renewals of the leases of the keys in flight (a quarter of a lease).
@@ -393,7 +393,8 @@ class BatchRunner:
         if stop is not None:
             raise stop
         if self.on_collected is not None and list(self._inflight) == [record.local_id]:
-            await self.on_collected(record, answers)
+            del outcomes, found, answers  # a batch's answers are in the cache by now
+            await self.on_collected(record)
 
     def _show(self) -> None:
         self.progress.show(self._records.values(), self.report)

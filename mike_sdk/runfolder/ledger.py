@@ -23,7 +23,7 @@ reported no usage: ``usd`` is then the request's upper bound (what ``--max-cost`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -51,13 +51,34 @@ class Tokens(NamedTuple):
 _Entry = tuple[float | None, int | None, int, int, int | None]
 
 
+class _Totals:
+    """Sums over the ledger's entries, kept as they are added: a full configuration's
+    half a million entries held one by one took about 250 bytes each, twice in batch mode."""
+
+    def __init__(self) -> None:
+        self.cost: float | None = 0.0
+        self.unreported = 0
+        self.sums = [0, 0, 0]
+        self.reasoning: int | None = None
+
+    def add(self, entry: Sequence[Any]) -> None:
+        """Count one entry (ValueError or TypeError, counting nothing, if it is damaged)."""
+        usd, inp, out, cached, thought = entry
+        cost = None if usd is None or self.cost is None else self.cost + usd
+        sums = [self.sums[0] + (inp or 0), self.sums[1] + out, self.sums[2] + cached]
+        reasoning = self.reasoning if thought is None else (self.reasoning or 0) + thought
+        self.cost, self.sums, self.reasoning = cost, sums, reasoning
+        self.unreported += inp is None
+
+
 class Ledger:
     """The ``spend.jsonl`` of one run folder: read at open, appended as answers land."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / SPEND
         self.sending_path = folder / SENDING
-        self._paid: dict[str, _Entry] = {}
+        self._paid: set[str] = set()
+        self._totals = _Totals()
         self._file: IO[str] | None = None
         self._journal: IO[str] | None = None
         if self.path.exists():
@@ -67,9 +88,11 @@ class Ledger:
                         break  # a torn last line: that answer is asked again (or cached)
                     try:
                         key, *entry = json.loads(line)
-                    except ValueError:
+                        if key not in self._paid:
+                            self._totals.add(entry)
+                            self._paid.add(key)
+                    except (ValueError, TypeError):
                         continue  # a damaged line loses one entry, never the run
-                    self._paid.setdefault(key, tuple(entry))
         self.lost: set[str] = set()
         """Full keys an earlier session sent and never saw land (killed): billed, most
         likely; recorded when their answer is found or paid again."""
@@ -111,7 +134,8 @@ class Ledger:
             entry: _Entry = (usd, generation.input_tokens if reported else None,
                              generation.output_tokens or 0,
                              generation.cached_input_tokens or 0, generation.reasoning_tokens)
-            self._paid[key] = entry
+            self._paid.add(key)
+            self._totals.add(entry)
             lines.append(json.dumps([key, *entry], separators=(",", ":")) + "\n")
             if usd is None:
                 known = False
@@ -152,29 +176,17 @@ class Ledger:
     @property
     def unreported(self) -> int:
         """Paid requests whose server reported no usage (counted at their upper bound)."""
-        return sum(1 for _, inp, *_ in self._paid.values() if inp is None)
+        return self._totals.unreported
 
     @property
     def cost_usd(self) -> float | None:
         """USD paid, None if a price was unknown for any of them."""
-        total = 0.0
-        for usd, *_ in self._paid.values():
-            if usd is None:
-                return None
-            total += usd
-        return total
+        return self._totals.cost
 
     def tokens(self) -> Tokens:
         """Token totals of the paid requests (``reasoning`` None if none reported)."""
-        sums = [0, 0, 0]
-        reasoning: int | None = None
-        for _, inp, out, cached, thought in self._paid.values():
-            sums[0] += inp or 0
-            sums[1] += out
-            sums[2] += cached
-            if thought is not None:
-                reasoning = (reasoning or 0) + thought
-        return Tokens(sums[0], sums[1], sums[2], reasoning)
+        sums = self._totals.sums
+        return Tokens(sums[0], sums[1], sums[2], self._totals.reasoning)
 
     def close(self, abandoned: Iterable[str] = ()) -> None:
         """Close the files (appends reopen them); the journal keeps only the keys still
