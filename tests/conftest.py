@@ -16,6 +16,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MIKE_SHARED_DATA", REPO.parent / "shared" / "bmike53"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker's torch (OpenMP) gets its share of the cores: with
+    every worker using all of them, their threads outnumber the cores and spin waiting for
+    each other. Set before torch is imported; an explicit ``$OMP_NUM_THREADS`` wins."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        share = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real benchmark folder; tests that need it skip when it is absent."""
