@@ -154,7 +154,7 @@ def test_evaluator_runs_the_paper_protocol(llama: str, benchmark: Benchmark,
                                            tmp_path: Path) -> None:
     backend = OpenAIBackend("smollm2", base_url=llama, api_key="unused", mode="completions")
     config = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=2,
-                        metrics=("reliability",))
+                        metrics=("reliability",), language_id="script")
     with ResponseCache(tmp_path / "cache") as cache:
         summary = Evaluator(backend, benchmark=benchmark, cache=cache, progress=False).run(
             config, tmp_path / "run")

@@ -20,7 +20,7 @@ from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 
 CONFIG = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=1,
-                    metrics=("reliability",))
+                    metrics=("reliability",), language_id="script")
 WRONG_KEY = fake_key("secrets_wrong_key")
 # The test servers run in this process: their own logs quote refused keys, ours must not.
 SERVER_LOGGERS = ("llm_katan", "uvicorn", "fastapi", "starlette")

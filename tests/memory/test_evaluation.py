@@ -20,6 +20,7 @@ from mike_sdk.runfolder.rundir import final_rows
 def run(benchmark: Benchmark, tmp_path: Path, languages: tuple[str, ...],
         backend: MockBackend) -> tuple[Evaluator, object, list]:  # type: ignore[type-arg]
     config = EvalConfig(tasks=("zsre",), languages=languages, limit=4, strategy="zero-shot",
+                        language_id="script",
                         edit_memory=MemorySettings(embedder="test-words", k=1))
     evaluator = Evaluator(backend, benchmark=benchmark, progress=False,
                           cache=ResponseCache(tmp_path / "cache"))

@@ -22,7 +22,8 @@ from mike_sdk.run.plan import Planner
 from mike_sdk.strategy import get_strategy
 
 SLICE = ["--tasks", "zsre", "--languages", "de,ru,zh,hi,ar", "--strategy", "zero-shot",
-         "--sample", "4", "--seed", "1", "--no-likelihood", "--no-progress"]
+         "--sample", "4", "--seed", "1", "--no-likelihood", "--no-progress",
+         "--language-id", "script"]
 
 
 def eval_args(model: str, url: str, data_dir: Path, tmp_path: Path, *extra: str) -> list[str]:

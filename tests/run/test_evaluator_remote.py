@@ -43,7 +43,10 @@ from mike_sdk.runfolder.files import ResultRow
 from mike_sdk.runfolder.prompts import read_requests
 from mike_sdk.strategy import get_strategy
 
-CONFIG = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=3)
+# Script-based language identification: these tests are about the wire, the ledger and
+# retries; lingua (the default when installed) starts a worker costing seconds per run.
+CONFIG = EvalConfig(tasks=("zsre",), languages=("de",), strategy="zero-shot", limit=3,
+                    language_id="script")
 FAST = RetryPolicy(max_attempts=8, base_wait_s=0.01, max_wait_s=0.05, deadline_s=20)
 
 
@@ -262,7 +265,7 @@ def test_cli_exits_2_with_one_line_naming_the_variable(
     server.auth_after = 0
     code = main(["eval", "--backend", "loopback-test", "--backend-option",
                  f"base_url={server.url}", "--tasks", "zsre", "--languages", "de",
-                 "--strategy", "zero-shot", "--limit", "1", "--data-dir", str(benchmark.root),
+                 "--strategy", "zero-shot", "--limit", "1", "--language-id", "script", "--data-dir", str(benchmark.root),
                  "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"),
                  "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
@@ -322,6 +325,7 @@ def test_dry_run_sends_nothing(server: Server, benchmark: Benchmark, tmp_path: P
                                capsys: pytest.CaptureFixture[str]) -> None:
     args = ["eval", "--backend", "loopback-test", "--backend-option", f"base_url={server.url}",
             "--tasks", "zsre", "--languages", "de", "--strategy", "zero-shot", "--limit", "3",
+            "--language-id", "script",
             "--data-dir", str(benchmark.root), "--run-dir", str(tmp_path / "run"),
             "--cache-dir", str(tmp_path / "cache"), "--prices", str(price_file(tmp_path)),
             "--dry-run"]

@@ -108,7 +108,7 @@ def test_sampled_shards_merge_into_the_unsharded_run(benchmark: Benchmark,
 def test_cli_sample_and_seed_reach_the_manifest(data_dir: Path, tmp_path: Path) -> None:
     argv = ["eval", "--backend", "mock", "--data-dir", str(data_dir), "--tasks", "zsre",
             "--languages", "de", "--strategy", "zero-shot", "--metrics", "reliability",
-            "--no-progress", "--cache-dir", str(tmp_path / "c")]
+            "--no-progress", "--language-id", "script", "--cache-dir", str(tmp_path / "c")]
     assert main([*argv, "--sample", "5", "--seed", "3", "--run-dir", str(tmp_path / "a")]) == 0
     assert main([*argv, "--sample", "5", "--seed", "4", "--run-dir", str(tmp_path / "b")]) == 0
     config = json.loads((tmp_path / "a" / "manifest.json").read_text())["config"]
