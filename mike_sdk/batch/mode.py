@@ -7,11 +7,11 @@ the rows come from the response cache.
    evaluator's :class:`~mike_sdk.run.plan.Planner`, re-attaches to the run's batches in
    flight (``batches.jsonl``), submits the rest, polls and collects each ended batch
    into the response cache under the live keys.
-3. Once the batches in flight have all been collected (the end of a round), and once at
-   the end, the evaluator runs again over the cache: it writes the rows of the newly
-   answered items (and error rows for requests refused for good), exactly as a live run
-   would, and the summary. Not after each batch: each pass reads the whole configuration,
-   and a full one in 11 batches spent most of its time and memory in those passes.
+3. At the end, and between two rounds of batches (requests sent again after an expired
+   or errored batch), the evaluator runs again over the cache: it writes the rows of the
+   newly answered items (and error rows for requests refused for good), exactly as a
+   live run would, and the summary. Not after each batch: each pass reads the whole
+   configuration, and a full one in 11 batches spent most of its time and memory there.
 
 The evaluator's client is the run's own :class:`ModelClient` in batch mode
 (``client.held``): a request the cache lacks is not sent live but left unanswered, as by

@@ -57,9 +57,9 @@ class BatchRunner:
         self.options = options or BatchOptions()
         self.progress = progress or BatchProgress(enabled=False)
         self.on_collected = on_collected
-        """Awaited once a collection leaves no batch in flight (not after each batch: the
-        run's rows are written then, and a pass over a whole configuration per batch
-        costs a cached re-run's time and memory each)."""
+        """Awaited when a round ends with requests to send again: the run writes its rows.
+        Not after each batch, nor after the last round (the run's last pass follows): each
+        pass reads the whole configuration."""
         self.ledger = ledger
         """The run's ``spend.jsonl``: collected answers are paid for there, then cached."""
         self.report = BatchReport()
@@ -392,7 +392,7 @@ class BatchRunner:
         self._show()
         if stop is not None:
             raise stop
-        if self.on_collected is not None and list(self._inflight) == [record.local_id]:
+        if self.on_collected and list(self._inflight) == [record.local_id] and self._pending:
             del outcomes, found, answers  # a batch's answers are in the cache by now
             await self.on_collected(record)
 
