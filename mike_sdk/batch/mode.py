@@ -137,6 +137,8 @@ async def _batched(client: ModelClient, config: EvalConfig, run_dir: str | Path,
             finally:
                 client.held = waiting
             waiting.update(answered)
+        ledger.close()  # the last pass reads its own: one set of half a million keys, not two
+        ledger = None
         summary = await evaluator.arun(config, run_dir, sizes=sizes)
     finally:
         if ledger is not None:
