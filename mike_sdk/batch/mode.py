@@ -144,6 +144,7 @@ async def _batched(client: ModelClient, config: EvalConfig, run_dir: str | Path,
         if ledger is not None:
             ledger.close()
         client.held = held
+        client.held_costs.clear()
     if report.stopped == "max_cost":
         summary = summary.model_copy(update={"stopped": "max_cost"})
         write_summary(run_dir, summary)

@@ -98,6 +98,9 @@ class ModelClient(Intake):
         """Batch mode (not None): requests the cache lacks are not sent live but wait for
         their batch; answers and refusals that batches brought in this session wait here
         until asked for (see :meth:`take_batch`). None: live."""
+        self.held_costs: dict[str, float | None] = {}
+        """Batch mode: what each answer a batch brought cost, until asked for (the answer
+        itself is read from the cache then: half a million held took 1.3 GB)."""
         self.abandoned_keys: set[str] = set()
         """Requests still in flight :data:`~.inflight.DRAIN_S` after an interruption: sent, perhaps
         paid for, their answers lost (the next run asks them again)."""

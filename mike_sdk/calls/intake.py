@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
@@ -28,8 +28,7 @@ class Answered:
     key: str
     """Its response-cache key."""
     generation: Generation | None
-    """The answer, or None when the request was refused (``error``) or, held by a client
-    in batch mode, when the answer is to be read from the cache."""
+    """The answer, or None when the request was refused."""
     cached: bool
     """Whether the answer came from the cache (no call made for it now)."""
     cost_usd: float | None
@@ -50,6 +49,7 @@ class Intake:
     calls: int
     errors: int
     held: dict[str, Answered] | None
+    held_costs: dict[str, float | None]
     _billed_failures: Counter[str]
 
     def cost(self, generation: Generation, *, batch: bool | None = None) -> float | None:
@@ -110,8 +110,7 @@ class Intake:
         cost = None if None in costs.values() else sum(c or 0.0 for c in costs.values())
         self.errors += len(refused)
         if self.held is not None:  # the texts are in the cache: only what each cost is held
-            self.held.update((k, Answered(k, None, False, self.cost(g, batch=True)))
-                             for k, g in answers.items())
+            self.held_costs.update((k, self.cost(g, batch=True)) for k, g in answers.items())
             self.held.update((k, Answered(k, None, False, None, m)) for k, m in refused.items())
         return cost
 
@@ -119,16 +118,16 @@ class Intake:
         """Batch mode: this session's batch answers among ``keys``, each taken once, their
         texts read from the cache. Holding the texts instead kept a whole round's answers
         in memory until the run's pass reached them: 1.3 GB for a full configuration."""
-        landed = [self.held.pop(k) for k in keys if k in self.held] if self.held else []
-        unread = [a.key for a in landed if a.generation is None and a.error is None]
-        stored = self.cache.get_many(unread) if unread and self.cache is not None else {}
+        held = self.held or {}
+        wanted = [k for k in keys if k in held or k in self.held_costs]
+        costs = {k: self.held_costs.pop(k) for k in wanted if k in self.held_costs}
+        stored = self.cache.get_many(costs) if costs and self.cache is not None else {}
         out: list[Answered] = []
-        for answered in landed:
-            if answered.generation is None and answered.error is None:
-                value = stored.get(answered.key)
-                if value is None:  # gone from the cache (its checksum failed): asked again
-                    continue
-                answered = replace(answered, generation=Generation.model_validate(value))
-            out.append(answered)
+        for key in wanted:
+            if key not in costs:
+                out.append(held.pop(key))
+            elif key in stored:  # else gone from the cache (its checksum failed): asked again
+                out.append(Answered(key, Generation.model_validate(stored[key]), False,
+                                    costs[key]))
         return out
 
