@@ -19,6 +19,7 @@ from mike_sdk.backend import Generation
 from mike_sdk.errors import ConfigError
 from mike_sdk.run.results import Aggregator
 from mike_sdk.runfolder.ledger import Ledger
+from mike_sdk.runfolder.prompts import stored_key
 from mike_sdk.runfolder.rundir import RunDir, final_rows
 
 __all__ = ["Resumed", "resume"]
@@ -34,8 +35,9 @@ class Resumed:
     """The rows counted so far."""
     retrying: int = 0
     """Refused items whose rows are left out, to be sent again (``--retry-errors``)."""
-    keys: set[str] = field(default_factory=set)
-    """Cache keys of the rows kept: their requests are in ``prompts.jsonl.gz``."""
+    keys: set[bytes | str] = field(default_factory=set)
+    """Cache keys of the rows kept (as :func:`~mike_sdk.runfolder.prompts.stored_key`
+    gives them): their requests are in ``prompts.jsonl.gz``."""
     unchecked: dict[str, str] = field(default_factory=dict)
     """Cache keys of the done items, by id, until the plan reaches them and checks them."""
 
@@ -83,7 +85,7 @@ def resume(run: RunDir, ledger: Ledger, *, retry_errors: bool = False) -> Resume
             state.retrying += 1
             continue
         state.done.add(row.id)
-        state.keys.add(row.cache_key)
+        state.keys.add(stored_key(row.cache_key))
         state.aggregator.add(row)
         state.unchecked[row.id] = row.cache_key
     if paid:

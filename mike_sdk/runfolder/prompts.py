@@ -53,14 +53,25 @@ class Sent(Protocol):
     def messages(self) -> tuple[ChatMessage, ...] | None: ...
 
 
+def stored_key(key: str) -> bytes | str:
+    """How :class:`PromptStore` remembers a cache key: a 64-digit hex key as its first 16
+    bytes (49 bytes in memory, not 113: a full configuration holds half a million)."""
+    if len(key) == 64:
+        try:
+            return bytes.fromhex(key[:32])
+        except ValueError:
+            pass
+    return key
+
+
 class PromptStore:
     """Appends requests to a run folder's ``prompts.jsonl.gz``, each key once."""
 
-    def __init__(self, folder: Path, known: set[str] | None = None) -> None:
+    def __init__(self, folder: Path, known: set[bytes | str] | None = None) -> None:
         self.path = folder / PROMPTS
         self._known = known if known is not None else set()
-        """Keys already stored (the rows already written say which): the caller's set,
-        taken over and added to (a copy of half a million keys would be memory only)."""
+        """Keys already stored (the rows already written say which), as :func:`stored_key`
+        gives them: the caller's set, taken over and added to."""
         self._blocks: set[str] = set()
         self._ids: dict[str, str] = {}
         """Block ids by text, of the blocks met lately (bounded: :data:`_REMEMBERED`)."""
@@ -87,9 +98,10 @@ class PromptStore:
         # pydantic-core's JSON (UTF-8, compact): a seventh of json.dumps's time a line.
         lines: list[bytes] = []
         for key, request in requests:
-            if key in self._known:
+            remembered = stored_key(key)
+            if remembered in self._known:
                 continue
-            self._known.add(key)
+            self._known.add(remembered)
             entry: dict[str, Any] = {"k": key}
             if request.prompt is not None:
                 entry["p"] = self._parts(request.prompt, lines)
