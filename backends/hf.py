@@ -204,7 +204,7 @@ class HFBackend(Backend):
                 if path is not None:
                     started = time.perf_counter()
                     self._tokenizer = HFTokenizer(fast=Tokenizer.from_file(str(path)),
-                                                  load=self._auto_tokenizer)
+                                                  load=self._auto_tokenizer, file=str(path))
                     logger.info("Loaded the tokenizer file of %s in %.1f s",
                                 self.identity.model, time.perf_counter() - started)
             return self._tokenizer_locked()

@@ -92,8 +92,8 @@ class HFTokenizer:
     """
 
     def __init__(self, tokenizer: Any = None, *, fast: Any = None,
-                 load: Callable[[], Any] | None = None) -> None:
-        if tokenizer is None and load is None:
+                 load: Callable[[], Any] | None = None, file: str | None = None) -> None:
+        if tokenizer is None and load is None and fast is None:
             raise ValueError("HFTokenizer needs a tokenizer or a way to load one.")
         self._hf = tokenizer
         self._load = load
@@ -101,12 +101,24 @@ class HFTokenizer:
             fast = tokenizer.backend_tokenizer
         self.fast: Any = fast
         """The Rust ``tokenizers.Tokenizer`` that encodes (None: encode through :attr:`hf`)."""
+        self.file = file
+        """The ``tokenizer.json`` that :attr:`fast` was read from, if it was."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # For a helper process, which encodes only: never the model's loader.
+        if self.file is not None:
+            return _from_file, (self.file,)
+        if self.fast is not None:
+            return _from_file, (None, self.fast)
+        return HFTokenizer, (self.hf,)
 
     @property
     def hf(self) -> Any:
         """The ``transformers`` tokenizer (loaded on first use when built from a file)."""
         if self._hf is None:
-            assert self._load is not None
+            if self._load is None:
+                raise RuntimeError("This tokenizer was sent to another process to encode: "
+                                   "it has no transformers tokenizer.")
             self._hf = self._load()
         return self._hf
 
@@ -130,6 +142,12 @@ class HFTokenizer:
             encodings = self.fast.encode_batch(texts, add_special_tokens=False)
             return [encoding.ids for encoding in encodings]
         return [self.encode(text) for text in texts]
+
+
+def _from_file(path: str | None, fast: Any = None) -> HFTokenizer:
+    from tokenizers import Tokenizer
+
+    return HFTokenizer(fast=fast or Tokenizer.from_file(str(path)), file=path)
 
 
 class StopOnStrings:

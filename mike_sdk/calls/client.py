@@ -162,10 +162,7 @@ class ModelClient(Intake):
         out: dict[str, Answered] = {}
 
         def found(values: Mapping[str, dict[str, Any]]) -> None:
-            answers = []
-            for key, value in values.items():
-                generation = Generation.model_validate(value)  # pydantic-core: fast
-                answers.append(Answered(key, generation, True, self.cost(generation)))
+            answers = self.answered(values)
             out.update((a.key, a) for a in answers)
             if answers and on_batch is not None:
                 on_batch(answers)
@@ -188,6 +185,14 @@ class ModelClient(Intake):
 
             await self._send(self.backend.generate, missing, arrived, found, on_send, ledger)
         return out
+
+    def answered(self, values: Mapping[str, dict[str, Any]]) -> list[Answered]:
+        """Cached generations (as :meth:`lookup` gives them) as answers, priced."""
+        answers = []
+        for key, value in values.items():
+            generation = Generation.model_validate(value)  # pydantic-core: fast
+            answers.append(Answered(key, generation, True, self.cost(generation)))
+        return answers
 
     async def loglikelihood(self, requests: Mapping[str, LikelihoodRequest]
                             ) -> dict[str, Likelihood]:

@@ -60,6 +60,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.pilot and not args.dry_run:
         raise ConfigError("--pilot K goes with --dry-run (it sends K requests per task and "
                           "prints what the run would cost).")
+    if args.processes is not None and args.processes < 1:
+        raise ConfigError(f"--processes {args.processes}: give 1 or more (1: this process "
+                          "only; leave it out to use one per core).")
     if args.source_language and args.source_languages:
         raise ConfigError("give --source-languages or --source-language, not both.")
     try:
@@ -105,7 +108,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                   options=BatchOptions(fallback=args.batch_fallback),
                                   progress=not args.no_progress).summary
         else:
-            evaluator = Evaluator(client, benchmark=benchmark, progress=not args.no_progress)
+            evaluator = Evaluator(client, benchmark=benchmark, progress=not args.no_progress,
+                                  processes=args.processes)
             summary = evaluator.run(config, run_dir, retry_errors=args.retry_errors)
     from mike_sdk.report.table import summary_table
 
@@ -270,6 +274,9 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-fallback", choices=("error", "live"), default="error",
                     help="with --batch: a request still unanswered after 3 batches becomes "
                     "an error row (default) or is sent live, at the live price")
+    ev.add_argument("--processes", type=int, metavar="N", help="processes that answer "
+                    "from the cache, this one included (default: one per core up to 4, for "
+                    "runs of 20,000 rows or more; 1: this process only)")
     ev.add_argument("--retry-errors", action="store_true", help="send the requests of "
                     "refused items (error rows) again; their new rows replace them in the "
                     "summary")

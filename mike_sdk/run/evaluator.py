@@ -20,6 +20,7 @@ import contextlib
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from itertools import islice
 from pathlib import Path
@@ -33,13 +34,14 @@ from mike_sdk.calls.limits import CallGuard, Limits
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import BackendError, ConfigError
 from mike_sdk.memory.evaluation import MemoryStrategy
+from mike_sdk.parallel.start import start_helpers
 from mike_sdk.run.collector import lean_collector
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.likelihood import likelihood_requests
 from mike_sdk.run.plan import Planner, WorkItem, check_data_files
 from mike_sdk.run.progress import Progress
 from mike_sdk.run.resume import Resumed, resume
-from mike_sdk.run.rows import result_rows
+from mike_sdk.run.rows import answer_texts, result_rows
 from mike_sdk.run.summary import run_summary
 from mike_sdk.runfolder.files import Manifest, ResultRow, Summary
 from mike_sdk.runfolder.ledger import Ledger
@@ -66,6 +68,20 @@ def _versions() -> dict[str, str]:
     return found
 
 
+@dataclass
+class Session:
+    """One session of a run: what its pipeline reads and writes."""
+
+    planner: Planner
+    state: Resumed
+    config: EvalConfig
+    strategy: PromptStrategy
+    bar: Progress
+    run: RunDir
+    ledger: Ledger
+    store: PromptStore
+
+
 class RunStopped(BackendError):
     """The run stopped before the end (credentials, model, or retries given up)."""
 
@@ -86,7 +102,11 @@ class Evaluator:
 
     def __init__(self, backend: Backend | ModelClient, *, benchmark: Benchmark | None = None,
                  cache: ResponseCache | None = None, progress: bool = True,
-                 chunk_size: int | None = None, limits: Limits | None = None) -> None:
+                 chunk_size: int | None = None, limits: Limits | None = None,
+                 processes: int | None = None) -> None:
+        if processes is not None and processes < 1:
+            raise ConfigError(f"processes={processes}: give 1 or more (1: this process only; "
+                              "None: one per core).")
         if isinstance(backend, ModelClient):
             if cache is not None or limits is not None:
                 raise ConfigError("Give cache and limits to the ModelClient, not to the "
@@ -100,6 +120,9 @@ class Evaluator:
         self.progress = progress
         client = self.client
         self.chunk_size = chunk_size or max(256, 4 * client.batch_size * client.concurrency)
+        self.processes = processes
+        """Processes a run may use, helpers included (None: one per core, up to 4, for
+        runs of at least 20,000 rows; :mod:`mike_sdk.parallel`)."""
         self.identifier = LanguageIdentifier(use_lingua=False)
         """Labels each answer's language (set per run: scripts only, or with lingua)."""
         self._verdicts: IdentificationCache | None = None
@@ -189,12 +212,15 @@ class Evaluator:
                 # A model without a price shows no cost at all rather than $0.
                 priced = self.guard.prices.price(identity.model) is not None
                 bar.cost = ledger.cost_usd if priced else None
+                session = Session(planner, state, config, strategy, bar, run, ledger,
+                                  PromptStore(run.path, state.keys))
                 with lean_collector():
-                    await self._pipeline(planner, state, config, strategy, bar, run, ledger)
+                    extra_files = await self._run_plan(session, total)
                 bar.finish()
             # Strategies that read more of the data (retrieval pools) say which files.
-            check_data_files(read_manifest(run.path).data_files, strategy.files)
-            run.update_manifest(data_files=strategy.files)
+            extra_files.update(strategy.files)
+            check_data_files(read_manifest(run.path).data_files, extra_files)
+            run.update_manifest(data_files=extra_files)
             summary = run_summary(self.client, config, strategy, state.aggregator, ledger,
                                   planner.skipped, time.perf_counter() - started, run.path,
                                   described=self._described(strategy, abilities),
@@ -212,32 +238,52 @@ class Evaluator:
                              "fix this and re-run the same command to resume.")
         return summary
 
-    async def _pipeline(self, planner: Planner, state: Resumed, config: EvalConfig,
-                        strategy: PromptStrategy, bar: Progress, run: RunDir,
-                        ledger: Ledger) -> None:
-        """Keep up to :data:`PIPELINE_DEPTH` chunks sending; write each one's rows as soon
-        as it is answered and labelled (in the order chunks finish). A chunk waiting for
-        its labels (lingua still loading) no longer holds requests back."""
+    async def _run_plan(self, session: Session, rows: int) -> dict[str, str]:
+        """Answer the whole plan, with helper processes where they pay; returns the data
+        files the helpers' strategies read beyond the plan's."""
+        planner, state = session.planner, session.state
+        pool = start_helpers(self, session, rows)
+        if pool is None:
+            await self._pipeline(iter(planner), session)
+        else:
+            try:
+                pool.attach()
+                await self._pipeline(pool.own_work(planner), session)
+                if not self.client.stopped:  # then the blocks given back
+                    await pool.finished()
+                    await self._pipeline(pool.own_work(planner), session)
+            finally:
+                pool.close()
+            planner.in_order()
+        session.bar.skipped(sum(sum(pairs.values()) for pairs in planner.skipped.values()))
+        if not self.client.stopped:
+            state.check_all_planned(session.run.path, None if planner.sizes is None else
+                                    on_permutation(session.config, planner.available))
+        return {} if pool is None else pool.strategy_files
+
+    async def _pipeline(self, work: Iterator[WorkItem], session: Session) -> None:
+        """Keep up to :data:`PIPELINE_DEPTH` chunks of ``work`` sending; write each one's
+        rows as soon as it is answered and labelled (in the order chunks finish). A chunk
+        waiting for its labels (lingua still loading) no longer holds requests back."""
         pending: set[asyncio.Task[list[ResultRow]]] = set()
-        store = PromptStore(run.path, state.keys)
         sending = asyncio.Semaphore(PIPELINE_DEPTH)
+        state, bar, run = session.state, session.bar, session.run
 
         def write(finished: set[asyncio.Task[list[ResultRow]]]) -> None:
             for task in finished:
                 rows = task.result()
-                store.add((row.cache_key, row) for row in rows)  # before the rows name them
+                # Before the rows that name them:
+                session.store.add((row.cache_key, row) for row in rows)
                 run.append(rows)
                 bar.rows(len(rows))
                 for row in rows:
                     state.aggregator.add(row)
 
-        skipped = 0
         try:
-            work = iter(planner)
             while not self.client.stopped and (chunk := await self._next_chunk(work)):
-                now = sum(sum(pairs.values()) for pairs in planner.skipped.values())
-                bar.skipped(now - skipped)  # items the bar's total counted but cannot be
-                skipped = now
+                # Items the bar's total counted but cannot be scored, so far:
+                bar.skipped(sum(sum(pairs.values())
+                                for pairs in session.planner.skipped.values()))
                 todo = [w for w in chunk if w.id not in state.done]
                 if state.unchecked:  # the rows already there must be what is planned
                     for w in chunk:
@@ -246,16 +292,13 @@ class Evaluator:
                 if todo:
                     await sending.acquire()  # released once the chunk's answers are in
                     pending.add(asyncio.create_task(
-                        self._process(todo, config, strategy, bar, ledger, sending.release)))
+                        self._process(todo, session, sending.release)))
                 finished = {t for t in pending if t.done()}
                 pending -= finished
                 write(finished)
             if pending:
                 finished, pending = await asyncio.wait(pending)
                 write(finished)
-            if not self.client.stopped:
-                state.check_all_planned(run.path, None if planner.sizes is None
-                                        else on_permutation(config, planner.available))
         finally:
             for task in pending:  # an error or Ctrl-C: stop the chunks still in flight...
                 task.cancel()
@@ -282,8 +325,7 @@ class Evaluator:
         return {"requests": self.backend.request_settings(),
                 "chat_protocol": strategy.chat_protocol() if chat else None}
 
-    async def _process(self, todo: list[WorkItem], config: EvalConfig,
-                       strategy: PromptStrategy, bar: Progress, ledger: Ledger,
+    async def _process(self, todo: list[WorkItem], session: Session,
                        answered_all: Callable[[], None]) -> list[ResultRow]:
         """Answer, check, score and label one chunk (``answered_all`` once nothing of it
         is left to send); returns its rows."""
@@ -294,14 +336,13 @@ class Evaluator:
                 once.pop()()
 
         try:
-            return await self._answer_and_label(todo, config, strategy, bar, ledger, release)
+            return await self._answer_and_label(todo, session, release)
         finally:
             release()  # an error or a cancel before the answers were all in
 
-    async def _answer_and_label(self, todo: list[WorkItem], config: EvalConfig,
-                                strategy: PromptStrategy, bar: Progress, ledger: Ledger,
+    async def _answer_and_label(self, todo: list[WorkItem], session: Session,
                                 answered_all: Callable[[], None]) -> list[ResultRow]:
-        client = self.client
+        client, bar, ledger = self.client, session.bar, session.ledger
         keys = [client.key(w.request) for w in todo]
 
         def landed(batch: Sequence[Answered]) -> None:
@@ -327,7 +368,7 @@ class Evaluator:
         todo = [w for w, k in zip(todo, keys, strict=True) if k in answers]
         keys = [k for k in keys if k in answers]
         answered = [w for w, k in zip(todo, keys, strict=True) if answers[k].error is None]
-        scoring = likelihood_requests(answered, config, self.backend.abilities)
+        scoring = likelihood_requests(answered, session.config, self.backend.abilities)
         # Keys hash whole prompts: compute each once, for the lookup and for the rows.
         pair_keys = {wid: (client.key(new), client.key(old))
                      for wid, (new, old) in scoring.items()}
@@ -337,9 +378,7 @@ class Evaluator:
         bar.likelihoods(len(checks))
         answered_all()
         tokenizer = self.backend.get_tokenizer() if self.backend.abilities.tokenizer else None
-        outputs = [g.text if (g := answers[k].generation) is not None else "" for k in keys]
-        extracted = [strategy.extract(w.request, text) if answers[k].generation else ""
-                     for w, k, text in zip(todo, keys, outputs, strict=True)]
+        outputs, extracted = answer_texts(todo, keys, answers, session.strategy)
         # One look-up of the stored language verdicts for the whole chunk.
         await self.identifier.aprefetch((a, w.item.target_lang, w.item.source_lang)
                                         for a, w in zip(extracted, todo, strict=True))

@@ -39,6 +39,7 @@ class Progress:
         """Likelihood scores computed or read in this session."""
         self.cost: float | None = None
         """USD the run has paid so far, shown when known."""
+        self._skipped = 0
         self._stream = stream or sys.stderr
         self._bar: Any = None
         self._plain = enabled and not self._stream.isatty()
@@ -70,7 +71,9 @@ class Progress:
         self._show()
 
     def skipped(self, n: int) -> None:
-        """``n`` items of the total cannot be scored and will never be written."""
+        """``n`` items of the total, all told so far, cannot be scored and will never be
+        written (a call with a larger ``n`` takes off the difference)."""
+        n, self._skipped = n - self._skipped, n
         if n:
             self.total -= n
             if self._bar is not None:

@@ -27,12 +27,16 @@ def wrong_language_share(counts: Mapping[str, int]) -> float | None:
     return 100 * sum(counts.get(label, 0) for label in WRONG_LABELS) / total if total else None
 
 
+def _group_sums() -> defaultdict[str, float]:
+    return defaultdict(float)
+
+
 class Aggregator:
     """Running means per task x source x target language x metric."""
 
     def __init__(self) -> None:
         self._sums: dict[tuple[str, str, str, str], dict[str, float]] = defaultdict(
-            lambda: defaultdict(float))
+            _group_sums)  # a function, not a lambda: a helper process sends its aggregator
         self.rows = 0
         self.cached = 0
         self.out_of_reasoning_budget = 0
@@ -64,6 +68,17 @@ class Aggregator:
             self.cached += 1
         elif row.error:
             self.errors += 1
+
+    def merge(self, other: Aggregator) -> None:
+        """Count the rows another aggregator counted (a helper process's)."""
+        for group, sums in other._sums.items():
+            mine = self._sums[group]
+            for name, value in sums.items():
+                mine[name] += value
+        self.rows += other.rows
+        self.cached += other.cached
+        self.out_of_reasoning_budget += other.out_of_reasoning_budget
+        self.errors += other.errors
 
     def table(self) -> list[dict[str, Any]]:
         """One entry per group: ``n`` and each scorer's mean x 100 (the paper's scale), the

@@ -9,8 +9,18 @@ from mike_sdk.run.plan import WorkItem
 from mike_sdk.runfolder.files import ResultRow
 from mike_sdk.scoring.confusion import LanguageIdentifier
 from mike_sdk.scoring.scorers import score_answers
+from mike_sdk.strategy import PromptStrategy
 
-__all__ = ["result_rows"]
+__all__ = ["answer_texts", "result_rows"]
+
+
+def answer_texts(todo: list[WorkItem], keys: list[str], answers: dict[str, Answered],
+                 strategy: PromptStrategy) -> tuple[list[str], list[str]]:
+    """Each item's output and the answer extracted from it (both empty when refused)."""
+    outputs = [g.text if (g := answers[k].generation) is not None else "" for k in keys]
+    extracted = [strategy.extract(w.request, text) if answers[k].generation else ""
+                 for w, k, text in zip(todo, keys, outputs, strict=True)]
+    return outputs, extracted
 
 
 def result_rows(todo: list[WorkItem], keys: list[str], outputs: list[str],

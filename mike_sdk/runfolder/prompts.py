@@ -67,15 +67,18 @@ def stored_key(key: str) -> bytes | str:
 class PromptStore:
     """Appends requests to a run folder's ``prompts.jsonl.gz``, each key once."""
 
-    def __init__(self, folder: Path, known: set[bytes | str] | None = None) -> None:
-        self.path = folder / PROMPTS
+    def __init__(self, folder: Path | None, known: set[bytes | str] | None = None) -> None:
+        self.path = None if folder is None else folder / PROMPTS
+        """The file (None: requests are only :meth:`encode` d, for another process to
+        write)."""
         self._known = known if known is not None else set()
         """Keys already stored (the rows already written say which), as :func:`stored_key`
         gives them: the caller's set, taken over and added to."""
         self._blocks: set[str] = set()
         self._ids: dict[str, str] = {}
         """Block ids by text, of the blocks met lately (bounded: :data:`_REMEMBERED`)."""
-        cut_torn_member(self.path)  # a member torn by a crash: its rows were never written
+        if self.path is not None:  # a member torn by a crash: its rows were never written
+            cut_torn_member(self.path)
 
     def _parts(self, text: str, lines: list[bytes], whole: bool = False) -> Parts:
         cut = len(text) if whole else text.rfind("\n\n") + 2
@@ -95,6 +98,17 @@ class PromptStore:
     def add(self, requests: Iterable[tuple[str, Sent]]) -> None:
         """Store the requests (or rows, which carry their request) whose keys are new, as
         one gzip member."""
+        self.write(self.encode(requests))
+
+    def write(self, members: bytes) -> None:
+        """Append gzip members of request lines (:meth:`encode` d here or elsewhere)."""
+        if members:
+            assert self.path is not None, "a PromptStore without a folder only encodes"
+            with self.path.open("ab") as fh:
+                fh.write(members)
+
+    def encode(self, requests: Iterable[tuple[str, Sent]]) -> bytes:
+        """The gzip member that :meth:`add` writes (empty when no key is new)."""
         # pydantic-core's JSON (UTF-8, compact): a seventh of json.dumps's time a line.
         lines: list[bytes] = []
         for key, request in requests:
@@ -110,10 +124,7 @@ class PromptStore:
                 entry["m"] = [[m.role, self._parts(m.content, lines, whole=i < last)]
                               for i, m in enumerate(request.messages)]
             lines.append(to_json(entry))
-        if lines:
-            payload = member(b"\n".join(lines) + b"\n", level=LEVEL)
-            with self.path.open("ab") as fh:
-                fh.write(payload)
+        return member(b"\n".join(lines) + b"\n", level=LEVEL) if lines else b""
 
 
 def iter_entries(folder: str | Path) -> Iterator[dict[str, Any]]:

@@ -237,6 +237,11 @@ def write_summary(path: str | Path, summary: Summary) -> None:
 _LEFT_OUT = {*FROM_ID, "prompt", "messages"}
 
 
+def packed_rows(rows: Sequence[ResultRow]) -> bytes:
+    """Rows as one gzip member of ``results.jsonl.gz`` (what :meth:`RunDir.append` writes)."""
+    return member(b"".join(row_line(row) for row in rows))
+
+
 def row_line(row: ResultRow) -> bytes:
     """One ``results.jsonl`` line: without what the id says, empty fields or the request
     (stored once in ``prompts.jsonl.gz``)."""
@@ -337,8 +342,21 @@ class RunDir:
     def append(self, rows: Sequence[ResultRow]) -> None:
         """Append rows (one gzip member) and flush them to the OS."""
         assert self._results is not None, "RunDir.open() first"
-        lines = b"".join(row_line(row) for row in rows)
-        self._results.write(member(lines) if self._packed else lines)
+        self._results.write(packed_rows(rows) if self._packed
+                            else b"".join(row_line(row) for row in rows))
+        self._results.flush()
+
+    @property
+    def packed(self) -> bool:
+        """Whether the rows go to ``results.jsonl.gz`` (False: a folder begun before
+        format 3, whose ``results.jsonl`` is appended to as plain lines)."""
+        return self._packed
+
+    def append_packed(self, members: bytes) -> None:
+        """Append rows already packed as gzip members (:func:`packed_rows`: a helper
+        process's) and flush them to the OS."""
+        assert self._results is not None and self._packed, "RunDir.open() a packed folder"
+        self._results.write(members)
         self._results.flush()
 
     def update_manifest(self, **entries: Any) -> None:

@@ -271,6 +271,14 @@ class LanguageIdentifier:
                          else verdicts_of(codes, unknown))
                 self._keep(codes, dict(zip(unknown, fresh, strict=True)))
 
+    def prefetch_stored(self, questions: Iterable[tuple[str, str, str]]) -> bool:
+        """Take the stored verdicts for many ``(answer, target, source)``, identifying
+        nothing; False when an answer was never identified (a helper process leaves its
+        chunk to the run's own process, which identifies it)."""
+        self._bound()
+        return not any(self._known(sorted(texts), codes)
+                       for codes, texts in self._todo(questions).items())
+
     def _bound(self) -> None:
         """Forget the verdicts of earlier chunks once there are many (a chunk needs its
         own only: the rest saves look-ups), so that memory does not grow with the run."""

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,23 @@ def test_wrapper_encodes_with_whatever_it_has() -> None:
     assert isinstance(lazy.hf, FakeSlow) and lazy.hf is lazy.hf and loads == [1]
     with pytest.raises(ValueError):
         HFTokenizer()
+
+
+def test_a_tokenizer_sent_to_a_helper_encodes_the_same(tmp_path: Path) -> None:
+    """Pickled (for a helper process): the file's path where there is one, else the Rust
+    tokenizer itself; never the loader of the model's tokenizer."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    rust = Tokenizer(models.WordLevel({"[UNK]": 0, "Paris": 1, "is": 2, "big": 3},
+                                      unk_token="[UNK]"))
+    rust.pre_tokenizer = pre_tokenizers.Whitespace()
+    rust.save(str(tmp_path / "tokenizer.json"))
+    from_file = HFTokenizer(fast=Tokenizer.from_file(str(tmp_path / "tokenizer.json")),
+                            load=lambda: pytest.fail("loaded"), file=str(tmp_path / "tokenizer.json"))
+    in_memory = HFTokenizer(fast=rust, load=lambda: pytest.fail("loaded"))
+    sent = pickle.dumps(from_file)
+    assert len(sent) < 500  # the path, not the vocabulary
+    for tokenizer in (pickle.loads(sent), pickle.loads(pickle.dumps(in_memory))):
+        assert tokenizer.encode("Paris is big today") == [1, 2, 3, 0]
+        with pytest.raises(RuntimeError, match="sent to another process"):
+            tokenizer.hf  # noqa: B018 - reading it would load it

@@ -31,6 +31,7 @@ def eval_args(data_dir: Path, tmp_path: Path, *extra: str) -> list[str]:
     (("--strategy-option", "foo=1"), "does not take these options"),
     (("--backend-option", "answr=fixed"), "answr: Extra inputs are not permitted (got 'fixed')"),
     (("--concurrency", "0"), "--concurrency: Input should be greater than or equal to 1"),
+    (("--processes", "0"), "--processes 0: give 1 or more (1: this process only"),
 ])
 def test_bad_options_are_one_line(data_dir: Path, tmp_path: Path, extra: tuple[str, ...],
                                   expected: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -139,6 +139,25 @@ def test_dominant_script() -> None:
     assert dominant_script("Ταμίλ Ναντού") == "Greek"
 
 
+def test_stored_verdicts_only_say_whether_all_are_there(data_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """What a helper process does: read the verdicts, never identify."""
+    pytest.importorskip("lingua")
+    german = gold(data_dir, "de", 1, "loc_ans")  # "Spanisch"
+    store = IdentificationCache(tmp_path / "ids.sqlite")
+    questions = [(german, "fr", "en"), ("Paris", "fr", "en"), ("2006", "fr", "en")]
+    reader = LanguageIdentifier(store=store)
+    assert not reader.prefetch_stored(questions)
+    assert len(store) == 0 and reader.worker is None  # nothing identified
+    writer = LanguageIdentifier(store=store)
+    writer.prefetch(questions)
+    labels = [writer.label(*q).model_dump() for q in questions]
+    reader = LanguageIdentifier(store=store)
+    assert reader.prefetch_stored(questions)
+    assert [reader.label(*q).model_dump() for q in questions] == labels
+    store.close()
+
+
 def test_aggregator_reports_wrong_language_share_and_in_language_scores() -> None:
     aggregator = Aggregator()
     base = {"task": "zsre", "source_lang": "en", "target_lang": "hi", "metric": "reliability",
