@@ -12,7 +12,6 @@ back whole, and the helper stops: the run is not a cached re-run.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -32,6 +31,7 @@ from mike_sdk.backend import (
 )
 from mike_sdk.calls.cache import ResponseCache
 from mike_sdk.calls.client import ModelClient
+from mike_sdk.cli.include import include
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import one_line
 from mike_sdk.parallel.messages import CLAIM, BlockRows, Failed, GaveBack, Job
@@ -89,7 +89,7 @@ class BlockAnswerer:
 
     def __init__(self, job: Job) -> None:
         for module in job.modules:
-            importlib.import_module(module)
+            include(module)
         self.config = job.config
         benchmark = Benchmark(job.data_root)
         self.strategy = get_strategy(job.config.strategy, **job.config.strategy_options)

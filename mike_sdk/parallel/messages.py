@@ -27,7 +27,7 @@ class Job:
     config: EvalConfig
     """The run's configuration."""
     modules: tuple[str, ...]
-    """Modules to import first (where the strategy registers itself)."""
+    """Modules to import first, by name or file (where the strategy registers itself)."""
     identity: Identity
     """The model's cache identity (the keys)."""
     abilities: Abilities

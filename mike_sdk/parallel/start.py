@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import pickle
+import sys
 from typing import TYPE_CHECKING
 
 from mike_sdk.parallel.messages import Job
@@ -33,7 +35,7 @@ def start_helpers(evaluator: Evaluator, session: Session, rows: int) -> HelperPo
         else None
     verdicts = evaluator.identifier.store
     job = Job(data_root=evaluator.benchmark.root, config=config,
-              modules=(type(session.strategy).__module__,), identity=client.identity,
+              modules=(importable(type(session.strategy).__module__),), identity=client.identity,
               abilities=client.backend.abilities, settings=client.backend.request_settings(),
               tokenizer=tokenizer, limits=client.limits, cache_dir=evaluator.cache.directory,
               verdicts=None if verdicts is None else verdicts.path,
@@ -50,6 +52,19 @@ def start_helpers(evaluator: Evaluator, session: Session, rows: int) -> HelperPo
     except OSError as exc:  # no interpreter to start (an embedded Python), no processes left
         log.info("No helper processes: %s.", exc)
         return None
+
+
+def importable(name: str) -> str:
+    """How a helper imports module ``name``: by name where that finds this file, else by
+    its file (a module that ``--include FILE`` loaded under a name of its own)."""
+    file: str | None = getattr(sys.modules.get(name), "__file__", None)
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if file is None or (spec is not None and spec.origin == file):
+        return name
+    return file
 
 
 def why_not(evaluator: Evaluator, session: Session) -> str | None:

@@ -256,7 +256,8 @@ class RunDir:
         self.path = Path(path)
         self._lock: IO[str] | None = None
         self._results: IO[bytes] | None = None
-        self._packed = True
+        self.packed = True
+        """Whether the rows go to ``results.jsonl.gz`` (not a pre-format-3 folder's)."""
 
     @property
     def results_path(self) -> Path:
@@ -312,8 +313,8 @@ class RunDir:
                         "--run-dir, or delete that folder to start over.")
             new = new.model_copy(update={"data_files": old.data_files})
         write_manifest(manifest_path, new)
-        self._packed = results.suffix == ".gz"
-        if self._packed:
+        self.packed = results.suffix == ".gz"
+        if self.packed:
             cut_torn_member(results)
         else:
             self._truncate_torn_line(results)
@@ -342,20 +343,13 @@ class RunDir:
     def append(self, rows: Sequence[ResultRow]) -> None:
         """Append rows (one gzip member) and flush them to the OS."""
         assert self._results is not None, "RunDir.open() first"
-        self._results.write(packed_rows(rows) if self._packed
+        self._results.write(packed_rows(rows) if self.packed
                             else b"".join(row_line(row) for row in rows))
         self._results.flush()
 
-    @property
-    def packed(self) -> bool:
-        """Whether the rows go to ``results.jsonl.gz`` (False: a folder begun before
-        format 3, whose ``results.jsonl`` is appended to as plain lines)."""
-        return self._packed
-
     def append_packed(self, members: bytes) -> None:
-        """Append rows already packed as gzip members (:func:`packed_rows`: a helper
-        process's) and flush them to the OS."""
-        assert self._results is not None and self._packed, "RunDir.open() a packed folder"
+        """Append rows packed by :func:`packed_rows` (a helper's) and flush them."""
+        assert self._results is not None and self.packed, "RunDir.open() a packed folder"
         self._results.write(members)
         self._results.flush()
 

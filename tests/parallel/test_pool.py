@@ -17,6 +17,7 @@ from rows import results_text, write_results
 
 from mike_sdk.backends.mock import MockBackend
 from mike_sdk.calls.cache import ResponseCache
+from mike_sdk.cli.include import include
 from mike_sdk.data.benchmark import Benchmark
 from mike_sdk.errors import ConfigError
 from mike_sdk.parallel.pool import MIN_ROWS, helper_count
@@ -126,6 +127,28 @@ def test_what_a_broken_helper_claimed_is_answered_by_the_run(
     rows = sorted_rows(tmp_path / "two")
     assert len(rows) == len(set(rows)) == 6 * 5 * 4
     assert summary(tmp_path / "two")["results"] == summary(tmp_path / "fill")["results"]
+
+
+def test_a_strategy_included_from_a_file_reaches_the_helpers(
+        benchmark: Benchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """``mike --include my_strategy.py``: the helpers load the same file."""
+    plugin = tmp_path / "plugin_dir" / "my_strategy.py"
+    plugin.parent.mkdir()
+    plugin.write_text("from helper_strategies import WaitsForHelper\n"
+                      "from mike_sdk.strategy import STRATEGIES\n\n"
+                      "@STRATEGIES.register('test-from-a-file')\n"
+                      "class FromAFile(WaitsForHelper):\n"
+                      "    pass\n", encoding="utf-8")
+    include(str(plugin))
+    config = CONFIG.model_copy(update={"strategy": "test-from-a-file"})
+    run(benchmark, tmp_path / "cache", tmp_path / "one", 1, config)
+    wait_for_a_helper(monkeypatch, tmp_path)
+    with caplog.at_level(logging.INFO, logger="mike_sdk.parallel"):
+        run(benchmark, tmp_path / "cache", tmp_path / "two", 2, config)
+    assert answered_blocks(caplog) >= 1
+    assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+    assert summary(tmp_path / "two")["results"] == summary(tmp_path / "one")["results"]
 
 
 def helpers_alive() -> list[int]:
