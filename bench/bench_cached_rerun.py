@@ -6,26 +6,25 @@ over it with the embedded model's backend, whose model must never load. The firs
 run also identifies each answer's language (lingua, when installed) and keeps the
 verdicts beside the cache, as the run that paid for the answers would have; the
 second, into a fresh run folder, is the fully cached re-run. Target: at least 10,000
-items/s with a peak memory under 500 MB (every process's peak RSS, the tokenizer's
-~340 MB included; the re-run starts no other process). ``cpu_items_per_s`` divides by
-the CPU time the process spent in the re-run instead of the wall time: on a shared
-machine the wall time measures the other processes too. ``bench/bench_run_size.py``
-then measures the folder it wrote.
+items/s with a peak memory under 500 MB for every process (the tokenizer's ~340 MB
+included). The re-run uses the evaluator's helper processes (``--processes``: the
+default is one per core, up to 4; ``--processes 1`` for the run's process alone).
+``cpu_s`` adds the helpers' CPU time to the run's; ``cpu_items_per_s`` divides by it
+instead of the wall time (on a shared machine the wall time measures the other
+processes too); ``children_peak_rss_mb`` is the largest helper's peak.
+``bench/bench_run_size.py`` then measures the folder it wrote.
 
-Measured (``--reuse --language-id script``, 531,504 rows, fresh processes, a shared
-2-core machine): at 1b85cdf 100.0-106.7 CPU-s (4,982-5,316 items per CPU-second), peak
-RSS 488 MB; with the garbage collector lean during the pipeline 78.4-80.9 CPU-s
-(6,570-6,781 items per CPU-second), at best 83.1 s wall (6,400 items/s); with the
-prompt store's lines through ``to_json`` too 77.0 CPU-s (6,905); peak RSS 487-488 MB;
-rows byte-identical. Memory is met, speed is not
-(docs/scaling.md: the figures and what is left).
+Measured (``--reuse --language-id script``, 531,504 rows, fresh processes, a 2-core
+machine otherwise quiet): one process 63.0 s (8,433 items/s), peak RSS 452 MB; two
+processes 35.7 s (14,872 items/s), peak RSS 429 MB (run) and 410 MB (helper); rows,
+stored requests and summary results identical (docs/scaling.md: the figures).
 
 ``--reuse`` keeps a cache (and its language verdicts) that an earlier run of the same
 configuration filled, and times the cached re-run only: the way to compare two versions
 of the code on one cache.
 
     python bench/bench_cached_rerun.py [DATA_DIR] [--limit N] [--out bench/out] [--reuse]
-                                       [--fill-only]
+                                       [--fill-only] [--processes N]
 """
 
 from __future__ import annotations
@@ -126,8 +125,8 @@ def main() -> None:
     rows = summary.totals.rows
     size_mb = results_file(out / "run").stat().st_size / 2**20
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # The re-run starts no process; a child (the first run's lingua worker, without
-    # --reuse) is shown all the same, so that no process's memory goes unreported.
+    # The helpers, and the first run's lingua worker (without --reuse): no process's
+    # memory goes unreported.
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"rows={rows} cache_hits={summary.totals.cache_hits} "
           f"backend_calls={evaluator.calls} model_loaded={backend.model is not None}")
@@ -135,8 +134,8 @@ def main() -> None:
           f"cpu_items_per_s={rows / cpu:.0f} results_mb={size_mb:.0f} peak_rss_mb={peak_mb:.0f} "
           f"children_peak_rss_mb={child_mb:.0f}")
     calls_ok = evaluator.calls == 0 and backend.model is None
-    ok = rows / elapsed >= 10000 and peak_mb < 500 and calls_ok
-    print(f"target >= 10000 items/s, peak RSS < 500 MB, no backend call: "
+    ok = rows / elapsed >= 10000 and max(peak_mb, child_mb) < 500 and calls_ok
+    print(f"target >= 10000 items/s, every peak RSS < 500 MB, no backend call: "
           f"{'PASS' if ok else 'FAIL'}")
 
 

@@ -103,6 +103,9 @@ class HelperPool:
         self.answered = 0
         """Blocks the helpers answered."""
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._failure: BaseException | None = None
+        """What writing a helper's block raised (the run raises it at its next block)."""
         self._all_ended: asyncio.Future[None] | None = None
         payload = pickle.dumps(job)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -149,15 +152,23 @@ class HelperPool:
         return None
 
     def own_work(self, planner: Planner) -> Iterator[WorkItem]:
-        """The work items of the blocks the run's own process claims, one block at a time."""
+        """The work items of the blocks the run's own process claims, one block at a time
+        (raises what writing a helper's block raised)."""
         blocks = planner.blocks()
         while (index := self.claim(_OWN)) is not None:
+            self._raise()
             yield from planner.block(blocks[index])
+        self._raise()
 
     async def finished(self) -> None:
         """Wait until every helper has ended (their blocks written or free again)."""
         if self._all_ended is not None:
             await self._all_ended
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._failure is not None:
+            raise self._failure
 
     def _listen(self, helper: _Helper, loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -172,12 +183,17 @@ class HelperPool:
         loop.call_soon_threadsafe(self._end, helper)
 
     def _handle(self, message: object) -> None:
+        if self._closed or self._failure is not None:
+            return  # sent before the helper was stopped: its rows are not wanted now
         if isinstance(message, BlockRows):
             with self._lock:
                 self._owner[message.index] = _DONE
             self.strategy_files.update(message.strategy_files)
             self.answered += 1
-            self._take(message)
+            try:
+                self._take(message)
+            except BaseException as exc:  # a full disk: the run stops with it, not here
+                self._failure = exc
         elif isinstance(message, GaveBack):
             with self._lock:
                 self._owner[message.index] = _FREE
@@ -201,6 +217,7 @@ class HelperPool:
     def close(self) -> None:
         """Stop the helpers still running (an error, Ctrl-C, or a stopped run), wait for
         every helper to exit, and close the pipes."""
+        self._closed = True
         for helper in self._helpers:
             if not helper.ended:
                 helper.process.kill()

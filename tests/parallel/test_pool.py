@@ -4,6 +4,7 @@ process does, once. The mock backend stands in for the model: helpers never call
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import logging
@@ -24,6 +25,7 @@ from mike_sdk.parallel.pool import MIN_ROWS, helper_count
 from mike_sdk.run.config import EvalConfig
 from mike_sdk.run.evaluator import Evaluator
 from mike_sdk.runfolder.prompts import read_requests
+from mike_sdk.runfolder.rundir import RunDir
 
 # Six blocks (two tasks, three pairs) of 5 items and four metrics.
 CONFIG = EvalConfig(tasks=("counterfact", "zsre"), languages=("de", "zh", "fr"), limit=5,
@@ -172,6 +174,22 @@ def test_helpers_stop_when_the_run_stops(benchmark: Benchmark, tmp_path: Path,
     with pytest.raises(RuntimeError, match="rendering broke in the run"):
         run(benchmark, tmp_path / "cache", tmp_path / "run", 2, config)
     assert (tmp_path / "helper-started").exists()  # a helper was at work
+    assert helpers_alive() == []
+
+
+def test_a_helper_block_that_cannot_be_written_stops_the_run(
+        benchmark: Benchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk, stood in for by a patched append (a real one cannot be had here):
+    the run stops with the error instead of losing the helper's rows quietly."""
+    run(benchmark, tmp_path / "cache", tmp_path / "fill", 1)
+
+    def disk_full(self: RunDir, members: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(RunDir, "append_packed", disk_full)
+    wait_for_a_helper(monkeypatch, tmp_path)
+    with pytest.raises(OSError, match="No space left"):
+        run(benchmark, tmp_path / "cache", tmp_path / "two", 2)
     assert helpers_alive() == []
 
 
