@@ -15,9 +15,10 @@ processes too); ``children_peak_rss_mb`` is the largest helper's peak.
 ``bench/bench_run_size.py`` then measures the folder it wrote.
 
 Measured (``--reuse --language-id script``, 531,504 rows, fresh processes, a 2-core
-machine otherwise quiet): one process 63.0 s (8,433 items/s), peak RSS 452 MB; two
-processes 35.7 s (14,872 items/s), peak RSS 429 MB (run) and 410 MB (helper); rows,
-stored requests and summary results identical (docs/scaling.md: the figures).
+machine otherwise quiet): one process 59.4 s (8,947 items/s), peak RSS 452 MB; two
+processes 32.1 s (16,534 items/s, 62.7 CPU-s in all), peak RSS 428 MB (run) and 414 MB
+(helper); with one core kept busy, 47.6 s (11,163 items/s); rows, stored requests and
+summary results identical (docs/scaling.md: the figures).
 
 ``--reuse`` keeps a cache (and its language verdicts) that an earlier run of the same
 configuration filled, and times the cached re-run only: the way to compare two versions
