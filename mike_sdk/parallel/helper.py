@@ -95,10 +95,9 @@ class BlockAnswerer:
         self.strategy = get_strategy(job.config.strategy, **job.config.strategy_options)
         self.strategy.bind(benchmark)
         self.abilities = job.abilities
-        self.tokenizer = job.tokenizer if job.abilities.tokenizer else None
-        self.cache = ResponseCache(job.cache_dir)
+        self.tokenizer = job.tokenizer  # None unless the backend scores with its tokenizer
         self.client = ModelClient(Replay(job.identity, job.abilities, job.settings,
-                                         job.tokenizer), cache=self.cache,
+                                         job.tokenizer), cache=ResponseCache(job.cache_dir),
                                   limits=job.limits, shared=False)
         self.planner = Planner(benchmark, job.config, self.strategy, job.abilities,
                                recorded=job.recorded)

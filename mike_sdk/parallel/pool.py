@@ -5,8 +5,8 @@ Blocks are handed out one at a time, to whoever asks first (the run's own proces
 through :meth:`HelperPool.own_work`), so a busy core simply takes fewer. A thread per
 helper answers its claims at once; the blocks it sends are handed to the event loop and
 written between two of the run's own chunks, as the run writes its own rows: requests
-first, then rows. A block a helper gives back, or had claimed when it stopped, is free again, and
-the run's process answers it after the helpers are done.
+first, then rows. A block a helper gives back, or had claimed when it stopped, is free
+again, and the run's process answers it after the helpers are done.
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import pickle
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from mike_sdk.parallel.messages import CLAIM, BlockRows, Failed, GaveBack, Job
-from mike_sdk.run.plan import Block, Planner, WorkItem
+from mike_sdk.parallel.messages import CLAIM, BlockRows, Failed, GaveBack
+from mike_sdk.run.plan import Planner, WorkItem
 from mike_sdk.run.progress import Progress
 from mike_sdk.run.results import Aggregator
 from mike_sdk.runfolder.prompts import PromptStore
@@ -65,15 +64,12 @@ class RunSink:
     aggregator: Aggregator
     planner: Planner
     bar: Progress
-    blocks: list[Block] = field(default_factory=list)
 
     def __call__(self, block: BlockRows) -> None:
-        if not self.blocks:
-            self.blocks = self.planner.blocks()
         self.store.write(block.prompts)  # before the rows that name them
         self.run.append_packed(block.rows)
         self.aggregator.merge(block.aggregator)
-        self.planner.absorb(self.blocks[block.index], block.plan)
+        self.planner.absorb(self.planner.blocks()[block.index], block.plan)
         self.bar.requests(block.requests, cached=True)
         self.bar.likelihoods(block.likelihoods)
         self.bar.rows(block.count)
@@ -90,10 +86,11 @@ class _Helper:
 
 
 class HelperPool:
-    """``count`` helper processes answering blocks of a plan of ``blocks`` blocks;
-    ``take`` writes each block a helper answers (from the event loop's thread)."""
+    """``count`` helper processes answering blocks of a plan of ``blocks`` blocks, each
+    sent ``job`` (a pickled :class:`~mike_sdk.parallel.messages.Job`); ``take`` writes
+    each block a helper answers (from the event loop's thread)."""
 
-    def __init__(self, job: Job, *, blocks: int, count: int,
+    def __init__(self, job: bytes, *, blocks: int, count: int,
                  take: Callable[[BlockRows], None]) -> None:
         self._owner = [_FREE] * blocks
         self._lock = threading.Lock()  # the run claims in its loop, listeners in theirs
@@ -107,12 +104,11 @@ class HelperPool:
         self._failure: BaseException | None = None
         """What writing a helper's block raised (the run raises it at its next block)."""
         self._all_ended: asyncio.Future[None] | None = None
-        payload = pickle.dumps(job)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self._helpers: list[_Helper] = []
         try:
             for number in range(1, count + 1):
-                self._helpers.append(self._start(number, payload, env))
+                self._helpers.append(self._start(number, job, env))
         except OSError:
             self.close()
             raise

@@ -41,14 +41,15 @@ def start_helpers(evaluator: Evaluator, session: Session, rows: int) -> HelperPo
               verdicts=None if verdicts is None else verdicts.path,
               recorded=dict(read_manifest(session.run.path).data_files))
     try:
-        pickle.dumps(job)
+        payload = pickle.dumps(job)
     except Exception as exc:  # a plugin's tokenizer, say: this process does it all
         log.info("No helper processes: the run's job cannot be sent to one (%s).", exc)
         return None
     sink = RunSink(session.store, session.run, session.state.aggregator, session.planner,
                    session.bar)
     try:
-        return HelperPool(job, blocks=len(session.planner.blocks()), count=count, take=sink)
+        return HelperPool(payload, blocks=len(session.planner.blocks()), count=count,
+                          take=sink)
     except OSError as exc:  # no interpreter to start (an embedded Python), no processes left
         log.info("No helper processes: %s.", exc)
         return None

@@ -60,6 +60,8 @@ PIPELINE_DEPTH = 2
 #: Items planned or scored between two turns of the event loop: planning and scoring
 #: are CPU work in the loop, and a long stretch of it would leave answered slots idle.
 SLICE = 32
+
+
 def _versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for name in _VERSIONED:

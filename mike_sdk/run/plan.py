@@ -137,13 +137,12 @@ class Planner:
         items = self.benchmark.items(task, lang, source, limit=cfg.limit)
         self._read(items.files)
         planned: Sequence[int] = range(len(items.items) + items.skipped)
+        available = len(planned)
         chosen = items.items
         if cfg.sampled:  # the first N of the seeded permutation, in file order
-            keep = positions(task, len(planned), sample_size(
-                task, cfg.sample, self.sizes), cfg.seed)
+            keep = positions(task, available, sample_size(task, cfg.sample, self.sizes),
+                             cfg.seed)
             chosen = [i for i in chosen if i.index in keep]
-        available = len(planned)
-        if cfg.sampled:
             planned = sorted(keep)
         if cfg.shard is not None:  # this shard's positions only, skips included
             mine, of = cfg.shard
